@@ -1,0 +1,45 @@
+# Two commands: `make demo` (install + run the default pipeline) and `make test`.
+# Everything installs into .venv/ from the package registries; nothing else is needed.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+export WHYREC_CACHE ?= $(CURDIR)/.cache/whyrec
+
+# The first-party plugins, in dependency order (each its own distribution).
+PLUGINS := whyrec-datasets whyrec-lightgbm whyrec-shap whyrec-torch whyrec-causalnex \
+           whyrec-distill whyrec-feedback whyrec-ray whyrec-mlflow
+PLUGIN_DIRS := $(wildcard $(addprefix plugins/,$(PLUGINS)))
+# torch: the CPU wheel on this machine's disk when present (plain `torch` is a multi-GB CUDA build).
+TORCH_FIND := $(if $(wildcard /opt/wheels/torch-2.13.0*),--find-links /opt/wheels,)
+
+.PHONY: demo test install data clean help
+
+help:
+	@echo "make demo   install into .venv/ and run the default pipeline (report path printed)"
+	@echo "make test   install into .venv/ and run all tests"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip>=24" wheel
+
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml $(wildcard plugins/*/pyproject.toml) docs/examples/whyrec-example-plugin/pyproject.toml Makefile
+	$(PIP) install --quiet $(TORCH_FIND) "torch==2.13.0"
+	$(PIP) install --quiet -e ".[test]" $(addprefix -e ./,$(PLUGIN_DIRS)) -e ./docs/examples/whyrec-example-plugin
+	@# causalnex 0.12.2 declares Requires-Python <3.11 and old pins; its real needs are pinned by whyrec-causalnex.
+	$(if $(wildcard plugins/whyrec-causalnex),$(PIP) install --quiet --no-deps --ignore-requires-python "causalnex==0.12.2")
+	touch $@
+
+install: $(VENV)/.installed
+
+data: install
+	$(VENV)/bin/whyrec datasets fetch
+
+demo: data
+	$(VENV)/bin/whyrec run
+
+test: data
+	$(PY) -m pytest tests -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

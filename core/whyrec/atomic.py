@@ -1,0 +1,76 @@
+"""Atomic file writes: temp file in the same directory, fsync, rename.
+
+A run that dies mid-write leaves a stray ``.tmp`` file, never a truncated artifact under its
+real name.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path; on success it is renamed onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def _default(o: Any) -> Any:
+    # numpy scalars/arrays and paths appear in results; JSON gets plain values.
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, (Path, set, frozenset)):
+        return str(o) if isinstance(o, Path) else sorted(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def to_json(obj: Any, indent: int | None = 2) -> str:
+    return json.dumps(obj, indent=indent, default=_default, allow_nan=True)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return write_text(path, to_json(obj) + "\n")
+
+
+def write_parquet(path: str | os.PathLike, df) -> Path:
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def write_figure(path: str | os.PathLike, fig, dpi: int = 110) -> Path:
+    """Save a matplotlib figure atomically (format from the suffix) and close it."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path

@@ -1,0 +1,179 @@
+"""Component contracts: what each registered component must provide.
+
+Plugins register classes (or factories); the runner builds one instance per registry entry,
+passing the entry's parameters as keyword arguments, and then calls the methods below.
+``BaseModel`` implements the parts of the model contract that follow from ``score_features``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Protocol, runtime_checkable
+
+from .atomic import write_json
+from .data import ITEM, USER, RecData
+from .errors import DataError, UnsupportedError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from .causal import CausalGraph
+    from .context import PipelineContext
+    from .explanation import Explanation
+    from .results import CausalReport, CompressionReport, FeedbackReport
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """``Dataset(**params).load() -> RecData``."""
+
+    def load(self) -> RecData: ...
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A recommender. ``score_features`` returns the raw model output (margin/logit) that
+    explainers explain; ``capabilities`` tells explainers what the model offers
+    (e.g. "tree", "differentiable", "attention", "sequence")."""
+
+    name: str
+    capabilities: frozenset[str]
+    feature_names: list[str]
+
+    def fit(self, data: RecData, ctx: "PipelineContext | None" = None) -> dict: ...
+    def score_features(self, X: "pd.DataFrame") -> "np.ndarray": ...
+    def score(self, pairs: "pd.DataFrame") -> "np.ndarray": ...
+    def recommend(self, user: Any, k: int) -> "pd.DataFrame": ...
+    def save(self, directory: Path) -> None: ...
+
+
+@runtime_checkable
+class Explainer(Protocol):
+    def supports(self, model: Model) -> bool: ...
+    def explain(self, model: Model, data: RecData, pairs: "pd.DataFrame") -> "Explanation": ...
+
+
+@runtime_checkable
+class CausalLearner(Protocol):
+    def learn(self, data: RecData) -> "CausalGraph": ...
+    def fit(self, data: RecData, graph: "CausalGraph") -> None: ...
+    def intervene(self, do: dict[str, Any]) -> "pd.DataFrame": ...
+    def run(self, ctx: "PipelineContext") -> "CausalReport": ...
+
+
+@runtime_checkable
+class Compressor(Protocol):
+    def compress(self, model: Model, data: RecData, ctx: "PipelineContext | None" = None) -> "tuple[Model, CompressionReport]": ...
+
+
+@runtime_checkable
+class FeedbackAnalyzer(Protocol):
+    def analyze(self, events: "pd.DataFrame", ctx: "PipelineContext | None" = None) -> "FeedbackReport": ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    def map_batches(self, fn: Callable[[Any], Any], batches: Iterable[Any]) -> Iterator[Any]: ...
+
+
+KINDS = {
+    "datasets": Dataset,
+    "models": Model,
+    "explainers": Explainer,
+    "causal_learners": CausalLearner,
+    "compressors": Compressor,
+    "feedback_analyzers": FeedbackAnalyzer,
+    "executors": Executor,
+}
+
+
+class BaseModel:
+    """Shared model plumbing: binding to data, scoring pairs, top-k, metrics, metadata.
+
+    Subclasses set ``name``/``capabilities``, implement ``fit`` (call ``self.bind(data)``
+    first), ``score_features``, ``_save_weights(dir)`` and ``_load_weights(dir)``.
+    """
+
+    name: ClassVar[str] = "model"
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+        self.data: RecData | None = None
+        self.feature_names: list[str] = []
+
+    def bind(self, data: RecData, feature_names: list[str] | None = None) -> None:
+        self.data = data
+        self.feature_names = list(feature_names if feature_names is not None else data.schema.names)
+
+    def _require_data(self) -> RecData:
+        if self.data is None:
+            raise UnsupportedError(f"model {self.name!r} is not fitted or loaded; call fit(data) or load(dir, data) first")
+        return self.data
+
+    def score(self, pairs: "pd.DataFrame") -> "np.ndarray":
+        data = self._require_data()
+        return self.score_features(data.features(pairs)[self.feature_names])
+
+    def recommend(self, user: Any, k: int) -> "pd.DataFrame":
+        """Top-k unseen items for ``user``: columns user, item, score, rank (1 = best)."""
+        import numpy as np
+        import pandas as pd
+
+        data = self._require_data()
+        user = data.check_user(user)
+        cands = data.candidates(user)
+        if k < 1 or k > len(cands):
+            raise DataError(f"k={k} but user {user!r} has {len(cands)} candidate items; use 1 <= k <= {len(cands)}")
+        pairs = pd.DataFrame({USER: np.repeat(user, len(cands)), ITEM: cands})
+        scores = self.score(pairs)
+        top = np.argsort(-scores, kind="stable")[:k]
+        return pd.DataFrame({USER: user, ITEM: cands[top], "score": scores[top], "rank": np.arange(1, k + 1)})
+
+    def evaluate(self, data: RecData | None = None, **kw: Any) -> dict:
+        from .metrics import evaluate_model
+
+        return evaluate_model(self, data or self._require_data(), **kw)
+
+    # -- persistence: JSON metadata next to the plugin's own safe weight format ---------
+    def save(self, directory: str | Path) -> None:
+        data = self._require_data()
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self._save_weights(d)
+        write_json(d / "model.json", {
+            "model": self.name, "params": self.params, "feature_names": self.feature_names,
+            "schema": data.schema.select(self.feature_names).to_dict(), "data_hash": data.data_hash(),
+        })
+
+    @classmethod
+    def load(cls, directory: str | Path, data: RecData) -> "BaseModel":
+        d = Path(directory)
+        meta_path = d / "model.json"
+        if not meta_path.exists():
+            raise DataError(f"{d}: no model.json; this is not a saved whyrec model")
+        meta = json.loads(meta_path.read_text())
+        from .schema import FeatureSchema
+
+        saved = FeatureSchema.from_dict(meta["schema"])
+        missing = [f.name for f in saved if f.name not in data.schema]
+        changed = [f.name for f in saved if f.name in data.schema and data.schema[f.name].kind != f.kind]
+        if missing or changed:
+            raise DataError(
+                f"{d}: saved model {meta['model']!r} does not match dataset {data.name!r}: "
+                f"missing features {missing}, features of another kind {changed}; retrain on this data"
+            )
+        model = cls(**meta["params"])
+        model.bind(data, meta["feature_names"])
+        model._load_weights(d)
+        return model
+
+    def _save_weights(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def _load_weights(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def n_parameters(self) -> int | None:
+        return None

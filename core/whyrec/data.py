@@ -1,0 +1,170 @@
+"""RecData: interactions, user and item tables, the feature schema and how to build features."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import DataError
+from .schema import FeatureSchema
+
+if TYPE_CHECKING:  # pandas stays out of `import whyrec`
+    import numpy as np
+    import pandas as pd
+
+# Standard column names of interaction tables; datasets rename their columns to these.
+USER, ITEM, LABEL, RATING, TIMESTAMP = "user", "item", "label", "rating", "timestamp"
+POSITION, PROPENSITY, VARIANT = "position", "propensity", "variant"
+
+Featurizer = Callable[["RecData", "pd.DataFrame"], "pd.DataFrame"]
+
+
+@dataclass
+class RecData:
+    """Everything a pipeline knows about users, items and their interactions.
+
+    interactions: every observed event (columns USER, ITEM, LABEL, optional RATING, TIMESTAMP,
+        POSITION, PROPENSITY, VARIANT), one row per event.
+    users / items: feature tables indexed by user / item id (items may carry a ``title``).
+    schema: the model features ``features(pairs)`` returns and their fields.
+    train / test: labelled (user, item, label) pairs for fitting and evaluation, sampled
+        negatives included; every test interaction of a user is later than their train ones.
+    featurizer: builds the feature matrix for arbitrary (user, item) pairs; the default joins
+        the user and item tables. Datasets with history or cross features pass their own.
+    describer: turns (feature, value) into words for reasons ("genre Comedy").
+    truth: ground truth for simulators (true DAG, interventional effects, contributions).
+    """
+
+    name: str
+    interactions: "pd.DataFrame"
+    users: "pd.DataFrame"
+    items: "pd.DataFrame"
+    schema: FeatureSchema
+    train: "pd.DataFrame | None" = None
+    test: "pd.DataFrame | None" = None
+    featurizer: Featurizer | None = None
+    describer: Callable[[str, Any], str] | None = None
+    truth: dict | None = None
+    params: dict = field(default_factory=dict)
+    description: str = ""
+    history_length: int = 0
+    _history: dict | None = field(default=None, repr=False)
+    _hash: str | None = field(default=None, repr=False)
+
+    # -- features -----------------------------------------------------------------------
+    def features(self, pairs: "pd.DataFrame") -> "pd.DataFrame":
+        """Feature matrix (columns = schema.names, row i = pairs row i) for USER/ITEM pairs."""
+        import pandas as pd
+
+        for col in (USER, ITEM):
+            if col not in pairs.columns:
+                raise DataError(f"pairs table has no {col!r} column (columns: {list(pairs.columns)})")
+        if self.featurizer is not None:
+            out = self.featurizer(self, pairs)
+        else:
+            u = self.users.reindex(pairs[USER].to_numpy())
+            i = self.items.reindex(pairs[ITEM].to_numpy())
+            cols = {}
+            for f in self.schema:
+                src = u if f.field == "user" else i
+                if f.name in src.columns:
+                    cols[f.name] = src[f.name].to_numpy()
+            out = pd.DataFrame(cols)
+        missing = [n for n in self.schema.names if n not in out.columns]
+        if missing:
+            raise DataError(f"dataset {self.name!r}: featurizer did not produce features {missing}")
+        out = out[self.schema.names]
+        out.index = pairs.index
+        return out
+
+    def describe_feature(self, name: str, value: Any) -> str:
+        if self.describer is not None:
+            text = self.describer(name, value)
+            if text:
+                return text
+        return f"{name} = {value}"
+
+    # -- users and items ----------------------------------------------------------------
+    @property
+    def user_ids(self) -> "np.ndarray":
+        return self.users.index.to_numpy()
+
+    @property
+    def item_ids(self) -> "np.ndarray":
+        return self.items.index.to_numpy()
+
+    def item_title(self, item: Any) -> str:
+        if "title" in self.items.columns and item in self.items.index:
+            return str(self.items.at[item, "title"])
+        return str(item)
+
+    def check_user(self, user: Any) -> Any:
+        """Return the user id as stored (accepts "12" for 12); DataError if unknown."""
+        idx = self.users.index
+        if user in idx:
+            return user
+        try:
+            conv = type(idx[0])(user) if len(idx) else user
+        except (TypeError, ValueError):
+            conv = user
+        if conv in idx:
+            return conv
+        raise DataError(f"user {user!r} is not in dataset {self.name!r} ({len(idx)} users, e.g. {list(idx[:3])})")
+
+    def _positives(self) -> "pd.DataFrame":
+        src = self.train if self.train is not None else self.interactions
+        return src[src[LABEL] > 0] if LABEL in src.columns else src
+
+    def history(self, user: Any) -> list:
+        """Items the user interacted with positively in training, oldest first."""
+        if self._history is None:
+            pos = self._positives()
+            if TIMESTAMP in pos.columns:
+                pos = pos.sort_values([USER, TIMESTAMP], kind="stable")
+            self._history = {u: g.tolist() for u, g in pos.groupby(USER, sort=False)[ITEM]}
+        return self._history.get(user, [])
+
+    def seen(self, user: Any) -> set:
+        src = self.train if self.train is not None else self.interactions
+        if not hasattr(self, "_seen_cache"):
+            self._seen_cache = {u: set(g) for u, g in src.groupby(USER, sort=False)[ITEM]}
+        return self._seen_cache.get(user, set())
+
+    def candidates(self, user: Any) -> "np.ndarray":
+        """Items the user has not interacted with in training: what `recommend` ranks."""
+        import numpy as np
+
+        seen = self.seen(user)
+        items = self.item_ids
+        if not seen:
+            return items
+        return items[~np.isin(items, np.fromiter(seen, dtype=items.dtype, count=len(seen)))]
+
+    # -- identity -----------------------------------------------------------------------
+    def data_hash(self) -> str:
+        """sha256 over the interactions, user and item tables: identifies the input data."""
+        if self._hash is None:
+            import pandas as pd
+
+            h = hashlib.sha256()
+            for df in (self.interactions, self.users, self.items):
+                h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+            self._hash = h.hexdigest()
+        return self._hash
+
+    def summary(self) -> dict:
+        inter = self.interactions
+        pos = float(inter[LABEL].mean()) if LABEL in inter.columns and len(inter) else None
+        return {
+            "name": self.name,
+            "description": self.description,
+            "rows": int(len(inter)),
+            "users": int(len(self.users)),
+            "items": int(len(self.items)),
+            "positive_rate": pos,
+            "train_rows": None if self.train is None else int(len(self.train)),
+            "test_rows": None if self.test is None else int(len(self.test)),
+            "fields": self.schema.fields,
+            "features": self.schema.to_dict(),
+            "data_hash": self.data_hash(),
+        }

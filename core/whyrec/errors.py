@@ -1,0 +1,28 @@
+"""Errors a user can cause. The CLI prints them as one line and exits with code 2."""
+from __future__ import annotations
+
+
+class WhyrecError(Exception):
+    """A problem with the user's input (registry, data, arguments): printed without a traceback."""
+
+    exit_code = 2
+
+
+class RegistryError(WhyrecError):
+    """registry.toml is missing, malformed or names something that does not exist."""
+
+
+class DataError(WhyrecError):
+    """A data file, table or column is missing or holds values of the wrong kind."""
+
+
+class PluginError(WhyrecError):
+    """A plugin could not be loaded or registered a component that clashes with another."""
+
+
+class UnsupportedError(WhyrecError):
+    """A component was asked to work with something it does not support."""
+
+
+class RunDirError(WhyrecError):
+    """A directory is not a whyrec run, or lacks an artifact a command needs."""
