@@ -31,7 +31,9 @@ class RecData:
         negatives included; every test interaction of a user is later than their train ones.
     featurizer: builds the feature matrix for arbitrary (user, item) pairs; the default joins
         the user and item tables. Datasets with history or cross features pass their own.
-    describer: turns (feature, value) into words for reasons ("genre Comedy").
+    describer: ``describer(feature, value, row)`` turns a feature value into words for reasons
+        ("genre Comedy matches 7 of your last 10 films"); ``row`` is the pair's whole feature
+        row (a pandas Series) so a reason can combine features. Return None for the default.
     truth: ground truth for simulators (true DAG, interventional effects, contributions).
     """
 
@@ -43,7 +45,7 @@ class RecData:
     train: "pd.DataFrame | None" = None
     test: "pd.DataFrame | None" = None
     featurizer: Featurizer | None = None
-    describer: Callable[[str, Any], str] | None = None
+    describer: Callable[[str, Any, Any], str | None] | None = None
     truth: dict | None = None
     params: dict = field(default_factory=dict)
     description: str = ""
@@ -77,9 +79,9 @@ class RecData:
         out.index = pairs.index
         return out
 
-    def describe_feature(self, name: str, value: Any) -> str:
+    def describe_feature(self, name: str, value: Any, row: Any = None) -> str:
         if self.describer is not None:
-            text = self.describer(name, value)
+            text = self.describer(name, value, row)
             if text:
                 return text
         return f"{name} = {value}"
