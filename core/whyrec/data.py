@@ -113,6 +113,19 @@ class RecData:
             return conv
         raise DataError(f"user {user!r} is not in dataset {self.name!r} ({len(idx)} users, e.g. {list(idx[:3])})")
 
+    def check_item(self, item: Any) -> Any:
+        """Return the item id as stored (accepts "50" for 50); DataError if unknown."""
+        idx = self.items.index
+        if item in idx:
+            return item
+        try:
+            conv = type(idx[0])(item) if len(idx) else item
+        except (TypeError, ValueError):
+            conv = item
+        if conv in idx:
+            return conv
+        raise DataError(f"item {item!r} is not in dataset {self.name!r} ({len(idx)} items, e.g. {list(idx[:3])})")
+
     def _positives(self) -> "pd.DataFrame":
         src = self.train if self.train is not None else self.interactions
         return src[src[LABEL] > 0] if LABEL in src.columns else src

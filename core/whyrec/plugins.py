@@ -36,6 +36,35 @@ KNOWN_COMPONENTS = {
 }
 
 
+class lazy:
+    """A factory imported on first use: ``register("lightgbm", lazy("whyrec_lightgbm.model:LightGBMModel"))``.
+
+    Plugin packages register through this so that loading plugins (which ``whyrec --help``
+    does, to list plugin commands) never imports torch, LightGBM or shap.
+    """
+
+    def __init__(self, target: str, description: str = "") -> None:
+        self.target = target
+        self.__doc__ = description
+        self._obj: Any = None
+
+    def resolve(self) -> Any:
+        if self._obj is None:
+            module, _, attr = self.target.partition(":")
+            self._obj = getattr(importlib.import_module(module), attr)
+        return self._obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"lazy({self.target!r})"
+
+
+def resolve_factory(factory: Any) -> Any:
+    return factory.resolve() if isinstance(factory, lazy) else factory
+
+
 @dataclass
 class Component:
     kind: str
@@ -217,6 +246,9 @@ def get_host(fresh: bool = False) -> PluginHost:
     if _host is None or fresh:
         host = PluginHost()
         host.load_builtins()
+        # WHYREC_PLUGINS=mod1,mod2 adds plugin modules by import path (platforms, tests).
+        for mod in filter(None, os.environ.get("WHYREC_PLUGINS", "").split(",")):
+            host.add(importlib.import_module(mod.strip()), name=mod.strip())
         host.load_entry_points()
         host.check()
         _host = host

@@ -1,0 +1,178 @@
+"""The ``whyrec`` command line. User errors print one line on stderr and exit 2 (``--debug``
+shows the traceback); plugins add commands through ``register_commands``."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import WhyrecError
+
+
+class PluginGroup(click.Group):
+    """Loads plugins (and their commands) only when a command is looked up or listed."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if not PluginGroup._loaded:
+            PluginGroup._loaded = True
+            from .plugins import get_host
+
+            get_host().pm.hook.register_commands(cli=self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        if cmd is None:
+            self._load()
+            cmd = super().get_command(ctx, name)
+        return cmd
+
+
+@click.group(cls=PluginGroup)
+@click.version_option(package_name="whyrec")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """whyrec: explain what recommender models recommend."""
+    if debug:
+        os.environ["WHYREC_DEBUG"] = "1"
+
+
+registry_option = click.option("--registry", "registry", default="registry.toml", show_default=True,
+                               type=click.Path(dir_okay=False, path_type=Path), help="The registry file.")
+
+
+@cli.command("run")
+@click.argument("pipeline", required=False)
+@registry_option
+@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Parent directory of run directories.")
+@click.option("--seed", type=int, default=None, help="Override the pipeline's seed.")
+def run_cmd(pipeline: str | None, registry: Path, out: Path, seed: int | None) -> None:
+    """Run PIPELINE (default: [defaults] pipeline of the registry)."""
+    from .runner import run
+
+    result = run(pipeline, registry=registry, out=out, seed=seed)
+    report = result.path / "report.html"
+    click.echo(f"run complete: {result.path}")
+    if report.exists():
+        click.echo(f"report: {report.resolve()}")
+
+
+@cli.command("validate")
+@registry_option
+def validate_cmd(registry: Path) -> None:
+    """Check the registry file: syntax, pipelines, component names and parameter types."""
+    from .registry import load_registry
+
+    reg = load_registry(registry)
+    reg.validate()
+    click.echo(f"{registry}: {len(reg.pipelines)} pipeline(s) valid: {', '.join(sorted(reg.pipelines))} (default: {reg.default})")
+
+
+@cli.command("plugins")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def plugins_cmd(fmt: str) -> None:
+    """List plugins: version, hooks, components, and load errors."""
+    from .plugins import get_host
+
+    infos = get_host().plugin_infos()
+    if fmt == "json":
+        click.echo(json.dumps([i.to_dict() for i in infos], indent=2))
+        return
+    for info in infos:
+        click.echo(f"{info.name} {info.version or ''}".rstrip())
+        if info.error:
+            click.echo(f"  FAILED TO LOAD: {info.error}")
+            continue
+        click.echo(f"  hooks: {', '.join(info.hooks) or '-'}")
+        for kind, names in sorted(info.components.items()):
+            click.echo(f"  {kind}: {', '.join(names)}")
+
+
+@cli.command("explain")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--user", "-u", required=True, help="User id.")
+@click.option("-k", "k", type=int, default=10, show_default=True, help="How many recommendations.")
+@click.option("--model", default=None, help="Model of the run (default: the first).")
+@click.option("--method", "methods", multiple=True, help="Explainers to run (default: the pipeline's, where they apply).")
+@click.option("--why-above", nargs=2, default=None, metavar="A B", help="Explain why item A ranks above item B.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def explain_cmd(run_dir: Path, user: str, k: int, model: str | None, methods: tuple[str, ...], why_above: tuple[str, str] | None, fmt: str) -> None:
+    """Why were these items recommended to USER? (top-k with reasons)"""
+    from .explain import explain_user, format_text, why_above_json, why_above_text
+    from .rundir import Run
+
+    run = Run(run_dir)
+    if why_above:
+        out = why_above_json(run, user, why_above[0], why_above[1], model=model, methods=methods, k=k)
+        click.echo(json.dumps(out, indent=2, default=str) if fmt == "json" else why_above_text(out))
+        return
+    out = explain_user(run, user, k, model=model, methods=methods)
+    click.echo(json.dumps(out, indent=2, default=str) if fmt == "json" else format_text(out))
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--open", "open_", is_flag=True, help="Open the report in a browser.")
+def report_cmd(run_dir: Path, open_: bool) -> None:
+    """Rebuild RUN_DIR/report.html from the run's artifacts (no retraining)."""
+    from .rundir import Run
+
+    run = Run(run_dir)
+    try:
+        from .report import build_report
+    except ImportError as exc:  # pragma: no cover
+        raise WhyrecError(f"the report builder is not available ({exc})") from exc
+    path = build_report(run)
+    click.echo(f"report: {path.resolve()}")
+    if open_:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+def _add_core_extras() -> None:
+    try:
+        from .batch import explain_batch_command
+    except ImportError:
+        return
+    cli.add_command(explain_batch_command, "explain-batch")
+
+
+_add_core_extras()
+
+
+def main(argv: list[str] | None = None) -> Any:
+    debug = os.environ.get("WHYREC_DEBUG") == "1" or "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return cli.main(args=argv, prog_name="whyrec", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except WhyrecError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback; please report it)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

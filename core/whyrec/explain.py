@@ -1,0 +1,111 @@
+"""`whyrec explain`: a user's top-k with every applicable explanation, and "why A above B"."""
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import RunDirError, UnsupportedError
+
+
+def _explainers(run: Any, model: Any, methods: tuple[str, ...] | list[str]) -> list[tuple[str, Any]]:
+    host = run.host
+    entries = {e["name"]: e for e in run.spec("explainers")}
+    if not methods:
+        if not entries:
+            raise RunDirError(f"{run.path}: pipeline {run.pipeline!r} ran no 'explainers' stage, which `whyrec explain` needs; add explainers or pass --method NAME")
+        wanted = [(n, e["use"], e["params"]) for n, e in entries.items()]
+    else:
+        wanted = []
+        for m in methods:
+            e = entries.get(m)
+            wanted.append((m, e["use"], e["params"]) if e else (m, m, {}))
+    out = []
+    for name, use, params in wanted:
+        x = host.create("explainers", use, params)
+        if x.supports(model):
+            out.append((name, x))
+        elif methods:
+            others = [n for n in host.names("explainers") if host.create("explainers", n).supports(model)]
+            raise UnsupportedError(f"explainer {name!r} does not support model {model.name!r}; explainers that do: {', '.join(others) or 'none'}")
+    if not out:
+        raise UnsupportedError(f"none of the run's explainers support model {model.name!r}; pass --method with one that does")
+    return out
+
+
+def explain_user(run: Any, user: Any, k: int, model: str | None = None, methods: tuple[str, ...] = ()) -> dict:
+    """The JSON contract of `whyrec explain --format json` (docs/contracts.md)."""
+    data = run.load_data()
+    m = run.load_model(model)
+    user = data.check_user(user)
+    recs = m.recommend(user, k)
+    expls = [(name, x.explain(m, data, recs)) for name, x in _explainers(run, m, methods)]
+    out = []
+    for i, r in enumerate(recs.itertuples(index=False)):
+        entries = []
+        for name, e in expls:
+            row = e.row(i)
+            row["method"] = name
+            entries.append(row)
+        out.append({"item": _plain(r.item), "title": data.item_title(r.item), "rank": int(r.rank), "score": float(r.score), "explanations": entries})
+    return {"user": _plain(user), "model": model or run.model_names()[0], "recommendations": out}
+
+
+def format_text(out: dict) -> str:
+    lines = [f"Top {len(out['recommendations'])} for user {out['user']} (model {out['model']}):"]
+    for rec in out["recommendations"]:
+        lines.append(f"{rec['rank']:>3}. {rec['title']}  (item {rec['item']}, score {rec['score']:.3f})")
+        for e in rec["explanations"]:
+            fields = ", ".join(f"{k} {v:+.3f}" for k, v in sorted(e["field_attributions"].items(), key=lambda kv: -abs(kv[1]))[:4])
+            lines.append(f"       [{e['method']}] {fields}")
+            for reason in e["reasons"][:4]:
+                lines.append(f"         - {reason}")
+    return "\n".join(lines)
+
+
+def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | None = None, methods: tuple[str, ...] = (), k: int = 10) -> dict:
+    """Why does item A score above item B for this user: the difference of two additive
+    explanations (it sums to the score gap for additive methods), plus, where the explainer
+    plugin offers it, the smallest feature change that moves A into the top-k."""
+    import pandas as pd
+
+    data = run.load_data()
+    m = run.load_model(model)
+    user = data.check_user(user)
+    a, b = data.check_item(item_a), data.check_item(item_b)
+    name, x = _explainers(run, m, methods)[0]
+    pairs = pd.DataFrame({"user": [user, user], "item": [a, b]})
+    e = x.explain(m, data, pairs)
+    cands = data.candidates(user)
+    scores = m.score(pd.DataFrame({"user": user, "item": cands}))
+    order = {it: r + 1 for r, it in enumerate(cands[(-scores).argsort(kind="stable")])}
+    diff = e.difference(0, 1)
+    sa, sb = (float(v) for v in e.pairs["output_value"])
+    out = {
+        "user": _plain(user), "model": model or run.model_names()[0], "method": name,
+        "item_a": _plain(a), "item_b": _plain(b), "title_a": data.item_title(a), "title_b": data.item_title(b),
+        "score_a": sa, "score_b": sb, "rank_a": order.get(a), "rank_b": order.get(b),
+        "score_gap": sa - sb, "base_gap": float(e.pairs["base_value"].iloc[0] - e.pairs["base_value"].iloc[1]),
+        "difference": {k: float(v) for k, v in diff.items()},
+        "counterfactual": None,
+    }
+    try:
+        from whyrec_shap.rank import smallest_change_into_top_k  # optional: provided by whyrec-shap
+    except ImportError:
+        pass
+    else:
+        out["counterfactual"] = smallest_change_into_top_k(m, data, user, a, k=k)
+    return out
+
+
+def why_above_text(out: dict) -> str:
+    lines = [f"{out['title_a']} (rank {out['rank_a']}, score {out['score_a']:.3f}) vs {out['title_b']} (rank {out['rank_b']}, score {out['score_b']:.3f}) for user {out['user']} [{out['method']}]:",
+             f"  score gap {out['score_gap']:+.3f} = differences below" + (f" + base gap {out['base_gap']:+.3f}" if abs(out['base_gap']) > 1e-12 else "")]
+    for f, v in list(out["difference"].items())[:8]:
+        lines.append(f"  {f:<28} {v:+.3f}")
+    cf = out.get("counterfactual")
+    if cf:
+        lines.append(f"  to enter the top-k: {cf}")
+    return "\n".join(lines)
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
