@@ -73,7 +73,7 @@ class Registry:
     default: str | None
 
     def pipeline(self, name: str | None = None) -> PipelineSpec:
-        name = name or self.default
+        name = name or self.default or (next(iter(self.pipelines)) if len(self.pipelines) == 1 else None)
         if name is None:
             raise RegistryError(f"{self.path}: no pipeline named and no [defaults] pipeline; add `[defaults] pipeline = \"...\"` or pass a pipeline name")
         if name not in self.pipelines:
