@@ -1,0 +1,131 @@
+"""Reading and checking tables: every bad input becomes a one-line DataError naming the fix."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from whyrec.errors import DataError
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
+
+
+def require_file(path: str | Path, what: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        where = "folder does not exist" if not p.parent.exists() else "no such file"
+        raise DataError(f"{what} file {p} not found ({where}); check the path in registry.toml")
+    return p
+
+
+def file_columns(path: Path) -> list[str]:
+    """Column names of a Parquet or CSV file without reading its rows."""
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except Exception as exc:  # noqa: BLE001 (pyarrow raises several types for a bad file)
+            raise DataError(f"{path}: not a readable Parquet file ({exc}); re-export it") from None
+    try:
+        return list(pd.read_csv(path, nrows=0, sep=_sep(path)).columns)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; it needs a header row and data rows") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc}); re-export it as UTF-8 CSV or Parquet") from None
+
+
+def _sep(path: Path) -> str:
+    return "\t" if ".tsv" in path.name.lower() else ","
+
+
+def read_table(path: str | Path, columns: Sequence[str] | None, what: str, *,
+               declared: dict[str, str] | None = None) -> pd.DataFrame:
+    """Read ``columns`` (all when None) of a Parquet/CSV file.
+
+    ``declared`` maps column -> the registry key that named it, so a missing column error says
+    which setting to change. Raises DataError for a missing file, missing columns or no rows.
+    """
+    p = require_file(path, what)
+    name = p.name.lower()
+    if not name.endswith(PARQUET_SUFFIXES + CSV_SUFFIXES):
+        raise DataError(f"{what} file {p}: unknown format; use .parquet or .csv (or .tsv)")
+    have = file_columns(p)
+    if columns is not None:
+        require_columns(have, columns, f"{what} file {p}", declared)
+    if name.endswith(PARQUET_SUFFIXES):
+        import pyarrow.parquet as pq
+
+        # Arrow reads only the needed columns; to_pandas shares buffers where it can.
+        table = pq.read_table(p, columns=list(dict.fromkeys(columns)) if columns is not None else None)
+        df = table.to_pandas(self_destruct=True, split_blocks=True)
+    else:
+        try:
+            df = pd.read_csv(p, usecols=list(dict.fromkeys(columns)) if columns is not None else None,
+                             sep=_sep(p), engine="pyarrow")
+        except Exception as exc:  # noqa: BLE001 (pyarrow's CSV errors are varied)
+            raise DataError(f"{what} file {p}: cannot parse it as CSV ({str(exc).splitlines()[0]})") from None
+    if len(df) == 0:
+        raise DataError(f"{what} file {p} has no rows; it needs at least one data row")
+    return df
+
+
+def require_columns(have: Iterable[str], wanted: Iterable[str], source: str,
+                    declared: dict[str, str] | None = None) -> None:
+    have = list(have)
+    missing = [c for c in wanted if c not in have]
+    if missing:
+        c = missing[0]
+        key = f" (declared by {declared[c]})" if declared and c in declared else ""
+        shown = ", ".join(have[:30]) + (", ..." if len(have) > 30 else "")
+        raise DataError(f"{source}: column {c!r}{key} is not in it; its columns are: {shown}")
+
+
+def check_not_empty(df: pd.DataFrame, source: str) -> None:
+    if len(df) == 0:
+        raise DataError(f"{source} has no rows; it needs at least one data row")
+
+
+def check_ids(df: pd.DataFrame, column: str, source: str) -> None:
+    """An id column must have no nulls (they cannot be joined or recommended)."""
+    nulls = df[column].isna().to_numpy()
+    if nulls.any():
+        rows = np.flatnonzero(nulls)[:3].tolist()
+        raise DataError(
+            f"{source}: id column {column!r} has {int(nulls.sum())} null values (first at rows {rows}); "
+            f"drop or fill those rows"
+        )
+
+
+def check_label(values: pd.Series, kind: str, source: str, column: str) -> np.ndarray:
+    """Validate a label column of the declared kind; returns it as float.
+
+    kind "binary": only 0/1 (or booleans); "rating": any finite numbers (thresholded later).
+    """
+    if values.isna().any():
+        n = int(values.isna().sum())
+        raise DataError(f"{source}: {kind} label column {column!r} has {n} null values; fill or drop them")
+    if values.dtype == bool:
+        return values.to_numpy(dtype=float)
+    if not pd.api.types.is_numeric_dtype(values):
+        sample = values.astype(str).unique()[:3].tolist()
+        raise DataError(
+            f"{source}: {kind} label column {column!r} holds non-numeric values (e.g. {sample}); "
+            f"use 0/1 for label= or numbers for rating="
+        )
+    arr = values.to_numpy(dtype=float)
+    if not np.isfinite(arr).all():
+        raise DataError(f"{source}: {kind} label column {column!r} has infinite values; fix or drop them")
+    if kind == "binary":
+        bad = ~np.isin(arr, (0.0, 1.0))
+        if bad.any():
+            sample = np.unique(arr[bad])[:3].tolist()
+            raise DataError(
+                f"{source}: label column {column!r} is declared binary but holds {sample}; "
+                f"use 0/1 values, or declare it as rating= with positive_rating= to threshold it"
+            )
+    return arr
