@@ -17,6 +17,10 @@ def register_datasets(register):
     from .movielens import MovieLens100K
     from .openbandit import OpenBandit
     from .simulators import SimEcommerce, SimFinance, SimVideo
+    from .table import Table
+
+    register("table", Table,
+             description="Your own interactions, users and items from Parquet/CSV, columns declared in registry.toml.")
 
     register("movielens-100k", MovieLens100K,
              description="MovieLens-100K ratings as click labels, with genre, history and cross features.")
@@ -28,3 +32,10 @@ def register_datasets(register):
              description="Simulated video platform with a known causal DAG: duration, genre match, recency -> watch.")
     register("sim-finance", SimFinance,
              description="Simulated investment products with a known causal DAG: return, risk gap, fees -> adoption.")
+
+
+@whyrec.hookimpl
+def register_commands(cli):
+    from .cli import datasets
+
+    cli.add_command(datasets)
