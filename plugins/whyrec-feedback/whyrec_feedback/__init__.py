@@ -1,0 +1,31 @@
+"""whyrec-feedback: learn from how users respond to recommendations and their explanations.
+
+Registers the feedback analyzers ``ab-test`` and ``off-policy``, the ``whyrec feedback``
+commands (``record`` appends to a durable JSON-lines log, ``analyze`` runs an analyzer on a
+Parquet/CSV/JSON-lines file) and the report section of feedback stages. Heavy imports
+(scipy, statsmodels, scikit-learn) happen only when an analyzer is built.
+"""
+from __future__ import annotations
+
+import whyrec
+from whyrec.plugins import lazy
+
+
+@whyrec.hookimpl
+def register_feedback_analyzers(register):
+    register("ab-test", lazy("whyrec_feedback.abtest:ABTest", "A/B test: CTR per arm with Wilson intervals, lift, SRM, power, CUPED, always-valid sequential test"))
+    register("off-policy", lazy("whyrec_feedback.offpolicy:OffPolicy", "Off-policy evaluation of a target policy's CTR: IPS, SNIPS, DR, DM with bootstrap intervals"))
+
+
+@whyrec.hookimpl
+def register_commands(cli):
+    from .cli import feedback
+
+    cli.add_command(feedback)
+
+
+@whyrec.hookimpl
+def register_report_sections(register):
+    from .report import render_feedback
+
+    register("feedback", render_feedback, order=70)
