@@ -1,0 +1,39 @@
+"""whyrec-torch: a DIN-style attention recommender and the explainers that read it.
+
+Components (registered lazily so that loading plugins never imports torch):
+- model ``torch-attention``
+- explainers ``attention-map`` (with the "is attention faithful?" quality check),
+  ``integrated-gradients``, ``grad-cam``, ``history-counterfactual``
+"""
+from __future__ import annotations
+
+import whyrec
+
+try:  # whyrec >= 0.1 ships lazy factories; fall back to importing on first call
+    from whyrec.plugins import lazy
+except ImportError:  # pragma: no cover
+    import importlib
+
+    def lazy(target: str, description: str = ""):  # type: ignore[no-redef]
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+__version__ = "0.1.0"
+
+
+@whyrec.hookimpl
+def register_models(register):
+    register("torch-attention", lazy("whyrec_torch.model:TorchAttentionModel"),
+             description="DIN-style PyTorch recommender: target attention over the user's history (CUDA when present)")
+
+
+@whyrec.hookimpl
+def register_explainers(register):
+    register("attention-map", lazy("whyrec_torch.attention_map:AttentionMap"),
+             description="attention weight of every history item, heat-map across the top-k, faithfulness check")
+    register("integrated-gradients", lazy("whyrec_torch.gradients:IntegratedGradients"),
+             description="Captum layer integrated gradients on the embeddings, per feature and field, completeness gap")
+    register("grad-cam", lazy("whyrec_torch.gradients:GradCAM"),
+             description="Grad-CAM over history positions (gradient x activation of the history embeddings)")
+    register("history-counterfactual", lazy("whyrec_torch.counterfactual:HistoryCounterfactual"),
+             description="smallest set of history items whose removal drops the item out of the top-k")

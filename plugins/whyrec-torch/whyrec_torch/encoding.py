@@ -1,0 +1,225 @@
+"""Turning a feature DataFrame into the network's index and number tensors.
+
+Every id-like value (user id, item id, categorical level, history item) goes through a
+vocabulary: index 0 means missing (NaN, or a padded history position), index 1 means
+"not seen in training" (OOV), known values start at 2. Scoring must accept *any* value
+because SHAP-style explainers mask fields by swapping in other rows' values, and
+counterfactuals edit histories; nothing may raise or silently collide on an unseen id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from whyrec.errors import DataError
+
+MISSING, OOV = 0, 1
+N_RESERVED = 2
+
+
+def value_keys(values: Any) -> np.ndarray:
+    """Canonical string keys (object array, None for missing) for a column of ids.
+
+    12, 12.0, np.int64(12) and "12" all map to "12", so ids survive a trip through a float
+    history column (NaN padding forces floats) and through JSON.
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = value_keys(pd.Series(np.asarray(s.cat.categories, dtype=object)))
+        codes = s.cat.codes.to_numpy()
+        out = np.empty(len(s), dtype=object)
+        ok = codes >= 0
+        out[ok] = cats[codes[ok]]
+        out[~ok] = None
+        return out
+    if pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
+        return s.astype(int).astype(str).to_numpy(dtype=object)
+    if pd.api.types.is_integer_dtype(s.dtype) and not s.isna().any():
+        return s.to_numpy().astype(np.int64).astype(str).astype(object)
+    if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+        out = np.empty(len(v), dtype=object)
+        ok = np.isfinite(v)
+        integral = ok & (v == np.round(v))
+        out[integral] = v[integral].astype(np.int64).astype(str)
+        frac = ok & ~integral
+        out[frac] = [repr(float(x)) for x in v[frac]]
+        out[~ok] = None
+        return out
+    return np.array([_key(x) for x in s.to_numpy(dtype=object)], dtype=object)
+
+
+def _key(x: Any) -> str | None:
+    if x is None:
+        return None
+    if isinstance(x, (float, np.floating)):
+        if not np.isfinite(x):
+            return None
+        return str(int(x)) if float(x).is_integer() else repr(float(x))
+    if isinstance(x, (bool, np.bool_)):
+        return str(int(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if x is pd.NA or x is pd.NaT:
+        return None
+    return str(x)
+
+
+@dataclass
+class Vocab:
+    """Known values of one id-like feature, in a stable order (index = 2 + position)."""
+
+    keys: list[str]
+    _index: pd.Index | None = field(default=None, repr=False)
+
+    @classmethod
+    def fit(cls, *columns: Any) -> "Vocab":
+        seen: dict[str, None] = {}
+        for col in columns:
+            for k in value_keys(col):
+                if k is not None:
+                    seen.setdefault(k, None)
+        return cls(sorted(seen, key=_sort_key))
+
+    @property
+    def size(self) -> int:
+        return len(self.keys) + N_RESERVED
+
+    def lookup(self, values: Any) -> np.ndarray:
+        """int64 indices: 0 for missing, 1 for unseen, 2.. for known values."""
+        if self._index is None:
+            self._index = pd.Index(self.keys, dtype=object)
+        keys = value_keys(values)
+        missing = np.array([k is None for k in keys], dtype=bool)
+        idx = self._index.get_indexer(np.where(missing, "", keys).astype(object))
+        out = np.where(idx >= 0, idx + N_RESERVED, OOV).astype(np.int64)
+        out[missing] = MISSING
+        return out
+
+
+def _sort_key(k: str) -> tuple:
+    # numeric ids in numeric order, then the rest: stable across runs and platforms
+    try:
+        return (0, float(k), k)
+    except ValueError:
+        return (1, 0.0, k)
+
+
+@dataclass
+class NumericStats:
+    """Per-feature mean and standard deviation from the training rows (saved with the model)."""
+
+    mean: dict[str, float]
+    std: dict[str, float]
+
+    @classmethod
+    def fit(cls, X: pd.DataFrame, names: list[str]) -> "NumericStats":
+        mean, std = {}, {}
+        for n in names:
+            v = pd.to_numeric(X[n], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            m = float(np.nanmean(v)) if np.isfinite(v).any() else 0.0
+            s = float(np.nanstd(v)) if np.isfinite(v).any() else 1.0
+            mean[n], std[n] = m, (s if s > 1e-12 else 1.0)
+        return cls(mean, std)
+
+    def transform(self, X: pd.DataFrame, names: list[str]) -> np.ndarray:
+        out = np.zeros((len(X), len(names)), dtype=np.float32)
+        for j, n in enumerate(names):
+            try:
+                v = pd.to_numeric(X[n], errors="raise").to_numpy(dtype=float, na_value=np.nan)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"numeric feature {n!r} holds non-numeric values ({exc}); fix the featurizer or declare it categorical") from exc
+            z = (v - self.mean[n]) / self.std[n]
+            # NaN -> 0 = the training mean: the same value the integrated-gradients baseline uses
+            out[:, j] = np.where(np.isfinite(z), z, 0.0)
+        return out
+
+
+@dataclass
+class Encoded:
+    """Network inputs for a batch of feature rows (numpy; the model moves them to its device)."""
+
+    items: np.ndarray  # [B, 1 + N] int64: candidate item, then history positions
+    cat: np.ndarray  # [B, C] int64, already offset into the shared categorical table
+    num: np.ndarray  # [B, M] float32, standardised
+    mask: np.ndarray  # [B, N] bool: history position holds an item
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def take(self, idx: Any) -> "Encoded":
+        return Encoded(self.items[idx], self.cat[idx], self.num[idx], self.mask[idx])
+
+
+@dataclass
+class FeatureEncoder:
+    """Which columns feed which input, with their vocabularies and numeric statistics."""
+
+    item_feature: str
+    categorical: list[str]
+    numeric: list[str]
+    sequence: list[str]
+    item_vocab: Vocab
+    cat_vocabs: dict[str, Vocab]
+    stats: NumericStats
+
+    @property
+    def cat_offsets(self) -> list[int]:
+        off, out = 0, []
+        for n in self.categorical:
+            out.append(off)
+            off += self.cat_vocabs[n].size
+        return out
+
+    @property
+    def cat_total(self) -> int:
+        return sum(self.cat_vocabs[n].size for n in self.categorical)
+
+    def encode(self, X: pd.DataFrame) -> Encoded:
+        missing = [c for c in [self.item_feature, *self.categorical, *self.numeric, *self.sequence] if c not in X.columns]
+        if missing:
+            raise DataError(f"feature rows lack columns {missing} that the torch-attention model was trained on")
+        n = len(X)
+        items = np.zeros((n, 1 + len(self.sequence)), dtype=np.int64)
+        items[:, 0] = self.item_vocab.lookup(X[self.item_feature])
+        for j, c in enumerate(self.sequence):
+            items[:, 1 + j] = self.item_vocab.lookup(X[c])
+        cat = np.zeros((n, len(self.categorical)), dtype=np.int64)
+        for j, (c, off) in enumerate(zip(self.categorical, self.cat_offsets)):
+            cat[:, j] = self.cat_vocabs[c].lookup(X[c]) + off
+        num = self.stats.transform(X, self.numeric)
+        mask = items[:, 1:] != MISSING
+        return Encoded(items, cat, num, mask)
+
+    # -- JSON ------------------------------------------------------------------------
+    def config(self) -> dict:
+        """The structural part (saved in config.json and compared on load)."""
+        return {
+            "item_feature": self.item_feature,
+            "categorical": list(self.categorical),
+            "numeric": list(self.numeric),
+            "sequence": list(self.sequence),
+            "item_vocab_size": self.item_vocab.size,
+            "cat_vocab_sizes": {n: self.cat_vocabs[n].size for n in self.categorical},
+        }
+
+    def vocab_json(self) -> dict:
+        return {"item": self.item_vocab.keys, "categorical": {n: v.keys for n, v in self.cat_vocabs.items()}}
+
+    def stats_json(self) -> dict:
+        return {"mean": self.stats.mean, "std": self.stats.std}
+
+    @classmethod
+    def from_json(cls, config: dict, vocab: dict, stats: dict) -> "FeatureEncoder":
+        return cls(
+            item_feature=config["item_feature"],
+            categorical=list(config["categorical"]),
+            numeric=list(config["numeric"]),
+            sequence=list(config["sequence"]),
+            item_vocab=Vocab(list(vocab["item"])),
+            cat_vocabs={n: Vocab(list(k)) for n, k in vocab["categorical"].items()},
+            stats=NumericStats(dict(stats["mean"]), dict(stats["std"])),
+        )

@@ -1,0 +1,66 @@
+"""Safe weights on disk: safetensors (or a weights-only torch state_dict), never a pickled module.
+
+``check_not_pickle`` looks at a file's first bytes before anything parses it: a pickle stream
+starts with the PROTO opcode 0x80, a ``torch.save`` archive is a zip ("PK"); both can run code
+when loaded the old way, so a whyrec model directory holding one is refused outright.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from whyrec.atomic import atomic_path
+from whyrec.errors import DataError
+
+WEIGHTS = "weights.safetensors"
+
+
+def check_not_pickle(path: Path) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:1] == b"\x80" or head[:2] == b"PK":
+        kind = "a Python pickle" if head[:1] == b"\x80" else "a torch.save (zip/pickle) archive"
+        raise DataError(
+            f"{path}: this file is {kind}; whyrec refuses pickled model files because loading them "
+            "can run arbitrary code. Save weights with safetensors (TorchAttentionModel.save writes "
+            f"{WEIGHTS}) and load that instead"
+        )
+
+
+def save_state(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> Path:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata or {})
+    return path
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor]:
+    """Read a state_dict from safetensors; refuses pickles before parsing anything."""
+    if not path.exists():
+        raise DataError(f"{path}: weights file not found; the model directory is incomplete (re-save the model)")
+    check_not_pickle(path)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable safetensors file ({exc}); re-save the model") from exc
+
+
+def state_mismatch(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> list[str]:
+    """Human-readable differences between two state_dicts (keys and shapes)."""
+    out = []
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    if missing:
+        out.append(f"missing tensors {missing}")
+    if extra:
+        out.append(f"unexpected tensors {extra}")
+    for k in sorted(set(expected) & set(got)):
+        if tuple(expected[k].shape) != tuple(got[k].shape):
+            out.append(f"{k}: shape {tuple(got[k].shape)} in the file, {tuple(expected[k].shape)} expected")
+    return out
