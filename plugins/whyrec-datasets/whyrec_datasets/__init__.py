@@ -2,36 +2,36 @@
 simulators with known causal ground truth.
 
 Registers the datasets ``table``, ``movielens-100k``, ``open-bandit``, ``sim-ecommerce``,
-``sim-video`` and ``sim-finance``, and the ``whyrec datasets`` command group. Modules are
-imported when a dataset is built, so loading the plugin stays cheap.
+``sim-video`` and ``sim-finance``, and the ``whyrec datasets`` command group. Factories are
+``lazy``: pandas-heavy modules are imported when a dataset is built, not when plugins load.
 """
 from __future__ import annotations
 
 import whyrec
+from whyrec.plugins import lazy
 
 __version__ = "0.1.0"
+
+DATASETS = {
+    "table": ("table:Table",
+              "Your own interactions, users and items from Parquet/CSV, columns declared in registry.toml."),
+    "movielens-100k": ("movielens:MovieLens100K",
+                       "MovieLens-100K ratings as click labels, with genre, history and cross features."),
+    "open-bandit": ("openbandit:OpenBandit",
+                    "Open Bandit Dataset: real clicks logged under random and Thompson-sampling policies."),
+    "sim-ecommerce": ("simulators:SimEcommerce",
+                      "Simulated shop with a known causal DAG: price, rating, discount, history -> purchase."),
+    "sim-video": ("simulators:SimVideo",
+                  "Simulated video platform with a known causal DAG: duration, genre match, recency, history -> watch."),
+    "sim-finance": ("simulators:SimFinance",
+                    "Simulated investment products with a known causal DAG: return, risk vs tolerance, fees -> adoption."),
+}
 
 
 @whyrec.hookimpl
 def register_datasets(register):
-    from .movielens import MovieLens100K
-    from .openbandit import OpenBandit
-    from .simulators import SimEcommerce, SimFinance, SimVideo
-    from .table import Table
-
-    register("table", Table,
-             description="Your own interactions, users and items from Parquet/CSV, columns declared in registry.toml.")
-
-    register("movielens-100k", MovieLens100K,
-             description="MovieLens-100K ratings as click labels, with genre, history and cross features.")
-    register("open-bandit", OpenBandit,
-             description="Open Bandit Dataset: real clicks logged under random and Thompson-sampling policies.")
-    register("sim-ecommerce", SimEcommerce,
-             description="Simulated shop with a known causal DAG: price, rating, discount, history -> purchase.")
-    register("sim-video", SimVideo,
-             description="Simulated video platform with a known causal DAG: duration, genre match, recency -> watch.")
-    register("sim-finance", SimFinance,
-             description="Simulated investment products with a known causal DAG: return, risk gap, fees -> adoption.")
+    for name, (target, description) in DATASETS.items():
+        register(name, lazy(f"{__name__}.{target}", description), description=description)
 
 
 @whyrec.hookimpl

@@ -9,7 +9,7 @@ its own user (``user`` = ``event_id``); user features are what identify a kind o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,8 @@ def _files(policy: str, campaign: str) -> list[str]:
 class OpenBandit:
     """Open Bandit Dataset logs: clicks, positions, propensities under random and BTS policies."""
 
-    def __init__(self, policy: str = "both", campaign: str = "all", path: str | None = None,
+    def __init__(self, policy: Literal["random", "bts", "both"] = "both",
+                 campaign: Literal["all", "men", "women"] = "all", path: str | None = None,
                  test_fraction: float = 0.2) -> None:
         if policy not in (*POLICIES, "both"):
             raise DataError(f"open-bandit: policy={policy!r} must be 'random', 'bts' or 'both'")

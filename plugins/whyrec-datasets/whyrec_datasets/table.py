@@ -9,7 +9,7 @@ only the declared columns are read.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -69,7 +69,7 @@ class Table:
         history_length: int = 0,
         negatives: int = 0,
         test_fraction: float = 0.2,
-        split: str = "user",
+        split: Literal["user", "global"] = "user",
         keep_cold_start: bool = False,
         seed: int = 0,
         name: str = "table",
