@@ -129,3 +129,8 @@ def check_label(values: pd.Series, kind: str, source: str, column: str) -> np.nd
                 f"use 0/1 values, or declare it as rating= with positive_rating= to threshold it"
             )
     return arr
+
+
+def show(value) -> str:
+    """repr of a value as a user wrote it (numpy scalars as plain Python values)."""
+    return repr(value.item() if hasattr(value, "item") else value)

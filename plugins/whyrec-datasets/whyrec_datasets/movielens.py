@@ -20,7 +20,7 @@ from whyrec.errors import DataError
 from whyrec.schema import Feature, FeatureSchema
 
 from . import cache
-from .frames import require_file
+from .frames import show, require_file
 from .history import HistoryIndex, PairLookup
 from .splits import sample_negatives, time_split
 
@@ -261,10 +261,10 @@ class MovieLensFeaturizer:
         u = self.user_index.get_indexer(pairs[USER].to_numpy())
         i = self.item_index.get_indexer(pairs[ITEM].to_numpy())
         if (u < 0).any():
-            raise DataError(f"movielens-100k: user {pairs[USER].to_numpy()[u < 0][0]!r} is not in the data "
+            raise DataError(f"movielens-100k: user {show(pairs[USER].to_numpy()[u < 0][0])} is not in the data "
                             f"(users are 1..{len(self.user_index)})")
         if (i < 0).any():
-            raise DataError(f"movielens-100k: item {pairs[ITEM].to_numpy()[i < 0][0]!r} is not in the data "
+            raise DataError(f"movielens-100k: item {show(pairs[ITEM].to_numpy()[i < 0][0])} is not in the data "
                             f"(items are 1..{len(self.item_index)})")
         return u, i
 

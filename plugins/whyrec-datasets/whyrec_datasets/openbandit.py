@@ -19,7 +19,7 @@ from whyrec.errors import DataError
 from whyrec.schema import Feature, FeatureSchema
 
 from . import cache
-from .frames import require_columns, require_file
+from .frames import show, require_columns, require_file
 from .splits import time_split
 
 POLICIES = ("random", "bts")
@@ -144,9 +144,9 @@ class OBDFeaturizer:
         u = self.users.index.get_indexer(pairs[USER].to_numpy())
         i = self.items.index.get_indexer(pairs[ITEM].to_numpy())
         if (u < 0).any():
-            raise DataError(f"open-bandit: user {pairs[USER].to_numpy()[u < 0][0]!r} is not an event id of the data")
+            raise DataError(f"open-bandit: user {show(pairs[USER].to_numpy()[u < 0][0])} is not an event id of the data")
         if (i < 0).any():
-            raise DataError(f"open-bandit: item {pairs[ITEM].to_numpy()[i < 0][0]!r} is not in the item context")
+            raise DataError(f"open-bandit: item {show(pairs[ITEM].to_numpy()[i < 0][0])} is not in the item context")
         cols: dict[str, Any] = {}
         for c in USER_FEATURES:
             col = self.users[c].array

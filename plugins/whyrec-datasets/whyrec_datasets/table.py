@@ -18,7 +18,7 @@ from whyrec.data import ITEM, LABEL, POSITION, PROPENSITY, RATING, TIMESTAMP, US
 from whyrec.errors import DataError
 from whyrec.schema import Feature, FeatureSchema
 
-from .frames import check_ids, check_label, file_columns, read_table, require_columns, require_file
+from .frames import show, check_ids, check_label, file_columns, read_table, require_columns, require_file
 from .history import HistoryIndex, PairLookup
 from .splits import sample_negatives, time_split
 
@@ -305,9 +305,9 @@ class TableFeaturizer:
         u = self.users.index.get_indexer(pairs[USER])
         i = self.items.index.get_indexer(pairs[ITEM])
         if (u < 0).any():
-            raise DataError(f"{self.name}: user {pairs[USER].to_numpy()[u < 0][0]!r} is not in the data")
+            raise DataError(f"{self.name}: user {show(pairs[USER].to_numpy()[u < 0][0])} is not in the data")
         if (i < 0).any():
-            raise DataError(f"{self.name}: item {pairs[ITEM].to_numpy()[i < 0][0]!r} is not in the data")
+            raise DataError(f"{self.name}: item {show(pairs[ITEM].to_numpy()[i < 0][0])} is not in the data")
         cols: dict[str, Any] = {}
         for df, names, codes in ((self.users, self.ufeats, u), (self.items, self.ifeats, i)):
             for c in names:
