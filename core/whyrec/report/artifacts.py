@@ -113,6 +113,11 @@ def stage_dirs(run: Any, group: str) -> list[StageDir]:
     for stage in stages:
         if _stage_kind(stage) not in kinds:
             continue
+        if stage.get("dir"):  # the runner records each stage's directory
+            d = run_path(run) / str(stage["dir"])
+            if d.parent == base:
+                entry = found.setdefault(d, StageDir(d.name, d))
+                entry.stage = entry.stage or stage
         for p in _artifact_paths(run, stage):
             try:
                 sub = p.relative_to(base)
@@ -193,13 +198,14 @@ def files(directory: Path, suffixes: tuple[str, ...]) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
 
 
-_REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+# Elements that load what their src/href names (an <a href> is a link, not a load).
+_LOADS = re.compile(r"""<(?:script|img|iframe|link|source|video|audio|embed|object)\b[^>]*?\b(?:src|href|data)\s*=\s*["']?\s*((?:https?:)?//[^"'>\s]+)""", re.I)
+_CSS_URL = re.compile(r"""(?:url\(|@import)\s*["']?\s*((?:https?:)?//[^"')\s]+)""", re.I)
 
 
 def remote_references(html_text: str) -> list[str]:
     """URLs an HTML document would load from the network (scripts, styles, images)."""
-    refs = re.findall(r"""(?:src|href)\s*=\s*["']((?:https?:)?//[^"'>\s]+)""", html_text, re.I)
-    return sorted(set(refs))
+    return sorted(set(_LOADS.findall(html_text)) | set(_CSS_URL.findall(html_text)))
 
 
 @lru_cache(maxsize=64)

@@ -90,7 +90,7 @@ def fmt_value(v: Any, digits: int = 4) -> str:
         if v != 0 and (abs(v) >= 1e6 or abs(v) < 1e-3):
             return f"{v:.{digits - 1}e}"
         if v == int(v) and abs(v) < 1e6:
-            return f"{int(v)}" if abs(v) >= 1000 else f"{v:.{max(digits - 3, 1)}f}"
+            return f"{int(v)}"
         return f"{v:.{digits}g}"
     if isinstance(v, int):
         return f"{v:,}".replace(",", "\u2009") if abs(v) >= 10000 else str(v)

@@ -111,7 +111,8 @@ def waterfall_grid(panels: Sequence[dict], title: str, unit: str, top: int = 7, 
     n = len(panels)
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
-    fig = _fig(5.0 * ncols, 2.55 * nrows + 0.5)
+    bars = max(min(len(p["contrib"]), top + 1) for p in panels)
+    fig = _fig(5.2 * ncols, (0.26 * bars + 1.25) * nrows + 0.4)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for i, p in enumerate(panels):
         _waterfall(axes[i // ncols][i % ncols], p["base"], p["contrib"], p.get("output"), unit, p["label"], top)

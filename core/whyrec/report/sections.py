@@ -1,0 +1,875 @@
+"""The core sections of report.html, registered as a built-in plugin.
+
+Each render reads only the run directory (manifest.json and the stages' artifacts) and
+returns a Section, or None when the run has nothing for it. Artifacts that are missing or
+corrupt become "missing" notices naming the file and how to regenerate it; what can be shown
+still is. The causal, compression, feedback and explanation-quality sections are generic:
+they show any StageResult directory (summary, every table, every figure, embedded HTML), so a
+plugin gets a reasonable section without writing a renderer; a plugin that registers a richer
+section lists the directories it renders in ``Section.covers`` and the generic one links to it.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..hookspecs import hookimpl
+from . import plots
+from .artifacts import (
+    IMAGE_SUFFIXES, StageDir, files, load_explanation, manifest, read_json, read_table, regen_hint, rel,
+    remote_references, run_path, stage_dirs, stage_ok, stage_status, stages_without_dir,
+)
+from .html import (
+    ArtifactError, Section, bullet_list, details, esc, figure_block, figure_to_img, fmt_value, iframe_html, kv_table,
+    notice, slug, table_html,
+)
+
+# Run-relative directory -> (section title, anchor) of plugin sections that render it in full.
+COVERED: ContextVar[dict[str, tuple[str, str]]] = ContextVar("whyrec_report_covered", default={})
+
+DEFAULT_USERS = 3  # "a handful of users"; `report = { users = N }` in a pipeline changes it
+MAX_TABLE_ROWS = 100
+
+
+@hookimpl
+def register_report_sections(register):
+    register("overview", render_overview, order=5)
+    register("data", render_data, order=10)
+    register("models", render_models, order=20)
+    register("global-importance", render_global_importance, order=30)
+    register("users", render_users, order=40)
+    register("why-above", render_why_above, order=45)
+    register("explanation-quality", render_quality, order=50)
+    register("causal", render_causal, order=60)
+    register("compression", render_compression, order=70)
+    register("feedback", render_feedback, order=80)
+    register("provenance", render_provenance, order=95)
+
+
+def generic(fn):
+    """Mark a render as generic: it runs after the others, so it knows what they cover."""
+    fn.whyrec_generic = True
+    return fn
+
+
+# -- building a body while collecting what is missing ------------------------------------
+class Body:
+    def __init__(self, run: Any) -> None:
+        self.run = run
+        self.parts: list[str] = []
+        self.problems: list[str] = []
+
+    def add(self, *html: str) -> None:
+        self.parts.extend(h for h in html if h)
+
+    def missing(self, what: str, hint: str | None = None) -> None:
+        self.problems.append(what)
+        self.parts.append(notice(f"{what}; {hint or regen_hint(self.run)}."))
+
+    @contextlib.contextmanager
+    def guard(self, label: str = "") -> Iterator[None]:
+        """Turn an unreadable artifact inside the block into a notice; the section goes on."""
+        try:
+            yield
+        except ArtifactError as exc:
+            self.missing(f"{label}{exc}")
+        except Exception as exc:  # noqa: BLE001  (a broken artifact must not break the report)
+            self.missing(f"{label}cannot be shown ({type(exc).__name__}: {str(exc)[:200]})")
+
+    def section(self, title: str, **kw: Any) -> Section:
+        body = "\n".join(self.parts)
+        if self.problems:
+            what = "; ".join(self.problems)
+            return Section.missing(title, f"{what}. To regenerate: {regen_hint(self.run)}, "
+                                          f"then `whyrec report {run_path(self.run)}`.", body=body, **kw)
+        return Section(title=title, body=body, **kw)
+
+
+def _p(text: str, cls: str = "") -> str:
+    return f'<p class="{cls}">{esc(text)}</p>' if cls else f"<p>{esc(text)}</p>"
+
+
+def _stage_line(d: StageDir) -> str:
+    s = d.stage or {}
+    bits = []
+    if s.get("component"):
+        bits.append(f"component {s['component']}")
+    if s.get("status"):
+        bits.append(f"status {s['status']}")
+    if isinstance(s.get("seconds"), (int, float)):
+        bits.append(f"{s['seconds']:.2f} s")
+    return _p(" · ".join(bits), "wr-small") if bits else ""
+
+
+def _check_stage(b: Body, d: StageDir) -> bool:
+    """Notices for a failed stage, a missing directory or missing listed files; False to skip."""
+    name = (d.stage or {}).get("name") or d.name
+    if d.stage is not None and not stage_ok(d.stage):
+        err = d.stage.get("error") or "no error recorded"
+        b.missing(f"stage {name} {stage_status(d.stage)} ({err}), so its artifacts are incomplete",
+                  hint=f"fix the cause and {regen_hint(b.run)}")
+        if not d.exists:
+            return False
+    if not d.exists:
+        b.missing(f"directory {rel(b.run, d.path)}/ of stage {name} is missing")
+        return False
+    gone = d.missing_files()
+    if gone:
+        b.missing(f"{', '.join(rel(b.run, p) for p in gone)} listed in manifest.json "
+                  f"{'is' if len(gone) == 1 else 'are'} missing")
+    return True
+
+
+# -- overview ---------------------------------------------------------------------------
+def render_overview(run: Any) -> Section:
+    m = manifest(run)
+    b = Body(run)
+    err = getattr(run, "manifest_error", None)
+    if err or not m:
+        b.missing(err or "manifest.json is missing or empty, so the pipeline, seed and stages are unknown")
+    status = str(m.get("status") or "unknown")
+    if status.lower() == "failed":
+        failed = [s for s in m.get("stages") or [] if isinstance(s, dict) and not stage_ok(s)]
+        why = "; ".join(f"{s.get('name')}: {s.get('error') or 'no error recorded'}" for s in failed)
+        b.add(notice(f"this run failed{' at ' + why if why else ''}. Sections below show what was written before.",
+                     "warning"))
+    elif status.lower() == "running":
+        b.add(notice("the run had not finished when this report was built (status running).", "note"))
+    b.add(_p(_headline(run, m)))
+    info = {"pipeline": m.get("pipeline"), "status": status, "run directory": run_path(run).name,
+            "seed": m.get("seed")}
+    for key in ("started", "started_at", "created", "finished", "finished_at"):
+        if m.get(key):
+            info[key.replace("_", " ")] = m[key]
+    if m.get("data_hash"):
+        info["data hash (sha256)"] = m["data_hash"]
+    stages = [dict(s) for s in m.get("stages") or [] if isinstance(s, dict)]
+    for s in stages:  # the report stage is still running while it builds this page
+        if s.get("kind") == "report" and s.get("status") == "running":
+            s["status"] = "this report"
+    counted = [s for s in stages if s.get("status") != "this report"]
+    if counted:
+        ok = sum(stage_ok(s) for s in counted)
+        info["stages"] = f"{ok} of {len(counted)} succeeded"
+        secs = [s.get("seconds") for s in stages if isinstance(s.get("seconds"), (int, float))]
+        if secs:
+            info["stage time"] = f"{sum(secs):.1f} s"
+    b.add(kv_table({k: v for k, v in info.items() if v is not None}))
+    if stages:
+        rows = [{"stage": s.get("name"), "component": s.get("component"), "kind": s.get("kind"),
+                 "status": s.get("status"), "seconds": s.get("seconds"),
+                 "error": (str(s["error"])[:200] if s.get("error") else "")} for s in stages]
+        b.add("<h3>Stages</h3>", table_html(rows))
+    warns = [str(w) for w in m.get("warnings") or []]
+    warns += [f"{s.get('name')}: {w}" for s in stages for w in s.get("warnings") or []]
+    if warns:
+        b.add(details(f"{len(warns)} warning{'s' if len(warns) != 1 else ''} recorded during the run",
+                      bullet_list(warns)))
+    return b.section("Run overview")
+
+
+def _headline(run: Any, m: dict) -> str:
+    """One plain-language sentence about what the run did."""
+    bits = []
+    ds = (m.get("dataset") or {}) if isinstance(m.get("dataset"), dict) else {}
+    summary = ds.get("summary") if isinstance(ds.get("summary"), dict) else ds
+    if summary.get("name") or summary.get("rows"):
+        bits.append(f"loaded {summary.get('name') or 'the data'}"
+                    + (f" ({fmt_value(summary.get('rows'))} interactions)" if summary.get("rows") else ""))
+    metrics = m.get("metrics") if isinstance(m.get("metrics"), dict) else {}
+    if metrics:
+        best = None
+        aucs = {k: v.get("auc") for k, v in metrics.items() if isinstance(v, dict) and isinstance(v.get("auc"), (int, float))}
+        if aucs:
+            name = max(aucs, key=aucs.get)
+            best = f" (best AUC {aucs[name]:.3f}: {name})"
+        bits.append(f"trained {len(metrics)} model{'s' if len(metrics) != 1 else ''}{best or ''}")
+    n_expl = len([d for d in stage_dirs(run, "explanations") if d.exists])
+    if n_expl:
+        bits.append(f"produced {n_expl} explanation set{'s' if n_expl != 1 else ''}")
+    for group, label in (("causal", "causal analysis"), ("compressors", "compression"), ("feedback", "feedback analysis")):
+        n = len(stage_dirs(run, group))
+        if n:
+            bits.append(f"ran {n} {label}{' stages' if n > 1 else ''}")
+    pipe = m.get("pipeline") or "this pipeline"
+    if not bits:
+        return f"Pipeline {pipe}: no stage output was found in this run directory."
+    return f"Pipeline {pipe} " + ", ".join(bits[:-1]) + (" and " if len(bits) > 1 else "") + bits[-1] + "."
+
+
+# -- data -------------------------------------------------------------------------------
+def render_data(run: Any) -> Section | None:
+    m = manifest(run)
+    b = Body(run)
+    path = run_path(run) / "dataset" / "summary.json"
+    summary = None
+    if path.exists():
+        with b.guard():
+            summary = read_json(run, path)
+    ds = m.get("dataset") if isinstance(m.get("dataset"), dict) else {}
+    if summary is None:
+        fallback = ds.get("summary") if isinstance(ds.get("summary"), dict) else (ds if "rows" in ds else None)
+        if fallback:
+            summary = fallback
+            if not path.exists():
+                b.add(notice(f"{rel(run, path)} is missing; figures below come from manifest.json.", "note"))
+        elif not path.exists():
+            if not ds and not any(str(s.get("kind")) == "dataset" for s in m.get("stages") or [] if isinstance(s, dict)):
+                return None
+            b.missing(f"{rel(run, path)} is missing")
+    if isinstance(summary, dict):
+        pos = summary.get("positive_rate")
+        info = {
+            "dataset": summary.get("name"), "description": summary.get("description"),
+            "interactions (rows)": summary.get("rows"), "users": summary.get("users"), "items": summary.get("items"),
+            "positive rate": f"{100 * pos:.1f} %" if isinstance(pos, (int, float)) and not math.isnan(pos) else None,
+            "training pairs": summary.get("train_rows"), "test pairs": summary.get("test_rows"),
+            "fields": summary.get("fields"), "data hash (sha256)": summary.get("data_hash") or m.get("data_hash"),
+        }
+        spec = (m.get("spec") or {}).get("dataset") if isinstance(m.get("spec"), dict) else None
+        if isinstance(spec, list) and spec and isinstance(spec[0], dict):
+            info["loaded with"] = f"{spec[0].get('use')} " + ", ".join(
+                f"{k}={fmt_value(v)}" for k, v in (spec[0].get("params") or {}).items())
+        b.add(kv_table({k: v for k, v in info.items() if v not in (None, "", [])}))
+        feats = summary.get("features")
+        if isinstance(feats, list) and feats and all(isinstance(f, dict) for f in feats):
+            import pandas as pd
+
+            fdf = pd.DataFrame(feats)
+            if "field" in fdf.columns:
+                per = fdf.groupby("field", sort=False).agg(
+                    features=("name", "size"), examples=("name", lambda s: ", ".join(list(s)[:6]) + (" …" if len(s) > 6 else "")))
+                b.add("<h3>Features per field</h3>", table_html(per.reset_index()))
+            cols = [c for c in ("name", "field", "kind", "group", "description", "actionable") if c in fdf.columns]
+            b.add(details(f"All {len(fdf)} features", table_html(fdf[cols], max_rows=500)))
+    return b.section("Data")
+
+
+# -- models -----------------------------------------------------------------------------
+def render_models(run: Any) -> Section | None:
+    import pandas as pd
+
+    m = manifest(run)
+    b = Body(run)
+    metrics = m.get("metrics") if isinstance(m.get("metrics"), dict) else {}
+    dirs = stage_dirs(run, "models")
+    orphans = stages_without_dir(run, "models", dirs)
+    if not metrics and not dirs and not orphans:
+        return None
+    if metrics:
+        df = metrics_frame(metrics)
+        b.add("<h3>Metrics on the test split</h3>",
+              _p("Each model scored on the same held-out interactions: AUC on the labelled test pairs, NDCG@10 and "
+                 "HR@10 ranking every unseen item for the evaluated users (higher is better).", "wr-small"),
+              table_html(df.reset_index()))
+        train = {k: _flatten(v["train"])[0] for k, v in metrics.items()
+                 if isinstance(v, dict) and isinstance(v.get("train"), dict) and v["train"]}
+        if train:
+            tdf = pd.DataFrame(train).T
+            tdf.index.name = "model"
+            b.add(details("Training information", table_html(tdf.reset_index())))
+        unit = [c for c in df.columns if c != "eval_users" and pd.to_numeric(df[c], errors="coerce").between(0, 1).all()]
+        if unit and len(df):
+            with b.guard("metrics chart: "):
+                fig = plots.grouped_bars(df[unit].apply(pd.to_numeric, errors="coerce"),
+                                         "Models side by side", "score (0 to 1)")
+                b.add(figure_block(figure_to_img(fig)))
+    elif dirs:
+        b.add(notice("manifest.json has no model metrics (the evaluation did not run or was not recorded).", "note"))
+    rows, figs = [], []
+    for d in dirs:
+        if not _check_stage(b, d):
+            continue
+        with b.guard():
+            meta = read_json(run, d.path / "model.json")
+            params = meta.get("params") or {}
+            rows.append({"model": d.name, "component": meta.get("model"),
+                         "features": len(meta.get("feature_names") or []),
+                         "parameters": ", ".join(f"{k}={fmt_value(v)}" for k, v in params.items()) or "defaults"})
+        curve = d.path / "training_curve.json"
+        if curve.exists() and not (d.path / "training_curve.png").exists():
+            with b.guard():
+                figs.append(figure_block(figure_to_img(_curve_figure(run, curve, d.name)), f"training curve of {d.name}"))
+        for img in files(d.path, IMAGE_SUFFIXES):
+            with b.guard():
+                figs.append(figure_block(figure_to_img(img, alt=f"{d.name}: {img.stem.replace('_', ' ')}"),
+                                         f"{d.name}: {img.name}"))
+    for stage in orphans:
+        b.missing(f"model stage {stage.get('name')} has no directory under models/")
+    if rows:
+        b.add("<h3>Saved models</h3>", table_html(rows))
+    if figs:
+        b.add("<h3>Training</h3>", '<div class="wr-grid">' + "".join(figs) + "</div>")
+    return b.section("Models")
+
+
+def metrics_frame(metrics: dict):
+    """Models as rows, scalar metrics as columns (nested values such as training info left out)."""
+    import pandas as pd
+
+    rows = {k: {m: x for m, x in v.items() if not isinstance(x, (dict, list))}
+            for k, v in metrics.items() if isinstance(v, dict)}
+    df = pd.DataFrame(rows).T
+    df.index.name = "model"
+    return df
+
+
+def _curve_figure(run: Any, path: Path, name: str):
+    import pandas as pd
+
+    data = read_json(run, path)
+    if isinstance(data, dict) and "history" in data and isinstance(data["history"], (list, dict)):
+        data = data["history"]
+    df = pd.DataFrame(data)
+    df = df.apply(pd.to_numeric, errors="coerce").dropna(axis=1, how="all")
+    if df.empty:
+        raise ArtifactError(f"{rel(run, path)} has no numeric series")
+    x = next((c for c in ("epoch", "iteration", "step") if c in df.columns), None)
+    return plots.curves(df, x, f"Training curve: {name}", "loss / metric")
+
+
+# -- explanations -----------------------------------------------------------------------
+def _unit(expl: Any) -> str:
+    u = (expl.summary or {}).get("output_units") or (expl.params or {}).get("output") or (expl.summary or {}).get("output")
+    return f"model output, {u}" if u else "model output units"
+
+
+def _explanations(run: Any, b: Body | None = None) -> list[tuple[StageDir, Any]]:
+    """Every readable explanation (unreadable ones become notices in ``b`` when given)."""
+    out = []
+    for d in stage_dirs(run, "explanations"):
+        if b is not None and not _check_stage(b, d):
+            continue
+        if b is None:
+            if not d.exists:
+                continue
+            try:
+                out.append((d, _with_ranks(run, load_explanation(run, d.path))))
+            except Exception:  # noqa: BLE001  (the global section reports it)
+                continue
+            continue
+        with b.guard():
+            out.append((d, _with_ranks(run, load_explanation(run, d.path))))
+    return out
+
+
+def _with_ranks(run: Any, expl: Any) -> Any:
+    """Give the pairs a rank column: from the explainer, else the runner's recommendations
+    file (explanations/recommendations__<model>.parquet), else by score within each user."""
+    import copy
+
+    if "rank" in expl.pairs.columns:
+        return expl
+    pairs = expl.pairs.copy()
+    rec = run_path(run) / "explanations" / f"recommendations__{expl.model}.parquet"
+    ranks = None
+    if rec.exists():
+        try:
+            r = read_table(run, rec)[["user", "item", "rank"]]
+            key = pairs[["user", "item"]].astype(str)
+            r = r.astype({"user": str, "item": str}).drop_duplicates(["user", "item"])
+            ranks = key.merge(r, on=["user", "item"], how="left")["rank"].to_numpy()
+        except Exception:  # noqa: BLE001  (fall back to ranking by score)
+            ranks = None
+    if ranks is None or all(_isnan(x) for x in ranks):
+        score = "output_value" if "output_value" in pairs.columns else ("score" if "score" in pairs.columns else None)
+        if score is None:
+            return expl
+        ranks = pairs.groupby(pairs["user"].astype(str))[score].rank(ascending=False, method="first").to_numpy()
+    pairs["rank"] = ranks
+    out = copy.copy(expl)  # the loaded explanation is cached: leave it as saved
+    out.pairs = pairs
+    return out
+
+
+def _has_expl_stage(run: Any) -> bool:
+    return bool(stage_dirs(run, "explanations"))
+
+
+def render_global_importance(run: Any) -> Section | None:
+    import pandas as pd
+
+    dirs = stage_dirs(run, "explanations")
+    orphans = stages_without_dir(run, "explanations", dirs)
+    if not dirs and not orphans:
+        return None
+    b = Body(run)
+    b.add(_p("Which features drive the model's scores over all explained recommendations: the bar is the "
+             "mean absolute attribution, the strip plot shows every explained pair (red = high feature value, "
+             "blue = low; right of zero raises the score).", "wr-small"))
+    for stage in orphans:
+        b.missing(f"explainer stage {stage.get('name')} has no directory under explanations/")
+    for d, expl in _explanations(run, b):
+        unit = _unit(expl)
+        b.add(f'<h3 id="expl-{esc(slug(d.name))}">{esc(expl.method)} on {esc(expl.model)}</h3>')
+        meta = [f"{len(expl.pairs)} explained pairs", f"{expl.pairs['user'].nunique()} users"]
+        err = expl.max_additivity_error
+        if err is not None:
+            meta.append(f"max additivity error {err:.2e}")
+        elif not expl.additive:
+            meta.append("not additive")
+        if expl.params:
+            meta.append("parameters: " + ", ".join(f"{k}={fmt_value(v)}" for k, v in expl.params.items()))
+        b.add(_p(" · ".join(meta), "wr-small"))
+        figs = []
+        with b.guard(f"{rel(run, d.path)}: "):
+            if expl.attributions is not None and expl.attributions.shape[1]:
+                attr = expl.attributions.apply(pd.to_numeric, errors="coerce")
+                figs.append(figure_block(figure_to_img(plots.importance_bar(
+                    attr.abs().mean(), f"Mean |attribution| per feature\n{expl.method} on {expl.model}",
+                    f"mean |attribution| over {len(attr)} pairs ({unit})"))))
+                figs.append(figure_block(figure_to_img(plots.beeswarm(
+                    attr, expl.feature_values, f"Attribution per pair\n{expl.method} on {expl.model}",
+                    f"attribution ({unit})"))))
+            if expl.field_attributions is not None and expl.field_attributions.shape[1]:
+                fa = expl.field_attributions.apply(pd.to_numeric, errors="coerce")
+                figs.append(figure_block(figure_to_img(plots.importance_bar(
+                    fa.abs().mean(), f"Mean |attribution| per field\n{expl.method} on {expl.model}",
+                    f"mean |attribution| over {len(fa)} pairs ({unit})"))))
+                if expl.attributions is None:
+                    figs.append(figure_block(figure_to_img(plots.beeswarm(
+                        fa, None, f"Field attribution per pair\n{expl.method} on {expl.model}",
+                        f"attribution ({unit})"))))
+        if figs:
+            b.add('<div class="wr-grid">' + "".join(figs) + "</div>")
+        own = []
+        for img in files(d.path, IMAGE_SUFFIXES):
+            with b.guard():
+                own.append(figure_block(figure_to_img(img, alt=f"{expl.method} on {expl.model}: {img.stem.replace('_', ' ')}"),
+                                        f"{img.name} (from the explainer)"))
+        if own:
+            b.add("<h4>Figures from the explainer</h4>", '<div class="wr-grid">' + "".join(own) + "</div>")
+        if expl.extras:
+            extra = "".join(table_html(pd.DataFrame(t), caption=f"{name} ({len(t)} rows)", max_rows=20)
+                            for name, t in expl.extras.items())
+            b.add(details(f"Extra tables from {expl.method}: {', '.join(expl.extras)}", extra))
+    return b.section("Global feature importance")
+
+
+def _primary(expls: list[tuple[StageDir, Any]]):
+    """The explanation to draw waterfalls from: additive per-feature first, smallest error."""
+    def key(item):
+        e = item[1]
+        err = e.max_additivity_error
+        return (e.attributions is None, not e.additive, math.inf if err is None else err, item[0].name)
+
+    usable = [x for x in expls if x[1].attributions is not None or x[1].field_attributions is not None]
+    return sorted(usable, key=key)[0] if usable else None
+
+
+def _by_model(expls):
+    out: dict[str, list] = {}
+    for d, e in expls:
+        out.setdefault(e.model, []).append((d, e))
+    return dict(sorted(out.items()))
+
+
+def _item_label(pairs, i: int, with_rank: bool = True) -> str:
+    # column by column: a row Series of mixed types would turn item 16 into 16.0
+    item = pairs["item"].iloc[i]
+    title = pairs["title"].iloc[i] if "title" in pairs.columns else None
+    rank = pairs["rank"].iloc[i] if "rank" in pairs.columns and with_rank else None
+    head = f"#{int(rank)} " if rank is not None and not _isnan(rank) else ""
+    return f"{head}{title} ({item})" if title is not None and str(title) != "nan" else f"{head}item {item}"
+
+
+def _short_value(v: Any) -> str:
+    try:
+        f = float(v)
+        return f"{f:.3g}"
+    except (TypeError, ValueError):
+        return str(v)[:16]
+
+
+def _isnan(v: Any) -> bool:
+    try:
+        return math.isnan(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _user_rows(expl, user) -> list[int]:
+    idx = (expl.pairs["user"].astype(str) == str(user)).to_numpy().nonzero()[0].tolist()
+    if "rank" in expl.pairs.columns:
+        idx.sort(key=lambda i: float(expl.pairs["rank"].iloc[i]))
+    return idx
+
+
+def _auto_reasons(expl, i: int, n: int = 3) -> list[str]:
+    attr = expl.attributions if expl.attributions is not None else expl.field_attributions
+    row = attr.iloc[i].astype(float).sort_values(key=abs, ascending=False)
+    out = []
+    for feat, v in row.head(n).items():
+        val = None
+        if expl.feature_values is not None and feat in expl.feature_values.columns:
+            val = expl.feature_values[feat].iloc[i]
+        what = f"{feat} = {val}" if val is not None and str(val) != "nan" else str(feat)
+        out.append(f"{what} {'raises' if v >= 0 else 'lowers'} the score by {abs(v):.3g}")
+    return out
+
+
+_WEIGHT = ("attention", "weight", "attn", "value", "score")
+_POSITION = ("position", "history_position", "hist_pos", "pos")
+_HIST_ITEM = ("history_title", "history_item", "hist_item", "title")
+
+
+def _attention_table(expl):
+    """The extras table holding attention weights over history, if any (name, DataFrame, cols)."""
+    for name, t in expl.extras.items():
+        if "pair" not in t.columns:
+            continue
+        w = next((c for c in _WEIGHT if c in t.columns), None)
+        pos = next((c for c in _POSITION if c in t.columns), None)
+        if w and pos and ("attention" in name.lower() or "attention" in expl.method.lower() or w in ("attention", "attn")):
+            return name, t, w, pos
+    return None
+
+
+def render_users(run: Any) -> Section | None:
+    if not _has_expl_stage(run):
+        return None
+    b = Body(run)
+    expls = _explanations(run)
+    if not expls:
+        b.missing("no explanation could be read (see Global feature importance)")
+        return b.section("Why these recommendations: a few users")
+    opts = (manifest(run).get("settings") or {}).get("report") or {}
+    n_users = int(opts.get("users") or DEFAULT_USERS) if isinstance(opts, dict) else DEFAULT_USERS
+    users: list = []
+    for _, e in expls:
+        for u in e.pairs["user"].tolist():
+            if u not in users:
+                users.append(u)
+    users = users[:n_users]
+    b.add(_p(f"The top recommendations of {len(users)} of the explained users, the reasons in words, a "
+             "waterfall per recommended item (from the base value, each feature pushes the score up in red or "
+             "down in blue) and, where the model attends over the user's history, which past items it looked at.",
+             "wr-small"))
+    models = _by_model(expls)
+    for user in users:
+        b.add(f'<div class="wr-user" id="user-{esc(slug(str(user)))}"><h3>User {esc(user)}</h3>')
+        for model, mex in models.items():
+            prim = _primary(mex)
+            base_expl = prim[1] if prim else mex[0][1]
+            rows = _user_rows(base_expl, user)
+            if not rows:
+                continue
+            b.add(f"<h4>{esc(model)}: top {len(rows)}</h4>")
+            with b.guard(f"user {user}, {model}: "):
+                b.add(_topk_table(base_expl, rows, mex))
+            if prim is not None:
+                with b.guard(f"user {user}, {model} waterfalls: "):
+                    e = prim[1]
+                    attr = e.attributions if e.attributions is not None else e.field_attributions
+                    panels = []
+                    for i in rows[:10]:
+                        base = float(e.pairs["base_value"].iloc[i]) if "base_value" in e.pairs.columns else 0.0
+                        out = float(e.pairs["output_value"].iloc[i]) if "output_value" in e.pairs.columns else None
+                        contrib = attr.iloc[i].astype(float)
+                        if e.feature_values is not None and e.attributions is not None:
+                            vals = e.feature_values.iloc[i]
+                            contrib.index = [f"{f} = {_short_value(vals.get(f))}" if f in vals.index and str(vals.get(f)) != "nan"
+                                             else f for f in contrib.index]
+                        panels.append({"label": _item_label(e.pairs, i), "base": 0.0 if _isnan(base) else base,
+                                       "contrib": contrib, "output": out})
+                    fig = plots.waterfall_grid(panels, f"Why each item scored as it did: {e.method} on {model}, user {user}",
+                                               f"contribution ({_unit(e)})")
+                    b.add(figure_block(figure_to_img(fig), f"Waterfalls from {e.method} "
+                                       f"({'additive' if e.additive else 'not additive'}); top 7 features, the rest summed."))
+            for d, e in mex:
+                att = _attention_table(e)
+                if att is None:
+                    continue
+                with b.guard(f"user {user}, attention ({e.method}): "):
+                    b.add(_attention_block(e, att, user, model))
+        b.add("</div>")
+    return b.section("Why these recommendations: a few users")
+
+
+def _topk_table(base_expl, rows: list[int], mex) -> str:
+    pairs = base_expl.pairs
+    cols = ["rank", "item", "score"]
+    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+    reason_sources = [(d, e) for d, e in mex if e.reasons]
+    auto = not reason_sources
+    for _, e in reason_sources:
+        head += f"<th>reasons ({esc(e.method)})</th>"
+    if auto:
+        head += f"<th>largest contributions ({esc(base_expl.method)})</th>"
+    body = []
+    score_col = "output_value" if "output_value" in pairs.columns else ("score" if "score" in pairs.columns else None)
+    for i in rows:
+        rank = pairs["rank"].iloc[i] if "rank" in pairs.columns else None
+        score = pairs[score_col].iloc[i] if score_col else None
+        cells = [f'<td class="num">{esc(fmt_value(rank))}</td>',
+                 f"<td>{esc(_item_label(pairs, i, with_rank=False))}</td>",
+                 f'<td class="num">{esc(fmt_value(score))}</td>']
+        for _, e in reason_sources:
+            j = e.find(pairs["user"].iloc[i], pairs["item"].iloc[i])
+            lines = e.reasons[j] if j is not None and j < len(e.reasons) else []
+            cells.append("<td>" + ('<ul class="wr-reasons">' + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul>"
+                                   if lines else "—") + "</td>")
+        if auto:
+            lines = _auto_reasons(base_expl, i) if (base_expl.attributions is not None or base_expl.field_attributions is not None) else []
+            cells.append('<td><ul class="wr-reasons">' + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul></td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class="wr-table-wrap"><table class="wr-table"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _attention_block(expl, att, user, model: str) -> str:
+    name, t, w, pos = att
+    rows = _user_rows(expl, user)
+    sub = t[t["pair"].isin(rows)]
+    if sub.empty:
+        return ""
+    label_col = next((c for c in _HIST_ITEM if c in sub.columns and c != pos), None)
+    mat = sub.pivot_table(index="pair", columns=pos, values=w, aggfunc="sum")
+    mat = mat.reindex([r for r in rows if r in mat.index])
+    mat.index = [_item_label(expl.pairs, r) for r in mat.index]
+    xlabel = f"history {pos} (0 = most recent)" if pos != "item" else "history item"
+    if label_col is not None:
+        names = sub.drop_duplicates(pos).set_index(pos)[label_col].astype(str)
+        mat.columns = [f"{c}: {names.get(c, '')}"[:24] for c in mat.columns]
+    fig = plots.heatmap(mat, f"Attention over user {user}'s history ({expl.method}, {model})", xlabel,
+                        "recommended item", "attention weight")
+    return figure_block(figure_to_img(fig), f"From the {name} table of {expl.method}: "
+                                            "each row sums the attention the item paid to each past item.")
+
+
+def render_why_above(run: Any) -> Section | None:
+    if not _has_expl_stage(run):
+        return None
+    b = Body(run)
+    expls = _explanations(run)
+    found = False
+    for model, mex in _by_model(expls).items():
+        prim = _primary(mex)
+        if prim is None:
+            continue
+        d, e = prim
+        users = e.pairs["user"].drop_duplicates().tolist()
+        user = next((u for u in users if len(_user_rows(e, u)) >= 2), None)
+        if user is None:
+            continue
+        rows = _user_rows(e, user)
+        i, j = rows[0], rows[-1]
+        with b.guard(f"{model}: "):
+            diff = e.difference(i, j).astype(float)
+            a, bb = _item_label(e.pairs, i), _item_label(e.pairs, j)
+            out_i = e.pairs["output_value"].iloc[i] if "output_value" in e.pairs.columns else math.nan
+            out_j = e.pairs["output_value"].iloc[j] if "output_value" in e.pairs.columns else math.nan
+            gap = float(out_i) - float(out_j)
+            top = diff.head(3)
+            words = ", ".join(f"{k} ({v:+.3g})" for k, v in top.items())
+            b.add(f"<h3>{esc(model)}: user {esc(user)}, {esc(a)} above {esc(bb)}</h3>")
+            text = (f"{a} scores {fmt_value(float(out_i))} and {bb} scores {fmt_value(float(out_j))}: a gap of "
+                    f"{gap:+.3g} ({_unit(e)}). ")
+            if e.additive:
+                base_gap = 0.0
+                if "base_value" in e.pairs.columns:
+                    base_gap = float(e.pairs["base_value"].iloc[i]) - float(e.pairs["base_value"].iloc[j])
+                text += (f"With {e.method} (additive), the per-feature differences sum to {diff.sum():+.3g}"
+                         + (f" plus a base-value difference of {base_gap:+.3g}" if abs(base_gap) > 1e-12 else "")
+                         + f". Largest: {words}.")
+            else:
+                text += f"{e.method} is not additive, so the differences below rank features but need not sum to the gap. Largest: {words}."
+            b.add(_p(text))
+            fig = plots.difference_bar(diff, f"Why {a[:40]} ranks above {bb[:40]}\n{e.method} on {model}, user {user}",
+                                       f"attribution of A minus attribution of B ({_unit(e)})")
+            import pandas as pd
+
+            tab = pd.DataFrame({"feature": diff.index, "A minus B": diff.to_numpy()})
+            if e.feature_values is not None:
+                tab["value for A"] = [e.feature_values[f].iloc[i] if f in e.feature_values.columns else "" for f in diff.index]
+                tab["value for B"] = [e.feature_values[f].iloc[j] if f in e.feature_values.columns else "" for f in diff.index]
+            b.add('<div class="wr-grid">' + figure_block(figure_to_img(fig)) + table_html(tab.head(15)) + "</div>")
+            found = True
+    if not found and not b.problems:
+        return None
+    b.parts.insert(0, _p("A rank-aware explanation: the score gap between two recommendations of the same user "
+                         "is the difference of their additive explanations (`whyrec explain RUN --why-above A B` "
+                         "does this for any pair).", "wr-small"))
+    return b.section("Why A ranks above B")
+
+
+# -- generic StageResult directories ------------------------------------------------------
+def _flatten(d: dict, prefix: str = "") -> tuple[dict, dict]:
+    """Scalars as "a.b" keys; lists of dicts (tables) returned separately."""
+    flat, tables = {}, {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()) and len(v) > 1:
+            tables[key] = [{"": name, **x} for name, x in v.items()]
+        elif isinstance(v, dict):
+            f, t = _flatten(v, key + ".")
+            flat.update(f)
+            tables.update(t)
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            tables[key] = v
+        else:
+            flat[key] = v
+    return flat, tables
+
+
+def result_dir_html(run: Any, b: Body, directory: Path, heading: str | None = None) -> None:
+    """Render one StageResult directory into ``b``: summary, tables, figures, HTML, other files."""
+    import pandas as pd
+
+    if heading:
+        b.add(heading)
+    summary_path = directory / "summary.json"
+    if summary_path.exists() or not list(directory.glob("*")):
+        with b.guard():
+            summary = read_json(run, summary_path)
+            if not isinstance(summary, dict):
+                raise ArtifactError(f"{rel(run, summary_path)} is corrupted (not a JSON object)")
+            flat, tabs = _flatten({k: v for k, v in summary.items() if k != "kind"})
+            if flat:
+                b.add(kv_table(flat, caption="Summary"))
+            for name, rows in tabs.items():
+                b.add(table_html(pd.DataFrame(rows), caption=name, max_rows=MAX_TABLE_ROWS))
+    tables = files(directory, (".parquet", ".csv"))
+    stems = {p.stem for p in tables if p.suffix == ".parquet"}
+    for t in tables:
+        if t.suffix == ".csv" and t.stem in stems:
+            continue
+        with b.guard():
+            df = read_table(run, t)
+            b.add(table_html(df, caption=f"{t.stem.replace('_', ' ')} ({len(df)} rows, {t.name})", max_rows=MAX_TABLE_ROWS))
+    figs = []
+    for img in files(directory, IMAGE_SUFFIXES):
+        with b.guard():
+            figs.append(figure_block(figure_to_img(img, alt=img.stem.replace("_", " ")), img.name))
+    if figs:
+        b.add('<div class="wr-grid">' + "".join(figs) + "</div>")
+    for page in files(directory, (".html", ".htm")):
+        with b.guard():
+            try:
+                text = page.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ArtifactError(f"{rel(run, page)} is unreadable ({exc})") from exc
+            remote = remote_references(text)
+            if remote:
+                b.add(notice(f"{page.name} loads {len(remote)} file(s) from the network ({remote[0]} …), so it is not "
+                             "embedded in this offline report; open it from the run directory.", "note"),
+                      f'<p><a href="{esc(rel(run, page))}">{esc(page.name)}</a></p>')
+            else:
+                b.add(f"<h4>{esc(page.stem.replace('_', ' '))} (interactive)</h4>", iframe_html(text, page.stem))
+    others = [p for p in sorted(directory.iterdir()) if p.is_file() and not p.name.startswith(".")
+              and p.suffix.lower() not in (".parquet", ".csv", ".html", ".htm", *IMAGE_SUFFIXES) and p.name != "summary.json"]
+    if others:
+        links = ", ".join(f'<a href="{esc(rel(run, p))}">{esc(p.name)}</a>' for p in others)
+        b.add(f'<p class="wr-small">Other files: {links}</p>')
+
+
+def _covered_note(run: Any, d: StageDir) -> str | None:
+    hit = COVERED.get().get(rel(run, d.path))
+    if hit is None:
+        return None
+    title, anchor = hit
+    return f'<p class="wr-note">Shown in <a href="#{esc(anchor)}">{esc(title)}</a>.</p>'
+
+
+def _group_section(run: Any, group: str, title: str, intro: str) -> Section | None:
+    dirs = stage_dirs(run, group)
+    orphans = stages_without_dir(run, group, dirs)
+    if not dirs and not orphans:
+        return None
+    b = Body(run)
+    b.add(_p(intro, "wr-small"))
+    for stage in orphans:
+        if not stage_ok(stage):
+            b.missing(f"stage {stage.get('name')} {stage_status(stage)} ({stage.get('error') or 'no error recorded'}), "
+                      "so it wrote nothing", hint=f"fix the cause and {regen_hint(run)}")
+        else:
+            b.missing(f"stage {stage.get('name')} has no directory under {group}/")
+    for d in dirs:
+        b.add(f'<h3 id="{esc(slug(group + "-" + d.name))}">{esc(d.name)}</h3>', _stage_line(d))
+        note = _covered_note(run, d)
+        if note:
+            b.add(note)
+            continue
+        if not _check_stage(b, d):
+            continue
+        result_dir_html(run, b, d.path)
+    return b.section(title)
+
+
+@generic
+def render_causal(run: Any) -> Section | None:
+    return _group_section(run, "causal", "Causal analysis",
+                          "What drives clicks causally: the learned graph, do-intervention effects and how they compare "
+                          "with the attributions.")
+
+
+@generic
+def render_compression(run: Any) -> Section | None:
+    return _group_section(run, "compressors", "Compression fidelity",
+                          "Smaller models against their teacher: fidelity of the recommendations and of the explanations, "
+                          "size and speed.")
+
+
+@generic
+def render_feedback(run: Any) -> Section | None:
+    return _group_section(run, "feedback", "User feedback: A/B tests and off-policy evaluation",
+                          "What logged user feedback says about the recommendation and explanation strategies.")
+
+
+@generic
+def render_quality(run: Any) -> Section | None:
+    dirs = [d for d in stage_dirs(run, "explanations") if (d.path / "quality").is_dir()]
+    if not dirs:
+        return None
+    b = Body(run)
+    b.add(_p("How far to trust each explanation: deletion/insertion curves (does removing the top-attributed "
+             "features drop the item?), stability across reruns, the sanity check against a model trained on "
+             "shuffled labels and, for attention, whether it agrees with leave-one-out effects.", "wr-small"))
+    for d in dirs:
+        q = d.path / "quality"
+        b.add(f"<h3>{esc(d.name.replace('__', ' on '))}</h3>")
+        fake = StageDir(q.name, q)
+        note = _covered_note(run, fake)
+        if note:
+            b.add(note)
+            continue
+        result_dir_html(run, b, q)
+    return b.section("Explanation quality")
+
+
+# -- provenance -------------------------------------------------------------------------
+def render_provenance(run: Any) -> Section:
+    m = manifest(run)
+    b = Body(run)
+    plugins = m.get("plugins")
+    if isinstance(plugins, dict):
+        plugins = [{"name": k, "version": v} for k, v in plugins.items()]
+    if isinstance(plugins, list) and plugins:
+        rows = [p if isinstance(p, dict) else {"name": p} for p in plugins]
+        b.add("<h3>Plugins and versions</h3>", table_html(rows))
+    elif m:
+        b.add(notice("manifest.json lists no plugins.", "note"))
+    info = {"pipeline": m.get("pipeline"), "seed": m.get("seed"), "data hash (sha256)": m.get("data_hash")}
+    for k, v in m.items():
+        if k not in ("pipeline", "seed", "data_hash", "plugins", "stages", "metrics", "dataset", "settings", "timings",
+                     "status") and not isinstance(v, (dict, list)):
+            info[k.replace("_", " ")] = v
+    b.add("<h3>Run</h3>", kv_table({k: v for k, v in info.items() if v is not None}))
+    settings = m.get("settings")
+    if isinstance(settings, dict) and settings:
+        flat, _ = _flatten(settings)
+        b.add("<h3>Settings</h3>", kv_table(flat))
+    timings = m.get("timings")
+    if isinstance(timings, dict) and timings:
+        flat, _ = _flatten(timings)
+        b.add("<h3>Timings</h3>", kv_table({k: (f"{v:.3f} s" if isinstance(v, (int, float)) else v) for k, v in flat.items()}))
+    stages = [s for s in m.get("stages") or [] if isinstance(s, dict) and isinstance(s.get("seconds"), (int, float))]
+    if stages:
+        with b.guard("timings chart: "):
+            fig = plots.timings_bar([str(s.get("name")) for s in stages], [float(s["seconds"]) for s in stages],
+                                    "Time per stage")
+            b.add(figure_block(figure_to_img(fig)))
+    return b.section("Provenance")
