@@ -52,6 +52,9 @@ def _featurizer(data: RecData, pairs: pd.DataFrame) -> pd.DataFrame:
     for k in range(N_HIST):
         out[f"hist_{k}"] = seq[:, k]
     out["genre_match"] = ((hist_gen * cand[:, None, :]).sum(-1) > 0).sum(1).astype(float)
+    for c in items.columns:
+        if c.startswith("noise_"):
+            out[c] = items[c].to_numpy(float)[ipos]
     return pd.DataFrame(out, index=pairs.index)
 
 
@@ -68,7 +71,8 @@ def _describer(name: str, value, row) -> str | None:
     return None
 
 
-def make_toy_data(n_users: int = 60, n_items: int = 40, per_user: int = 14, seed: int = 0) -> RecData:
+def make_toy_data(n_users: int = 60, n_items: int = 40, per_user: int = 14, seed: int = 0, extra_features: int = 0) -> RecData:
+    """``extra_features`` adds pure-noise item features noise_0.. (to make wide schemas)."""
     rng = np.random.default_rng(seed)
     users = pd.DataFrame(
         {"age": rng.integers(18, 65, n_users).astype(float), "gender": rng.choice(["F", "M"], n_users)},
@@ -79,6 +83,8 @@ def make_toy_data(n_users: int = 60, n_items: int = 40, per_user: int = 14, seed
                          index=pd.Index(np.arange(101, 101 + n_items), name="item"))
     items["price"] = np.round(rng.uniform(1, 10, n_items), 2)
     items["title"] = [f"Item {i}" for i in items.index]
+    for k in range(extra_features):
+        items[f"noise_{k}"] = rng.normal(size=n_items)
     taste = rng.normal(0, 1.2, (n_users, len(GENRES))) + np.where(users["gender"].to_numpy()[:, None] == "F", [0.8, -0.5, 0], [-0.5, 0.8, 0])
     rows = []
     t = 0
@@ -105,6 +111,7 @@ def make_toy_data(n_users: int = 60, n_items: int = 40, per_user: int = 14, seed
         Feature("hist_len", "history"),
         *[Feature(f"hist_{k}", "history", "sequence") for k in range(N_HIST)],
         Feature("genre_match", "cross"),
+        *[Feature(f"noise_{k}", "item", group=f"noise_{k}") for k in range(extra_features)],
     ]
     return RecData(
         name="toy", interactions=inter, users=users, items=items, schema=FeatureSchema(feats),

@@ -1,0 +1,48 @@
+"""whyrec-shap: SHAP-family explainers for any whyrec model.
+
+Registers ``tree-shap`` (tree models), ``exact-field-shapley``, ``permutation-shap`` and
+``kernel-shap`` (any model with ``score_features``). Also the shared rank-aware and quality
+logic other explainer plugins reuse:
+
+- :func:`whyrec_shap.rank.why_above` (``whyrec explain RUN --user U --why-above A B``),
+- :func:`whyrec_shap.quality.explanation_quality` (deletion/insertion on rank, stability, sanity).
+
+shap, sklearn and matplotlib load only when a component is used.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import whyrec
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "why_above": "rank", "WhyAbove": "rank", "explanation_quality": "quality",
+    "TreeShap": "tree", "ExactFieldShapley": "exact", "PermutationShap": "sampling", "KernelShap": "sampling",
+    "exact_group_shapley": "exact", "interventional_shap": "interventional", "CostWarning": "sampling",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'whyrec_shap' has no attribute {name!r}")
+
+
+@whyrec.hookimpl
+def register_explainers(register):
+    from .exact import ExactFieldShapley
+    from .sampling import KernelShap, PermutationShap
+    from .tree import TreeShap
+
+    register("tree-shap", TreeShap,
+             description="TreeSHAP on the raw margin of tree models (path-dependent or interventional), additivity checked.")
+    register("exact-field-shapley", ExactFieldShapley,
+             description="Exact Shapley values over feature fields/groups (2^F coalitions), any model.")
+    register("permutation-shap", PermutationShap,
+             description="shap.PermutationExplainer per feature against a k-means background, any model.")
+    register("kernel-shap", KernelShap,
+             description="shap.KernelExplainer per feature against a weighted k-means background, any model.")
