@@ -35,7 +35,8 @@ class SplitReport:
 
 
 def time_split(user: np.ndarray, time: np.ndarray, test_fraction: float, kind: str = "user",
-               keep_cold_start: bool = False, quiet: bool = False) -> tuple[np.ndarray, np.ndarray, SplitReport]:
+               keep_cold_start: bool = False, quiet: bool = False,
+               names: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, SplitReport]:
     """``(is_test, keep, report)``: booleans per row, and what happened.
 
     kind "user": each user's latest ``floor(n * test_fraction)`` interactions go to test, and
@@ -43,7 +44,7 @@ def time_split(user: np.ndarray, time: np.ndarray, test_fraction: float, kind: s
     stay in training), so every test interaction is later than all of that user's training ones.
     kind "global": one cut-off time at the (1 - test_fraction) quantile for everyone; users whose
     interactions all fall after it have no training data: reported, and their test rows dropped
-    unless ``keep_cold_start``.
+    unless ``keep_cold_start``. ``names`` maps user codes to the ids shown in the report.
     """
     if not 0.0 <= test_fraction < 1.0:
         raise DataError(f"test_fraction={test_fraction} must be in [0, 1)")
@@ -75,7 +76,8 @@ def time_split(user: np.ndarray, time: np.ndarray, test_fraction: float, kind: s
     if cold.any():
         cold_users = pd.unique(user[cold])
         report.users_without_train = int(len(cold_users))
-        report.examples = [x.item() if hasattr(x, "item") else x for x in cold_users[:5]]
+        shown = names[cold_users[:5]] if names is not None else cold_users[:5]
+        report.examples = [x.item() if hasattr(x, "item") else x for x in shown]
         if not keep_cold_start:
             report.dropped_test_rows = int(cold.sum())
     keep = ~cold if not keep_cold_start else np.ones(n, dtype=bool)

@@ -134,7 +134,7 @@ class Table:
         dup = df[key_col].duplicated()
         if dup.any():
             raise DataError(f"{kind} file {p}: {int(dup.sum())} duplicate ids in {key_col!r} "
-                            f"(e.g. {df.loc[dup, key_col].iloc[0]!r}); each {kind[:-1]} needs one row")
+                            f"(e.g. {show(df.loc[dup, key_col].iloc[0])}); each {kind[:-1]} needs one row")
         df = df.set_index(key_col)
         if extra:
             df = df.rename(columns={self.title_col: "title"})
@@ -215,7 +215,8 @@ class Table:
 
         n_users, n_items = len(users), len(items)
         ts = inter[TIMESTAMP].to_numpy()
-        is_test, keep, report = time_split(user_codes, ts, self.test_fraction, self.split, self.keep_cold_start)
+        is_test, keep, report = time_split(user_codes, ts, self.test_fraction, self.split, self.keep_cold_start,
+                                             names=users.index.to_numpy())
         pair_cols = [USER, ITEM, LABEL, TIMESTAMP] + [c for c in (RATING, POSITION, PROPENSITY, VARIANT)
                                                     if c in inter.columns] + self.context_features
         pair_cols = list(dict.fromkeys(pair_cols))
