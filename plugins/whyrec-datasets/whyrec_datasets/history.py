@@ -28,25 +28,25 @@ class HistoryIndex:
         users = np.arange(n_users)
         self.start = np.searchsorted(self.user, users, side="left")
         self.end = np.searchsorted(self.user, users, side="right")
+        self._times, rank = np.unique(self.time, return_inverse=True)
+        self._span = np.int64(2 * len(self._times) + 2)
+        self._keys = self.user * self._span + 2 * rank.astype(np.int64)  # sorted: same (user, time) order
 
     def cut_before(self, user: np.ndarray, time: np.ndarray) -> np.ndarray:
         """Index one past the user's last positive strictly earlier than ``time`` (per pair).
 
-        Searches the (user, time) order with one global searchsorted on an integer key built
-        from the user code and the dense rank of the time among all known and queried times.
+        One global searchsorted on an integer key: ``user * span + 2 * rank`` for the known
+        positives (rank among their distinct times) and ``user * span + 2 * k - 1`` for a query,
+        where k = how many distinct known times are < its time; so a query key sits just below
+        the user's first positive at or after its time.
         """
         user = np.asarray(user, dtype=np.int64)
         time = np.asarray(time, dtype=np.float64)
         finite = np.isfinite(time)
         out = self.end[user].copy()  # +inf / NaN time: the whole training history
         if finite.any():
-            q_user, q_time = user[finite], time[finite]
-            all_t = np.concatenate([self.time, q_time])
-            _, rank = np.unique(all_t, return_inverse=True)
-            span = np.int64(rank.max() + 2)
-            known = self.user * span + rank[: len(self.time)]
-            query = q_user * span + rank[len(self.time):]
-            out[finite] = np.searchsorted(known, query, side="left")
+            k = np.searchsorted(self._times, time[finite], side="left").astype(np.int64)
+            out[finite] = np.searchsorted(self._keys, user[finite] * self._span + 2 * k - 1, side="left")
         return out
 
     def matrix(self, user: np.ndarray, cut: np.ndarray) -> np.ndarray:

@@ -255,7 +255,7 @@ class MovieLensFeaturizer:
         self.pop = items["item_popularity"].to_numpy(float)
         self.mean = items["item_mean_rating"].to_numpy(float)
         self.titles = items["title"].to_numpy()
-        self.data_items = items
+        self.numeric_names = [f.name for f in movielens_schema(n) if f.kind != "categorical"]
 
     def codes(self, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         u = self.user_index.get_indexer(pairs[USER].to_numpy())
@@ -285,29 +285,26 @@ class MovieLensFeaturizer:
         for j in range(self.n):  # n (history length) iterations, each vectorised over all pairs
             gsum += self.genre_pad[H[:, j]]
             match += (self.mask_pad[H[:, j]] & cand_mask) != 0
-        share = gsum / np.maximum(hist_len, 1)[:, None]
-        cols: dict[str, Any] = {
-            "user_id": pd.Categorical.from_codes(u, dtype=self.user_cat),
-            "age": self.age[u],
-            "gender": pd.Categorical.from_codes(self.gender_codes[u], dtype=self.gender_cat),
-            "occupation": pd.Categorical.from_codes(self.occ_codes[u], dtype=self.occ_cat),
-            "item_id": pd.Categorical.from_codes(i, dtype=self.item_cat),
-            "release_year": self.year[i],
-        }
-        G = self.genre[i].astype(float)
-        for j, k in enumerate(GENRE_KEYS):
-            cols[f"genre_{k}"] = G[:, j]
-        cols["item_popularity"] = self.pop[i]
-        cols["item_mean_rating"] = self.mean[i]
-        S = share.astype(float)
-        for j, k in enumerate(GENRE_KEYS):
-            cols[f"hist_genre_{k}"] = S[:, j]
-        cols["hist_len"] = hist_len.astype(float)
-        ids = np.where(valid, self.item_ids_f[np.clip(H, 0, None)], np.nan)
-        for j in range(self.n):
-            cols[f"hist_{j}"] = ids[:, j]
-        cols["genre_match"] = match.astype(float)
-        return pd.DataFrame(cols, index=pairs.index, copy=False)
+        # One float block in schema order (cheap to build and to select), then the categoricals.
+        m, g, n = len(u), len(GENRES), self.n
+        F = np.empty((m, 2 + g + 2 + g + 1 + n + 1))
+        F[:, 0] = self.age[u]
+        F[:, 1] = self.year[i]
+        F[:, 2:2 + g] = self.genre[i]
+        o = 2 + g
+        F[:, o] = self.pop[i]
+        F[:, o + 1] = self.mean[i]
+        F[:, o + 2:o + 2 + g] = gsum / np.maximum(hist_len, 1)[:, None]
+        o += 2 + g
+        F[:, o] = hist_len
+        F[:, o + 1:o + 1 + n] = np.where(valid, self.item_ids_f[np.clip(H, 0, None)], np.nan)
+        F[:, o + 1 + n] = match
+        out = pd.DataFrame(F, columns=self.numeric_names, index=pairs.index, copy=False)
+        out.insert(0, "user_id", pd.Categorical.from_codes(u, dtype=self.user_cat))
+        out.insert(2, "gender", pd.Categorical.from_codes(self.gender_codes[u], dtype=self.gender_cat))
+        out.insert(3, "occupation", pd.Categorical.from_codes(self.occ_codes[u], dtype=self.occ_cat))
+        out.insert(4, "item_id", pd.Categorical.from_codes(i, dtype=self.item_cat))
+        return out
 
     # -- reasons ---------------------------------------------------------------------------
     def _title(self, item: Any) -> str:
