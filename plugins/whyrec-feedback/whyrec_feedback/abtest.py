@@ -92,7 +92,8 @@ class ABTest:
             if np.isnan(success).any():
                 raise DataError(f"ab-test: {int(np.isnan(success).sum())} explanation_feedback event(s) have no 'helpful' value")
         arms = self._arm_values(src, "the exposures")
-        cols = {"arm": arms.to_numpy(), "success": success}
+        # the arm stays a pandas column: categorical variants stay codes, never 10M Python strings
+        cols = {"arm": arms.reset_index(drop=True), "success": success}
         if "timestamp" in src.columns:
             cols["timestamp"] = src["timestamp"].to_numpy()
         if self.covariate:
@@ -139,7 +140,9 @@ class ABTest:
         ev = normalise(events, "ab-test events")
         units, unit_info = self.units(ev)
         arms, control = self._arms(units, ev)
-        units = units[units["arm"].isin(arms).to_numpy()]
+        keep = units["arm"].isin(arms).to_numpy()
+        if not keep.all():
+            units = units[keep]
         code = pd.Categorical(units["arm"], categories=arms).codes
         y = units["success"].to_numpy(dtype=float)
         n = np.bincount(code, minlength=len(arms)).astype(int)
@@ -180,7 +183,7 @@ class ABTest:
                   "srm": pd.DataFrame({"arm": [str(a) for a in arms], "observed": n, "expected": srm["expected"],
                                        "expected_share": srm["expected_share"]})}
         if self.covariate:
-            rows, info = stats.cuped(y, units["covariate"].to_numpy(dtype=float), units["arm"].to_numpy(), control, self.alpha)
+            rows, info = stats.cuped(y, units["covariate"].to_numpy(dtype=float), code, [str(a) for a in arms], ci, self.alpha)
             tables["cuped"] = pd.DataFrame(rows)
             summary["cuped"] = {"covariate": self.covariate, **info,
                                 "comparisons": {r["arm"]: {k: v for k, v in r.items() if k != "arm"} for r in rows}}
@@ -221,15 +224,27 @@ class ABTest:
     def _sequential(self, units: pd.DataFrame, code: np.ndarray, arms: list, ci: int, p_c: float) -> tuple[pd.DataFrame, dict]:
         y = units["success"].to_numpy(dtype=float)
         ts = units["timestamp"] if "timestamp" in units.columns else None
-        by_time = ts is not None and self.n_looks is None and pd.api.types.is_datetime64_any_dtype(ts)
-        if by_time:
+        by_time = False
+        if ts is not None and self.n_looks is None and (pd.api.types.is_datetime64_any_dtype(ts)
+                                                         or (pd.api.types.is_numeric_dtype(ts) and ts.notna().all())):
             try:
-                bins = ts.dt.floor(self.look_every)
+                step = pd.tseries.frequencies.to_offset(self.look_every)
             except ValueError as exc:
                 raise DataError(f"ab-test: look_every {self.look_every!r} is not a pandas frequency such as '1D' or '6h' ({exc})") from exc
-            look_code, look_labels = pd.factorize(bins, sort=True)
-            look_names = [str(t + pd.tseries.frequencies.to_offset(self.look_every)) for t in look_labels]
-        else:
+            if pd.api.types.is_numeric_dtype(ts):
+                # whyrec timestamps are seconds since the epoch: bin them without building datetimes
+                try:
+                    period = pd.Timedelta(step).total_seconds()
+                except ValueError as exc:
+                    raise DataError(f"ab-test: look_every {self.look_every!r} has no fixed length; use e.g. '1D' or '12h'") from exc
+                look_code, starts = pd.factorize(np.floor(ts.to_numpy(dtype=float) / period), sort=True)
+                look_labels = [pd.Timestamp((b + 1) * period, unit="s", tz="UTC") for b in starts]
+            else:
+                look_code, bins = pd.factorize(ts.dt.floor(self.look_every), sort=True)
+                look_labels = [t + step for t in bins]
+            by_time = len(look_labels) > 1  # one period only: slice the events instead
+            look_names = [t.isoformat() for t in look_labels]
+        if not by_time:
             k = self.n_looks or 10
             order = np.argsort(ts.to_numpy(), kind="stable") if ts is not None else np.arange(len(y))
             look_code = np.empty(len(y), dtype=np.int64)

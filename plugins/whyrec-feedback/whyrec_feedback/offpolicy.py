@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from whyrec.errors import DataError
 from whyrec.results import FeedbackReport
 
@@ -28,6 +29,8 @@ from .store import exposures, normalise
 ESTIMATORS = ("IPS", "SNIPS", "DR", "DM")
 NEEDS_PROPENSITY = ("IPS", "SNIPS", "DR")
 NEEDS_REWARD_MODEL = ("DR", "DM")
+EXACT_BOOTSTRAP_BUDGET = 4e9  # gathers; above it the bag of little bootstraps takes over
+BLB_SUBSETS, BLB_RESAMPLES, BLB_GAMMA = 20, 100, 0.6
 
 
 class OffPolicy:
@@ -166,7 +169,8 @@ class OffPolicy:
                         "reward_features": ["item", *feats], "folds": self.folds, "C": self.reward_C}
 
         point = self._point(terms)
-        boot = self._bootstrap(terms, rng) if self.bootstrap else {}
+        with threadpool_limits(limits=1):  # matrix-vector products: threads only contend on a shared machine
+            boot, boot_method = self._bootstrap(terms, rng) if self.bootstrap else ({}, "none")
         reference = None
         if ref_rows is not None:
             x_ref, n_ref = int(ref_rows["label"].sum()), len(ref_rows)
@@ -191,7 +195,7 @@ class OffPolicy:
             "input": {**ev.info(), **exp_info},
             "logging_variant": self.logging_variant, "logged_events": n, "logged_clicks": int(r.sum()),
             "logged_ctr": float(r.mean()), "positions": [None if v is None else _plain(v) for v in positions],
-            "n_items_logged": space.n_logged, "alpha": self.alpha, "bootstrap": self.bootstrap,
+            "n_items_logged": space.n_logged, "alpha": self.alpha, "bootstrap": self.bootstrap, "interval_method": boot_method,
             "estimates": {row["estimator"]: {k: v for k, v in row.items() if k != "estimator"} for row in rows},
             "supported": supported, **fit_info,
         }
@@ -253,10 +257,17 @@ class OffPolicy:
             out["DM"] = float(t["dm"].mean())
         return out
 
-    def _bootstrap(self, t: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, tuple[float, float, float]]:
-        """Percentile bootstrap over events. Events with identical terms are grouped and the
-        resample drawn as multinomial counts over the groups: the same distribution as
-        resampling events, at a cost that grows with the number of distinct groups."""
+    def _bootstrap(self, t: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[dict[str, tuple[float, float, float]], str]:
+        """Percentile bootstrap intervals over events.
+
+        Exact nonparametric bootstrap when affordable: events with identical terms form
+        groups and a resample is multinomial counts over the groups (the same distribution as
+        resampling events), or, when there are few repeats, resampled event indices. When
+        even that is too costly (many millions of events with distinct propensities), the bag
+        of little bootstraps (Kleiner, Talwalkar, Sarkar & Jordan, JRSS-B 2014): s random
+        subsets of N^0.6 events, each resampled r times up to N events, the interval ends
+        averaged over the subsets.
+        """
         keys = list(t)
         code, G = None, 0
         for k in keys:
@@ -267,36 +278,72 @@ class OffPolicy:
                 code, uniq = pd.factorize(code * len(u) + c)
                 G = len(uniq)
         N = len(code)
-        n_g = np.bincount(code, minlength=G)
-        first = np.empty(G, dtype=np.int64)
-        first[code[::-1]] = np.arange(N)[::-1]
-        vals = {k: t[k][first] for k in keys}
         B = self.bootstrap
+        # cost of one resample in "gathers": 4 per event by index, ~28 per group by multinomial
+        per_rep = min(4 * N, 28 * G)
+        if B * per_rep <= EXACT_BOOTSTRAP_BUDGET:
+            n_g = np.bincount(code, minlength=G)
+            first = np.empty(G, dtype=np.int64)
+            first[code[::-1]] = np.arange(N)[::-1]
+            vals = {k: t[k][first] for k in keys}
+            draws = self._draws(t, vals, n_g, N, B, 4 * N <= 28 * G, rng)
+            method = f"percentile bootstrap, {B} resamples of the {N} events"
+            return self._intervals(draws, np.array([0] * B)), method
+        s_sub, r_sub = BLB_SUBSETS, BLB_RESAMPLES
+        m = max(2, min(N, int(N ** BLB_GAMMA)))
+        parts = []
+        for j in range(s_sub):
+            idx = rng.choice(N, size=m, replace=False)
+            vals = {k: t[k][idx] for k in keys}
+            parts.append(self._draws(t, vals, np.ones(m), N, r_sub, False, rng))
+        draws = {e: np.concatenate([p[e] for p in parts]) for e in parts[0]}
+        method = (f"bag of little bootstraps (Kleiner et al. 2014): {s_sub} subsets of {m} events, {r_sub} resamples each "
+                  f"(the exact bootstrap of {N} distinct events x {B} resamples is too costly)")
+        return self._intervals(draws, np.repeat(np.arange(s_sub), r_sub)), method
+
+    def _draws(self, t: dict[str, np.ndarray], vals: dict[str, np.ndarray], n_g: np.ndarray, N: int, B: int,
+               by_index: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """B resampled values of each estimator; vals are the terms of P points, each drawn
+        with probability n_g / sum(n_g), N draws per resample."""
+        keys = list(vals)
         res = {e: np.empty(B) for e in ("IPS", "SNIPS", "DR", "DM")}
-        step = max(1, min(B, 20_000_000 // max(G, 1)))
-        pv = n_g / N
+        P = len(next(iter(vals.values())))
+        step = max(1, min(B, 5_000_000 // max(N if by_index else P, 1)))
+        pv = n_g / n_g.sum()
         done = 0
         while done < B:
             b = min(step, B - done)
-            cnt = rng.multinomial(N, pv, size=b).astype(float)
             sl = slice(done, done + b)
-            if "wr" in vals:
-                num = cnt @ vals["wr"]
-                den = cnt @ vals["w"]
+            if by_index:
+                idx = rng.integers(0, N, size=(b, N))
+                sums = {k: t[k][idx].sum(axis=1) for k in keys}
+            else:
+                cnt = rng.multinomial(N, pv, size=b).astype(float)
+                sums = {k: cnt @ vals[k] for k in keys}
+            if "wr" in sums:
+                num, den = sums["wr"], sums["w"]
                 res["IPS"][sl] = num / N
                 with np.errstate(invalid="ignore", divide="ignore"):
                     res["SNIPS"][sl] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-            if "dr" in vals:
-                res["DR"][sl] = cnt @ vals["dr"] / N
-            if "dm" in vals:
-                res["DM"][sl] = cnt @ vals["dm"] / N
+            if "dr" in sums:
+                res["DR"][sl] = sums["dr"] / N
+            if "dm" in sums:
+                res["DM"][sl] = sums["dm"] / N
             done += b
+        have = {"IPS": "wr", "SNIPS": "wr", "DR": "dr", "DM": "dm"}
+        return {e: v for e, v in res.items() if e in self.estimators and have[e] in vals}
+
+    def _intervals(self, draws: dict[str, np.ndarray], subset: np.ndarray) -> dict[str, tuple[float, float, float]]:
         q = [100 * self.alpha / 2, 100 * (1 - self.alpha / 2)]
         out = {}
-        for e, draws in res.items():
-            if e in self.estimators and ((e in ("IPS", "SNIPS") and "wr" in vals) or e.lower() in vals):
-                lo, hi = np.nanpercentile(draws, q)
-                out[e] = (float(lo), float(hi), float(np.nanstd(draws)))
+        for e, d in draws.items():
+            ends, ses = [], []
+            for j in np.unique(subset):  # one subset for the exact bootstrap
+                dj = d[subset == j]
+                ends.append(np.nanpercentile(dj, q))
+                ses.append(np.nanstd(dj))
+            lo, hi = np.mean(ends, axis=0)
+            out[e] = (float(lo), float(hi), float(np.mean(ses)))
         return out
 
     def _by_position(self, t: dict[str, np.ndarray], r: np.ndarray, slots: np.ndarray, positions: list,

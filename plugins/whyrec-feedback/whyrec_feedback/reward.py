@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 from whyrec.errors import DataError
 
 MAX_CATEGORIES = 64  # integer columns with at most this many values are one-hot encoded
@@ -131,7 +132,9 @@ def fit_fold(d: Design, rows: np.ndarray, y: np.ndarray, C: float) -> FoldModel:
     else:
         X, target, weight = _matrix(d, rows), yr, None
     lr = LogisticRegression(C=C, max_iter=2000, tol=1e-6)
-    lr.fit(X, target, sample_weight=weight)
+    # a small problem: BLAS threads only contend (on a busy 2-core machine L-BFGS-B ran 80x slower)
+    with threadpool_limits(limits=1):
+        lr.fit(X, target, sample_weight=weight)
     coef = lr.coef_.ravel()
     offsets = np.cumsum([0] + d.cat_sizes)
     cat_coef = [coef[offsets[j]:offsets[j + 1]] for j in range(len(d.cat_sizes))]

@@ -95,10 +95,12 @@ def power_analysis(p_c: float, n_c: int, n_t: int, mde: float, alpha: float = 0.
     return out
 
 
-def cuped(y: np.ndarray, x: np.ndarray, arms: np.ndarray, control: str, alpha: float = 0.05) -> tuple[list[dict], dict]:
+def cuped(y: np.ndarray, x: np.ndarray, arm_code: np.ndarray, arm_names: list[str], control: int,
+          alpha: float = 0.05) -> tuple[list[dict], dict]:
     """CUPED (Deng, Xu, Kohavi & Walker, WSDM 2013): y' = y - theta (x - mean x) with theta =
     cov(x, y) / var(x) pooled over arms, then Welch t-tests of the adjusted means against the
-    control. Missing covariate values take the mean (their advice for new units)."""
+    control (arm code ``control``). Missing covariate values take the mean (their advice for
+    new units)."""
     x = np.asarray(x, dtype=float)
     missing = np.isnan(x)
     if missing.all():
@@ -106,24 +108,28 @@ def cuped(y: np.ndarray, x: np.ndarray, arms: np.ndarray, control: str, alpha: f
     x = np.where(missing, np.nanmean(x), x)
     y = np.asarray(y, dtype=float)
     vx = x.var()
-    theta = float(np.cov(x, y, ddof=0)[0, 1] / vx) if vx > 0 else 0.0
+    theta = float(((x - x.mean()) * (y - y.mean())).mean() / vx) if vx > 0 else 0.0
     y_adj = y - theta * (x - x.mean())
-    ctrl = arms == control
+    ctrl = arm_code == control
     c_raw, c_adj = DescrStatsW(y[ctrl]), DescrStatsW(y_adj[ctrl])
     rows = []
-    for arm in [a for a in dict.fromkeys(arms.tolist()) if a != control]:
-        t = arms == arm
+    for k, arm in enumerate(arm_names):
+        if k == control:
+            continue
+        t = arm_code == k
         raw = CompareMeans(DescrStatsW(y[t]), c_raw)
         adj = CompareMeans(DescrStatsW(y_adj[t]), c_adj)
         lo, hi = adj.tconfint_diff(alpha=alpha, usevar="unequal")
         _, p_adj, _ = adj.ttest_ind(usevar="unequal")
         _, p_raw, _ = raw.ttest_ind(usevar="unequal")
-        se_raw, se_adj = raw.std_meandiff_separatevar, adj.std_meandiff_separatevar
         rows.append({"arm": arm, "diff_adjusted": float(y_adj[t].mean() - y_adj[ctrl].mean()),
                      "ci_low": float(lo), "ci_high": float(hi), "p_value": float(p_adj),
                      "diff_unadjusted": float(y[t].mean() - y[ctrl].mean()), "p_value_unadjusted": float(p_raw),
-                     "se_unadjusted": float(se_raw), "se_adjusted": float(se_adj)})
-    within = lambda v: sum(float(v[arms == a].var()) * int((arms == a).sum()) for a in np.unique(arms)) / len(v)  # noqa: E731
+                     "se_unadjusted": float(raw.std_meandiff_separatevar), "se_adjusted": float(adj.std_meandiff_separatevar)})
+
+    def within(v: np.ndarray) -> float:  # variance within arms (the arm effect is not noise)
+        return sum(float(v[arm_code == k].var()) * int((arm_code == k).sum()) for k in range(len(arm_names))) / len(v)
+
     vy = within(y)
     info = {"theta": theta, "covariate_missing": int(missing.sum()),
             "variance_reduction": float(1.0 - within(y_adj) / vy) if vy > 0 else 0.0,

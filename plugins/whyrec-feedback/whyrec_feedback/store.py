@@ -221,12 +221,18 @@ class Events:
     duplicates: int = 0
     rows_in: int = 0
     notes: list[str] = field(default_factory=list)
+    only_impressions: bool = False  # logged bandit data: no event column, every row an impression
 
     def of(self, kind: str) -> pd.DataFrame:
-        return self.table[self.table["event"] == kind]
+        if self.only_impressions:  # no 10M-row copy for the common case
+            return self.table if kind == "impression" else self.table.iloc[:0]
+        return self.table[(self.table["event"] == kind).to_numpy()]
 
     def info(self) -> dict:
-        counts = self.table["event"].value_counts()
+        if self.only_impressions:
+            counts = {"impression": len(self.table)}
+        else:
+            counts = self.table["event"].value_counts()
         return {"rows": self.rows_in, "duplicate_event_ids": self.duplicates,
                 "events": {k: int(counts.get(k, 0)) for k in EVENT_TYPES}, "notes": list(self.notes)}
 
@@ -269,10 +275,10 @@ def normalise(events: pd.DataFrame, where: str = "events") -> Events:
     rows_in = len(events)
     df = events
     notes: list[str] = []
-    if "event" not in df.columns:
+    only_impressions = "event" not in df.columns
+    if only_impressions:
         if "label" not in df.columns:
             raise DataError(f"{where}: no 'event' column and no 'label' column; a logged-impressions table needs label (1 = clicked). Columns: {list(df.columns)[:20]}")
-        df = df.assign(event="impression")
     else:
         ev = df["event"]
         bad = ~ev.isin(EVENT_TYPES)
@@ -314,7 +320,7 @@ def normalise(events: pd.DataFrame, where: str = "events") -> Events:
             raise DataError(f"{where}: column 'timestamp' has values that are not dates ({str(exc).splitlines()[0]}); use ISO 8601 strings or numbers") from exc
     if updates:
         df = df.assign(**updates)
-    return Events(df, duplicates, rows_in, notes)
+    return Events(df, duplicates, rows_in, notes, only_impressions)
 
 
 def exposures(ev: Events, where: str = "events") -> tuple[pd.DataFrame, dict]:
@@ -367,8 +373,9 @@ def exposures(ev: Events, where: str = "events") -> tuple[pd.DataFrame, dict]:
                 matched[j.loc[ok, "_c"].to_numpy()] = True
         label = np.where(hit, 1.0, label)
         info["unmatched_clicks"] = int((~matched).sum())
-    out = imp.assign(label=label)
-    return out, info
+    if not len(clicks) and "label" in imp.columns and not imp["label"].isna().any():
+        return imp, info  # labels already complete: no copy of a large log
+    return imp.assign(label=label), info
 
 
 def _align_keys(left: pd.DataFrame, right: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
