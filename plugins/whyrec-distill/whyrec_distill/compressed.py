@@ -1,0 +1,278 @@
+"""Pruned and quantised models: registered models that save compactly and load back exactly.
+
+Each is its base model (``torch-attention`` or ``mlp``) with the same parameters, encoder and
+explainability, plus a different weight file:
+
+- pruned (``pruned-torch``, ``pruned-mlp``): every pruned tensor is stored sparse, as its
+  non-zero values (float32) and a bit mask (1 bit per element), the rest dense, in
+  ``weights.sparse.safetensors``; ``compression.json`` records the sparsity reached.
+- quantised (``quantized-torch``, ``quantized-mlp``): every ``nn.Linear`` is a dynamic int8
+  layer; its int8 weight, scale, zero point and float bias are stored in
+  ``weights.int8.safetensors`` next to the float tensors of the other layers. Loading rebuilds
+  the float network, quantises it with ``torch.ao.quantization.quantize_dynamic`` and puts the
+  saved int8 weights back bit for bit. Quantised layers run on the CPU only and have no
+  gradients, so the model drops the "differentiable" capability.
+
+Loading goes through the base model's own loader (all its checks: schema, vocabularies,
+shapes) on the decoded dense weights, in a temporary directory.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from whyrec.atomic import write_json
+from whyrec.errors import DataError
+
+from .mlp import MLPStudent
+from .persist import WEIGHTS, load_tensors, read_json, save_tensors
+
+COMPRESSION = "compression.json"
+SPARSE_SEP = "::"
+
+
+class _EncodedWeights:
+    """Mixin: the base writes its usual files; the dense weight file is replaced by ours."""
+
+    WEIGHT_FILE = ""
+    METHOD = ""
+    compression: dict
+
+    def _save_base(self, directory: Path) -> None:
+        super()._save_weights(directory)  # type: ignore[misc]
+
+    def _save_weights(self, directory: Path) -> None:
+        d = Path(directory)
+        self._save_base(d)
+        dense = load_tensors(d / WEIGHTS)
+        save_tensors(self.encode_tensors(dense), d / self.WEIGHT_FILE,
+                     metadata={"format": f"whyrec-distill-{self.METHOD}", "version": "1"})
+        (d / WEIGHTS).unlink()
+        write_json(d / COMPRESSION, self.compression)
+
+    def _load_weights(self, directory: Path) -> None:
+        d = Path(directory)
+        comp = read_json(d / COMPRESSION, f"not a saved {self.name} model (no {COMPRESSION}); save it with whyrec")
+        if comp.get("method") != self.METHOD:
+            raise DataError(f"{d}/{COMPRESSION}: this directory holds a {comp.get('method')!r} model, not {self.METHOD!r}; "
+                            f"load it as the model named in its model.json")
+        tensors = load_tensors(d / self.WEIGHT_FILE)
+        dense = self.decode_tensors(tensors, comp, d)
+        tmp = Path(tempfile.mkdtemp(prefix="whyrec-distill-load-"))
+        try:
+            for p in d.iterdir():
+                if p.is_file() and p.name not in (self.WEIGHT_FILE, COMPRESSION):
+                    os.symlink(p.resolve(), tmp / p.name)
+            save_tensors(dense, tmp / WEIGHTS)
+            try:
+                super()._load_weights(tmp)  # type: ignore[misc]
+            except DataError as exc:  # name the user's directory, not the temporary one
+                raise DataError(str(exc).replace(str(tmp), str(d))) from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.compression = comp
+        self.after_load(tensors, comp)
+
+    def encode_tensors(self, dense: dict) -> dict:
+        raise NotImplementedError
+
+    def decode_tensors(self, tensors: dict, comp: dict, directory: Path) -> dict:
+        raise NotImplementedError
+
+    def after_load(self, tensors: dict, comp: dict) -> None:
+        pass
+
+
+# -- pruning -----------------------------------------------------------------------------
+def sparse_encode(t: torch.Tensor) -> dict[str, torch.Tensor]:
+    a = t.detach().cpu().numpy()
+    mask = a != 0
+    return {"values": torch.from_numpy(np.ascontiguousarray(a[mask]).astype(np.float32)),
+            "mask": torch.from_numpy(np.packbits(mask.ravel())),
+            "shape": torch.tensor(a.shape, dtype=torch.int64)}
+
+
+def sparse_decode(values: torch.Tensor, mask: torch.Tensor, shape: torch.Tensor, name: str) -> torch.Tensor:
+    shp = tuple(int(s) for s in shape.tolist())
+    n = int(np.prod(shp)) if shp else 1
+    bits = np.unpackbits(mask.numpy())[:n].astype(bool)
+    if bits.sum() != values.numel():
+        raise DataError(f"sparse tensor {name!r}: mask marks {int(bits.sum())} values but {values.numel()} are stored; the file is corrupted")
+    out = np.zeros(n, dtype=np.float32)
+    out[bits] = values.numpy()
+    return torch.from_numpy(out.reshape(shp))
+
+
+class _Pruned(_EncodedWeights):
+    WEIGHT_FILE = "weights.sparse.safetensors"
+    METHOD = "prune"
+
+    def encode_tensors(self, dense: dict) -> dict:
+        pruned = set(self.compression.get("pruned_tensors", []))
+        out = {}
+        for k, v in dense.items():
+            if k in pruned:
+                for part, t in sparse_encode(v).items():
+                    out[f"{k}{SPARSE_SEP}{part}"] = t
+            else:
+                out[k] = v
+        return out
+
+    def decode_tensors(self, tensors: dict, comp: dict, directory: Path) -> dict:
+        dense, sparse = {}, {}
+        for k, v in tensors.items():
+            if SPARSE_SEP in k:
+                name, part = k.split(SPARSE_SEP, 1)
+                sparse.setdefault(name, {})[part] = v
+            else:
+                dense[k] = v
+        for name, parts in sparse.items():
+            if set(parts) != {"values", "mask", "shape"}:
+                raise DataError(f"{directory}/{self.WEIGHT_FILE}: sparse tensor {name!r} lacks {sorted({'values', 'mask', 'shape'} - set(parts))}")
+            dense[name] = sparse_decode(parts["values"], parts["mask"], parts["shape"], name)
+        return dense
+
+    def nonzero_parameters(self) -> int | None:
+        net = getattr(self, "net", None)
+        return None if net is None else int(sum(int((p != 0).sum()) for p in net.parameters()))
+
+
+# -- quantisation ------------------------------------------------------------------------
+def _qlinear_type() -> type:
+    from torch.ao.nn.quantized.dynamic import Linear as DynLinear
+
+    return DynLinear
+
+
+def quantize_linear_layers(net: nn.Module) -> tuple[nn.Module, list[str]]:
+    """(dynamic int8 copy of ``net``, names of the quantised Linear layers)."""
+    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+
+    names = [n for n, m in net.named_modules() if type(m) is nn.Linear]
+    q = quantize_dynamic(copy.deepcopy(net).cpu().eval(), {nn.Linear: default_dynamic_qconfig}, dtype=torch.qint8)
+    return q, names
+
+
+class _Quantized(_EncodedWeights):
+    WEIGHT_FILE = "weights.int8.safetensors"
+    METHOD = "quantize"
+    _float_net: Any = None
+
+    def quantize(self) -> None:
+        """Replace ``net`` by its dynamic int8 version (the float network is kept as a twin
+        for the parts that stay float and for saving the architecture)."""
+        self.device = torch.device("cpu")
+        self._float_net = self.net.cpu().eval()
+        self.net, names = quantize_linear_layers(self._float_net)
+        self.compression = {"method": "quantize", "dtype": "qint8", "scheme": "per_tensor_symmetric (dynamic activations)",
+                            "quantized_layers": names, "engine": torch.backends.quantized.engine}
+
+    def _qmodules(self) -> dict[str, Any]:
+        qt = _qlinear_type()
+        return {n: m for n, m in self.net.named_modules() if isinstance(m, qt)}
+
+    def _save_base(self, directory: Path) -> None:
+        qnet, self.net = self.net, self._float_net  # the base saves its float twin's architecture
+        try:
+            super()._save_base(directory)
+        finally:
+            self.net = qnet
+
+    def encode_tensors(self, dense: dict) -> dict:
+        q = self._qmodules()
+        out = {k: v for k, v in dense.items() if k.rsplit(".", 1)[0] not in q}
+        for name, m in q.items():
+            w = m.weight()
+            if w.qscheme() not in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+                raise DataError(f"layer {name!r} is quantised per channel; only per-tensor int8 is saved")
+            out[f"{name}.weight{SPARSE_SEP}int8"] = w.int_repr().contiguous()
+            out[f"{name}.weight{SPARSE_SEP}scale"] = torch.tensor([w.q_scale()], dtype=torch.float64)
+            out[f"{name}.weight{SPARSE_SEP}zero_point"] = torch.tensor([w.q_zero_point()], dtype=torch.int64)
+            b = m.bias()
+            if b is not None:
+                out[f"{name}.bias"] = b.detach().float().contiguous()
+        return out
+
+    def decode_tensors(self, tensors: dict, comp: dict, directory: Path) -> dict:
+        dense = {k: v for k, v in tensors.items() if SPARSE_SEP not in k}
+        for name in comp.get("quantized_layers", []):
+            try:
+                i8 = tensors[f"{name}.weight{SPARSE_SEP}int8"]
+                scale = float(tensors[f"{name}.weight{SPARSE_SEP}scale"][0])
+                zp = int(tensors[f"{name}.weight{SPARSE_SEP}zero_point"][0])
+            except KeyError as exc:
+                raise DataError(f"{directory}/{self.WEIGHT_FILE}: quantised layer {name!r} lacks {exc}; the file is corrupted") from exc
+            dense[f"{name}.weight"] = (i8.to(torch.float32) - zp) * scale
+        return dense
+
+    def after_load(self, tensors: dict, comp: dict) -> None:
+        self.quantize()
+        self.compression = comp
+        for name, m in self._qmodules().items():
+            i8 = tensors[f"{name}.weight{SPARSE_SEP}int8"]
+            scale = float(tensors[f"{name}.weight{SPARSE_SEP}scale"][0])
+            zp = int(tensors[f"{name}.weight{SPARSE_SEP}zero_point"][0])
+            qw = torch._make_per_tensor_quantized_tensor(i8, scale, zp)  # the saved int8 values, bit for bit
+            m.set_weight_bias(qw, tensors.get(f"{name}.bias"))
+
+    def n_parameters(self) -> int | None:
+        net = self._float_net if self._float_net is not None else getattr(self, "net", None)
+        return None if net is None else int(sum(p.numel() for p in net.parameters()))
+
+
+# -- the registered classes ----------------------------------------------------------------
+class PrunedMLP(_Pruned, MLPStudent):
+    """MLP student after global magnitude pruning; weights stored sparse."""
+
+    name = "pruned-mlp"
+    capabilities = frozenset({"differentiable", "mlp", "pruned"})
+
+
+class QuantizedMLP(_Quantized, MLPStudent):
+    """MLP student with dynamic int8 linear layers (CPU)."""
+
+    name = "quantized-mlp"
+    capabilities = frozenset({"mlp", "quantized"})
+
+
+def _torch_base() -> type:
+    try:
+        from whyrec_torch.model import TorchAttentionModel
+    except ImportError as exc:  # pragma: no cover - only without whyrec-torch
+        raise ImportError("pruned-torch / quantized-torch need the whyrec-torch plugin: pip install -e plugins/whyrec-torch") from exc
+    return TorchAttentionModel
+
+
+_TorchAttention = _torch_base()
+
+
+class PrunedTorchModel(_Pruned, _TorchAttention):
+    """torch-attention model after global magnitude pruning; weights stored sparse. Every
+    explainer of torch-attention (attention maps, integrated gradients) works on it."""
+
+    name = "pruned-torch"
+    capabilities = frozenset({"differentiable", "attention", "sequence", "pruned"})
+
+
+class QuantizedTorchModel(_Quantized, _TorchAttention):
+    """torch-attention model with dynamic int8 linear layers (CPU; attention maps still work,
+    gradient explainers do not)."""
+
+    name = "quantized-torch"
+    capabilities = frozenset({"attention", "sequence", "quantized"})
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.device = torch.device("cpu")  # int8 dynamic layers run on the CPU only
+
+    @classmethod
+    def load(cls, directory: str | Path, data: Any, device: str | None = "cpu") -> "QuantizedTorchModel":
+        return super().load(directory, data, device="cpu")

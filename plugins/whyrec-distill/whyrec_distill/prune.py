@@ -1,0 +1,128 @@
+"""``prune``: global magnitude pruning of a torch model's linear layers, with fine-tuning.
+
+All ``nn.Linear`` weights (optionally the embedding tables too) compete in one pool: the
+``sparsity`` share of smallest-magnitude weights is zeroed (torch.nn.utils.prune,
+``global_unstructured`` with L1 magnitude), the masked network is fine-tuned for
+``finetune_epochs`` on the training pairs (targets: the teacher's own probabilities by default,
+so fine-tuning restores fidelity, or the real labels), and the masks are made permanent. The
+result is a ``pruned-torch`` (or ``pruned-mlp``) model stored sparse.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import numpy as np
+from torch import nn
+from torch.nn.utils import prune as tprune
+
+from whyrec.data import LABEL, RecData
+from whyrec.errors import DataError, RegistryError
+from whyrec.results import CompressionReport
+
+from .common import build_report, check_eval_params, clone_into, require_torch_teacher, teacher_name
+from .evaluate import EvalSettings
+
+
+def prunable(net: nn.Module, include_embeddings: bool = False) -> list[tuple[str, nn.Module]]:
+    """(name, module) of every layer whose ``weight`` joins the global pruning pool."""
+    kinds = (nn.Linear, nn.Embedding) if include_embeddings else (nn.Linear,)
+    return [(n, m) for n, m in net.named_modules() if type(m) in kinds]
+
+
+def global_magnitude_prune(net: nn.Module, sparsity: float, include_embeddings: bool = False) -> list[str]:
+    """Mask the ``sparsity`` share of smallest |weight| across all prunable layers (the masks
+    stay as forward pre-hooks until ``make_permanent``). Returns the pruned tensor names."""
+    layers = prunable(net, include_embeddings)
+    if not layers:
+        raise DataError("prune: the network has no nn.Linear layers to prune")
+    tprune.global_unstructured([(m, "weight") for _, m in layers], pruning_method=tprune.L1Unstructured, amount=float(sparsity))
+    return [f"{n}.weight" for n, _ in layers]
+
+
+def make_permanent(net: nn.Module) -> None:
+    for m in net.modules():
+        if tprune.is_pruned(m) and hasattr(m, "weight_orig"):
+            tprune.remove(m, "weight")
+
+
+def sparsity_of(net: nn.Module, names: list[str]) -> float:
+    params = dict(net.named_parameters())
+    total = sum(params[n].numel() for n in names)
+    zeros = sum(int((params[n] == 0).sum()) for n in names)
+    return zeros / total if total else float("nan")
+
+
+class Pruner:
+    """Global magnitude pruning to ``sparsity`` in (0, 1), then fine-tuning."""
+
+    def __init__(
+        self,
+        sparsity: float = 0.5,
+        include_embeddings: bool = False,
+        finetune_epochs: int = 1,
+        finetune_on: Literal["teacher", "labels"] = "teacher",
+        finetune_lr: float | None = None,
+        eval_users: int = 100,
+        k: int = 10,
+        explain_users: int = 10,
+        explain_k: int = 3,
+        explainer: str = "auto",
+        threads: int = 1,
+        repeats: int = 3,
+        seed: int = 0,
+    ) -> None:
+        if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 < float(sparsity) < 1:
+            raise RegistryError(f"compressor 'prune': sparsity={sparsity!r} must be strictly between 0 and 1 "
+                                "(the share of weights set to zero, e.g. 0.5 or 0.9)")
+        if finetune_on not in ("teacher", "labels"):
+            raise RegistryError(f"compressor 'prune': finetune_on={finetune_on!r} is not 'teacher' or 'labels'")
+        if int(finetune_epochs) < 0:
+            raise RegistryError(f"compressor 'prune': finetune_epochs={finetune_epochs} must be >= 0")
+        if finetune_lr is not None and not finetune_lr > 0:
+            raise RegistryError(f"compressor 'prune': finetune_lr={finetune_lr} must be > 0")
+        check_eval_params("prune", eval_users, k, explain_users, explain_k, repeats)
+        self.sparsity, self.include_embeddings = float(sparsity), bool(include_embeddings)
+        self.finetune_epochs, self.finetune_on, self.finetune_lr = int(finetune_epochs), finetune_on, finetune_lr
+        self.settings = EvalSettings(eval_users=int(eval_users), k=int(k), explain_users=int(explain_users),
+                                     explain_k=int(explain_k), explainer=explainer, threads=int(threads),
+                                     repeats=int(repeats), seed=int(seed))
+
+    def compress(self, model: Any, data: RecData, ctx: Any = None) -> tuple[Any, CompressionReport]:
+        name = teacher_name(model, ctx)
+        fam = require_torch_teacher("prune", model, name)
+        from .compressed import PrunedMLP, PrunedTorchModel
+
+        student = clone_into(PrunedTorchModel if fam == "torch" else PrunedMLP, model)
+        names = global_magnitude_prune(student.net, self.sparsity, self.include_embeddings)
+        info: dict[str, Any] = {"target_sparsity": self.sparsity, "pruned_tensors": names,
+                                "include_embeddings": self.include_embeddings, "finetune_on": self.finetune_on,
+                                "finetune_epochs": self.finetune_epochs}
+        if self.finetune_epochs > 0:
+            t0 = time.perf_counter()
+            info["finetune"] = self._finetune(student, model, data)
+            info["finetune_seconds"] = round(time.perf_counter() - t0, 3)
+        make_permanent(student.net)
+        student.net.eval()
+        info["sparsity"] = sparsity_of(student.net, names)
+        student.compression = {"method": "prune", **{k: v for k, v in info.items() if k != "finetune"}}
+        report = build_report(model, {"student": student}, data, self.settings, method="prune", ctx=ctx,
+                              extra={"pruning": info, "roles": {"student": f"{name} pruned to {self.sparsity:.0%} of its linear weights"}})
+        return student, report
+
+    def _finetune(self, student: Any, teacher: Any, data: RecData) -> dict:
+        if data.train is None or len(data.train) == 0:
+            raise DataError(f"prune: dataset {data.name!r} has no training pairs to fine-tune on; set finetune_epochs = 0")
+        X = data.features(data.train)
+        if self.finetune_on == "teacher":
+            z = np.asarray(teacher.score_features(X[list(teacher.feature_names)]), dtype=float)
+            targets = 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+        else:
+            targets = (data.train[LABEL].to_numpy(dtype=float) > 0).astype(float)
+        old_lr = student.params.get("lr")
+        if self.finetune_lr is not None:
+            student.params["lr"] = float(self.finetune_lr)
+        try:
+            return student.fit_targets(X[list(student.feature_names)], targets, epochs=self.finetune_epochs) or {}
+        finally:
+            student.params["lr"] = old_lr
