@@ -76,10 +76,10 @@ def case_movielens_read() -> dict:
     folder = cache.ensure("ml-100k", ["ml-100k.inter", "ml-100k.item", "ml-100k.user"])
     base = rss_mb("VmRSS")
     reset_peak()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for f in ("ml-100k.inter", "ml-100k.item", "ml-100k.user"):
         pd.read_csv(folder / f, sep="\t", quoting=csv.QUOTE_NONE)
-    return {"seconds": time.perf_counter() - t, "peak_mb": rss_mb("VmHWM") - base}
+    return {"seconds": time.perf_counter() - t, "cpu_s": time.process_time() - c, "peak_mb": rss_mb("VmHWM") - base}
 
 
 def case_movielens_load() -> dict:
@@ -92,9 +92,9 @@ def case_movielens_load() -> dict:
     cache.ensure("ml-100k", CACHE_FILES)
     base = rss_mb("VmRSS")
     reset_peak()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     data = MovieLens100K().load()
-    load_s = time.perf_counter() - t
+    load_s, load_cpu = time.perf_counter() - t, time.process_time() - c
     t = time.perf_counter()
     X = data.features(data.train)
     train_s = time.perf_counter() - t
@@ -113,7 +113,7 @@ def case_movielens_load() -> dict:
         t = time.perf_counter()
         data.features(one)
         times.append(time.perf_counter() - t)
-    return {"seconds": load_s, "peak_mb": peak, "train_features_s": train_s, "train_rows": len(X),
+    return {"seconds": load_s, "cpu_s": load_cpu, "peak_mb": peak, "train_features_s": train_s, "train_rows": len(X),
             "eval_pairs": len(pairs), "eval_features_s": eval_s,
             "one_user_pairs": len(one), "one_user_features_ms": 1000 * float(np.median(times))}
 
@@ -124,10 +124,10 @@ def case_table_read(rows: int) -> dict:
     files = table_files(rows)
     base = rss_mb("VmRSS")
     reset_peak()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for p in files.values():
         pd.read_parquet(p)
-    return {"seconds": time.perf_counter() - t, "peak_mb": rss_mb("VmHWM") - base}
+    return {"seconds": time.perf_counter() - t, "cpu_s": time.process_time() - c, "peak_mb": rss_mb("VmHWM") - base}
 
 
 def case_table_load(rows: int) -> dict:
@@ -136,16 +136,16 @@ def case_table_load(rows: int) -> dict:
     files = table_files(rows)
     base = rss_mb("VmRSS")
     reset_peak()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     data = Table(interactions=files["interactions"], users=files["users"], items=files["items"],
                  user_col="user_id", item_col="item_id", label_col="clicked", timestamp_col="ts",
                  position_col="position", context_features=["device"]).load()
-    load_s = time.perf_counter() - t
+    load_s, load_cpu = time.perf_counter() - t, time.process_time() - c
     n = min(1_000_000, len(data.train))
     t = time.perf_counter()
     data.features(data.train.head(n))
     feat_s = time.perf_counter() - t
-    return {"seconds": load_s, "peak_mb": rss_mb("VmHWM") - base, "rows": len(data.interactions),
+    return {"seconds": load_s, "cpu_s": load_cpu, "peak_mb": rss_mb("VmHWM") - base, "rows": len(data.interactions),
             "users": len(data.users), "items": len(data.items), "features_rows": n, "features_s": feat_s}
 
 
@@ -177,10 +177,12 @@ def main() -> None:
         ("MovieLens-100K from cache", "whyrec movielens-100k load", ml, "pandas read_csv of the 3 files", mr),
         (f"table, {tl['rows']:,} interactions", "whyrec table load", tl, "pandas read_parquet of the 3 files", tr),
     ]
-    print(f"{'data':<34} {'whyrec s':>9} {'peer s':>8} {'ratio':>6} {'whyrec MB':>10} {'peer MB':>8} {'ratio':>6}")
+    print(f"{'data':<32} {'whyrec s':>8} {'(cpu)':>6} {'peer s':>7} {'(cpu)':>6} {'ratio':>6} "
+          f"{'whyrec MB':>9} {'peer MB':>8} {'ratio':>6}")
     for label, _, a, _, b in rows:
-        print(f"{label:<34} {a['seconds']:>9.2f} {b['seconds']:>8.2f} {a['seconds'] / b['seconds']:>6.1f} "
-              f"{a['peak_mb']:>10.0f} {b['peak_mb']:>8.0f} {a['peak_mb'] / max(b['peak_mb'], 1):>6.1f}")
+        print(f"{label:<32} {a['seconds']:>8.2f} {a['cpu_s']:>6.2f} {b['seconds']:>7.2f} {b['cpu_s']:>6.2f} "
+              f"{a['seconds'] / b['seconds']:>6.1f} {a['peak_mb']:>9.0f} {b['peak_mb']:>8.0f} "
+              f"{a['peak_mb'] / max(b['peak_mb'], 1):>6.1f}")
     print(f"MovieLens features: {ml['train_rows']:,} training pairs in {ml['train_features_s']:.2f} s; "
           f"{ml['eval_pairs']:,} candidate pairs of 200 users in {ml['eval_features_s']:.2f} s; "
           f"one user's {ml['one_user_pairs']:,} candidates in {ml['one_user_features_ms']:.1f} ms (median of 50)")
@@ -188,7 +190,8 @@ def main() -> None:
           f"({tl['users']:,} users, {tl['items']:,} items)")
     import platform
 
-    res["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "rows": args.rows}
+    res["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "rows": args.rows,
+                      "load_average": os.getloadavg()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
     print(f"wrote {args.out}")

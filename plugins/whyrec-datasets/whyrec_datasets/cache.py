@@ -210,8 +210,8 @@ def ensure(key: str, files: Iterable[str], root: Path | None = None) -> Path:
     if not found:
         return source_dir(key, root)
     first_time = not (source_dir(key, root) / MANIFEST).is_file()
-    why = "not in the cache" if first_time else f"cache is damaged: {found[0]}"
-    print(f"whyrec: {SOURCES[key].description} {why}; fetching {SOURCES[key].requirement}", file=sys.stderr)
+    why = "not in the cache" if first_time else f"damaged in the cache ({found[0]})"
+    print(f"whyrec: {SOURCES[key].description} is {why}; fetching {SOURCES[key].requirement}", file=sys.stderr)
     try:
         fetch(key, force=True, root=root)
     except DataError as exc:

@@ -142,7 +142,8 @@ class MovieLens100K:
         interactions = pd.DataFrame({USER: ratings[USER].to_numpy(), ITEM: ratings[ITEM].to_numpy(),
                                      LABEL: label, RATING: rating, TIMESTAMP: ts})
 
-        is_test, keep, report = time_split(u_code, ts, self.test_fraction, "user", names=users.index.to_numpy())
+        is_test, keep, report = time_split(u_code, ts, self.test_fraction, "user", names=users.index.to_numpy(),
+                                           n_users=n_users)
 
         # Sampled negatives: films the user never rated, stamped with their positive's time.
         rng = np.random.default_rng(self.seed)

@@ -110,7 +110,7 @@ class OpenBandit:
         report = None
         if self.test_fraction > 0:
             # One impression per "user", so the split is global in time and every test user is new.
-            is_test, _, report = time_split(event, seconds, self.test_fraction, "global", keep_cold_start=True,
+            is_test, _, report = time_split(event, seconds, self.test_fraction, "global", keep_cold_start=True, n_users=n,
                                          quiet=True)
             cols = ["event_id", USER, ITEM, LABEL, POSITION, PROPENSITY, VARIANT, TIMESTAMP]
             train = interactions.loc[~is_test, cols].reset_index(drop=True)

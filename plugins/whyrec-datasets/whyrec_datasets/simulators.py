@@ -152,7 +152,7 @@ class Simulator:
         u, i, ts, label, logit = u[order], i[order], ts[order], label[order], logit[order]
         X = {k: v[order] for k, v in X.items()}
         interactions = pd.DataFrame({USER: u, ITEM: i, LABEL: label, TIMESTAMP: ts})
-        is_test, keep, report = time_split(u, ts, self.test_fraction, "user")
+        is_test, keep, report = time_split(u, ts, self.test_fraction, "user", n_users=self.n_users)
         train = interactions[~is_test].reset_index(drop=True)
         test = interactions[is_test & keep].reset_index(drop=True)
         logit_train = logit[~is_test]

@@ -36,7 +36,7 @@ class SplitReport:
 
 def time_split(user: np.ndarray, time: np.ndarray, test_fraction: float, kind: str = "user",
                keep_cold_start: bool = False, quiet: bool = False,
-               names: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, SplitReport]:
+               names: np.ndarray | None = None, n_users: int | None = None) -> tuple[np.ndarray, np.ndarray, SplitReport]:
     """``(is_test, keep, report)``: booleans per row, and what happened.
 
     kind "user": each user's latest ``floor(n * test_fraction)`` interactions go to test, and
@@ -44,37 +44,45 @@ def time_split(user: np.ndarray, time: np.ndarray, test_fraction: float, kind: s
     stay in training), so every test interaction is later than all of that user's training ones.
     kind "global": one cut-off time at the (1 - test_fraction) quantile for everyone; users whose
     interactions all fall after it have no training data: reported, and their test rows dropped
-    unless ``keep_cold_start``. ``names`` maps user codes to the ids shown in the report.
+    unless ``keep_cold_start``. ``user`` holds user ids, or integer codes 0..n_users-1 when
+    ``n_users`` is given; ``names`` maps codes to the ids shown in the report.
     """
     if not 0.0 <= test_fraction < 1.0:
         raise DataError(f"test_fraction={test_fraction} must be in [0, 1)")
-    user = np.asarray(user)
     time = np.asarray(time, dtype=np.float64)
-    n = len(user)
+    n = len(time)
+    if n_users is None:  # ids, not codes yet
+        codes, uniq = pd.factorize(np.asarray(user))
+        n_users, names = len(uniq), np.asarray(uniq)
+    else:
+        codes = np.asarray(user, dtype=np.int64)
     report = SplitReport(kind=kind, test_fraction=test_fraction)
     if test_fraction == 0 or n == 0:
         is_test = np.zeros(n, dtype=bool)
     elif kind == "user":
-        codes, uniq = pd.factorize(user)
-        order = np.lexsort((time, codes))
-        counts = np.bincount(codes, minlength=len(uniq))
+        # Each user's cut-off is an order statistic of their times: one sort of the int64 key
+        # user * n + (rank of the time), no lexsort and no per-user loop.
+        order_t = np.argsort(time, kind="stable")
+        rank = np.empty(n, dtype=np.int64)
+        rank[order_t] = np.arange(n, dtype=np.int64)
+        key = codes * np.int64(n) + rank
+        key.sort()
+        counts = np.bincount(codes, minlength=n_users)
         start = np.concatenate([[0], np.cumsum(counts)[:-1]])
         n_test = np.floor(counts * test_fraction).astype(np.int64)
-        last_train = start + counts - n_test - 1  # sorted position of the last training row
-        cutoff = time[order][last_train]
-        is_test = np.zeros(n, dtype=bool)
-        has_test = n_test[codes] > 0
-        is_test[:] = has_test & (time > cutoff[codes])
+        last_train = np.clip(start + counts - n_test - 1, 0, max(n - 1, 0))  # sorted position
+        cutoff = time[order_t[key[last_train] % n]]
+        is_test = (n_test[codes] > 0) & (time > cutoff[codes])
     elif kind == "global":
         cutoff = np.quantile(time, 1.0 - test_fraction, method="lower")
         is_test = time > cutoff
     else:
         raise DataError(f"split={kind!r} is not 'user' or 'global'")
     # Users with no training row at all (only possible with the global split).
-    train_users = pd.unique(user[~is_test])
-    cold = is_test & ~np.isin(user, train_users)
+    train_count = np.bincount(codes[~is_test], minlength=n_users)
+    cold = is_test & (train_count[codes] == 0)
     if cold.any():
-        cold_users = pd.unique(user[cold])
+        cold_users = np.flatnonzero(np.bincount(codes[cold], minlength=n_users))
         report.users_without_train = int(len(cold_users))
         shown = names[cold_users[:5]] if names is not None else cold_users[:5]
         report.examples = [x.item() if hasattr(x, "item") else x for x in shown]

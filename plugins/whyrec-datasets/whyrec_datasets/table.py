@@ -216,7 +216,7 @@ class Table:
         n_users, n_items = len(users), len(items)
         ts = inter[TIMESTAMP].to_numpy()
         is_test, keep, report = time_split(user_codes, ts, self.test_fraction, self.split, self.keep_cold_start,
-                                             names=users.index.to_numpy())
+                                             names=users.index.to_numpy(), n_users=len(users))
         pair_cols = [USER, ITEM, LABEL, TIMESTAMP] + [c for c in (RATING, POSITION, PROPENSITY, VARIANT)
                                                     if c in inter.columns] + self.context_features
         pair_cols = list(dict.fromkeys(pair_cols))

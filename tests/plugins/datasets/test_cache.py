@@ -51,7 +51,7 @@ def test_truncated_cache_is_detected_and_re_extracted(private_cache, wheelhouse,
     monkeypatch.setenv("WHYREC_WHEELHOUSE", str(wheelhouse))
     data = MovieLens100K().load()
     assert len(data.interactions) == 100_000
-    assert "cache is damaged" in capsys.readouterr().err
+    assert "is damaged in the cache" in capsys.readouterr().err
     assert cache.problems("ml-100k") == []
 
 
@@ -62,7 +62,7 @@ def test_corrupted_cache_without_registry_is_a_clear_error(private_cache, monkey
     item.write_bytes(bytes(raw))
     monkeypatch.delenv("WHYREC_WHEELHOUSE", raising=False)
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip cannot reach any registry
-    with pytest.raises(DataError, match=r"cache is damaged: .*ml-100k.item does not match its sha256.*whyrec datasets fetch"):
+    with pytest.raises(DataError, match=r"damaged in the cache \(.*ml-100k.item does not match its sha256.*whyrec datasets fetch"):
         MovieLens100K().load()
 
 
