@@ -78,7 +78,8 @@ class FrameCodec:
             if c in self.categories:
                 codes = np.where(np.isnan(v), -1, np.rint(np.nan_to_num(v, nan=-1))).astype(int)
                 cat = pd.Categorical.from_codes(codes, categories=self.categories[c])
-                out[c] = cat if isinstance(dt, pd.CategoricalDtype) else np.asarray(cat.astype(object))
+                # keep the frame's own dtype (pandas 3 would infer str for an object array)
+                out[c] = cat if isinstance(dt, pd.CategoricalDtype) else pd.Series(np.asarray(cat.astype(object)), dtype=dt)
             elif pd.api.types.is_integer_dtype(dt) and not np.isnan(v).any():
                 out[c] = v.astype(dt)
             else:

@@ -47,12 +47,12 @@ def check_pairs(data: RecData, pairs: pd.DataFrame) -> pd.DataFrame:
             raise DataError(f"pairs to explain have no {col!r} column (columns: {list(pairs.columns)})")
     if len(pairs) == 0:
         raise DataError("no pairs to explain: the pairs table is empty")
-    bad_u = pairs.loc[~pairs[USER].isin(data.users.index), USER].unique()
+    bad_u = pairs.loc[~pairs[USER].isin(data.users.index), USER].unique().tolist()
     if len(bad_u):
-        raise DataError(f"users {list(bad_u[:5])} are not in dataset {data.name!r} ({len(data.users)} users, e.g. {list(data.users.index[:3])})")
-    bad_i = pairs.loc[~pairs[ITEM].isin(data.items.index), ITEM].unique()
+        raise DataError(f"users {bad_u[:5]} are not in dataset {data.name!r} ({len(data.users)} users, e.g. {data.users.index[:3].tolist()})")
+    bad_i = pairs.loc[~pairs[ITEM].isin(data.items.index), ITEM].unique().tolist()
     if len(bad_i):
-        raise DataError(f"items {list(bad_i[:5])} are not in dataset {data.name!r} ({len(data.items)} items, e.g. {list(data.items.index[:3])})")
+        raise DataError(f"items {bad_i[:5]} are not in dataset {data.name!r} ({len(data.items)} items, e.g. {data.items.index[:3].tolist()})")
     return pairs.reset_index(drop=True)
 
 

@@ -43,7 +43,7 @@ def to_shap(explanation: Explanation):
 
 
 def _label(explanation: Explanation, i: int) -> str:
-    p = explanation.pairs.iloc[i]
+    p = {c: explanation.pairs[c].tolist()[i] for c in ("user", "item", "rank") if c in explanation.pairs.columns}
     rank = f", rank {int(p['rank'])}" if "rank" in p and pd.notna(p["rank"]) else ""
     return f"{explanation.method} on {explanation.model}: user {p['user']}, item {p['item']}{rank}"
 

@@ -161,11 +161,10 @@ def explanation_quality(
     ranks = np.empty_like(ev)
     n_cands = np.empty(n_p)
     cache: dict[Any, pd.Series] = {}
-    for i, p in pairs.iterrows():
-        u = p[USER]
+    for i, (u, item) in enumerate(zip(pairs[USER].tolist(), pairs[ITEM].tolist())):
         if u not in cache:
             cache[u] = candidate_scores(model, data, u)
-        others = cache[u].drop(index=p[ITEM], errors="ignore").to_numpy()
+        others = cache[u].drop(index=item, errors="ignore").to_numpy()
         n_cands[i] = len(others) + 1
         ranks[i] = rank_against(others, ev[i].ravel()).reshape(ev[i].shape)
     norm = (ranks - 1) / np.maximum(n_cands - 1, 1)[:, None, None, None]

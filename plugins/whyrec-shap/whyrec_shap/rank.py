@@ -102,13 +102,13 @@ class WhyAbove:
             f"{self.title_b} (rank {self.rank_b}, score {self.score_b:.3f}): gap {self.gap:+.3f} ({self.method}).",
         ]
         for r in self.difference.head(top).itertuples(index=False):
-            va = f" ({r.value_a} vs {r.value_b})" if hasattr(r, "value_a") else ""
+            va = f" ({_short(r.value_a)} vs {_short(r.value_b)})" if hasattr(r, "value_a") else ""
             out.append(f"  {r.unit}{va}: {r.difference:+.3f}")
         cf = self.counterfactual
         if cf.get("already_in_top_k"):
             out.append(f"{self.title_a} is already in the top {self.k}.")
         elif cf.get("found"):
-            ch = "; ".join(f"{c['feature']} {c['from']} -> {c['to']} (as item {c['donor']})" for c in cf["changes"])
+            ch = "; ".join(f"{c['feature']} {_short(c['from'])} -> {_short(c['to'])} (as item {c['donor']})" for c in cf["changes"])
             out.append(f"To reach the top {self.k} (score > {cf['threshold']:.3f}): change {ch}; new score {cf['new_score']:.3f}, rank {cf['new_rank']}.")
         else:
             out.append(f"No change of up to {cf.get('max_changes')} of {cf.get('searched_features')} item-side features moves {self.title_a} into the top {self.k}.")
@@ -178,6 +178,10 @@ def smallest_change(model: Any, x_a: pd.DataFrame, donors: pd.DataFrame, feature
                     "searched_features": len(pool), "max_changes": max_changes}
     return {"found": False, "changes": [], "threshold": threshold, "searched_features": len(pool), "max_changes": max_changes,
             "best_score": float(single.max()) if single.size else base}
+
+
+def _short(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def _plain(v: Any) -> Any:

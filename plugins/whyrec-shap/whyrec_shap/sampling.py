@@ -124,7 +124,7 @@ class PermutationShap(_SamplingShap):
         )
         masker = shap.maskers.Independent(_to_shap(centers), max_samples=len(centers))
         with seeded_numpy(self.seed):
-            ex = shap.PermutationExplainer(f, masker, feature_names=codec.columns)
+            ex = shap.PermutationExplainer(f, masker, feature_names=codec.columns, seed=self.seed)  # its own np.random.seed call
             res = ex(_to_shap(codec.encode(X)), max_evals=max_evals, silent=True)
         phi = np.asarray(res.values, dtype=float)
         base = np.asarray(res.base_values, dtype=float).reshape(-1)

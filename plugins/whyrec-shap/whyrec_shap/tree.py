@@ -106,10 +106,10 @@ class TreeShap(ShapExplainer):
         tol = float(self.params["tolerance"])
         worst = int(np.argmax(err)) if len(err) else 0
         if len(err) and err[worst] > tol and self.params["check_additivity"]:
-            p = pairs.iloc[worst]
+            u, it = pairs["user"].tolist()[worst], pairs["item"].tolist()[worst]
             raise AdditivityError(
-                f"tree-shap: |base + sum(phi) - margin| = {err[worst]:.3g} > tolerance {tol:g} for user {p['user']!r}, "
-                f"item {p['item']!r} ({engine}); the attributions do not add up to the model output. "
+                f"tree-shap: |base + sum(phi) - margin| = {err[worst]:.3g} > tolerance {tol:g} for user {u!r}, "
+                f"item {it!r} ({engine}); the attributions do not add up to the model output. "
                 "Set check_additivity = false to record the error and continue"
             )
         names = list(model.feature_names)
