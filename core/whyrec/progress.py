@@ -8,9 +8,5 @@ from typing import Any, Iterable
 def progress(iterable: Iterable[Any] | None = None, desc: str = "", total: int | None = None, unit: str = "it", **kw: Any):
     from tqdm.auto import tqdm
 
-    import sys
-
     disable = os.environ.get("WHYREC_PROGRESS", "1") == "0"
-    # In a log (no terminal) redraws become lines: update rarely there.
-    kw.setdefault("mininterval", 0.2 if sys.stderr.isatty() else 30.0)
     return tqdm(iterable, desc=desc, total=total, unit=unit, disable=disable, leave=False, dynamic_ncols=True, **kw)
