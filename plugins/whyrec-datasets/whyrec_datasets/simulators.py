@@ -53,6 +53,7 @@ class Simulator:
     intervention_values: ClassVar[dict[str, list[float]]] = {}
     additive: ClassVar[bool] = True
     item_noun: ClassVar[str] = "item"
+    reasons: ClassVar[dict[str, str]] = {}  # feature -> reason template with {v}
 
     def __init__(self, n_users: int = 1000, n_items: int = 500, n_rows: int = 50000, seed: int = 0,
                  test_fraction: float = 0.2, mc_pairs: int = 400000) -> None:
@@ -194,10 +195,10 @@ class SimFeaturizer:
         return pd.DataFrame(X, index=pairs.index)
 
     def describe(self, name: str, value: Any, row: Any = None) -> str | None:
-        f = next((f for f in self.sim.features if f.name == name), None)
-        if f is None:
+        template = self.sim.reasons.get(name)
+        if template is None or value is None:
             return None
-        return f"{f.description.split(' (')[0]}: {float(value):.3g}"
+        return template.format(v=float(value))
 
 
 # -- e-commerce ----------------------------------------------------------------------------
@@ -218,6 +219,8 @@ class SimEcommerce(Simulator):
              ("price", LABEL, -0.06), ("rating", LABEL, 0.9), ("discount", LABEL, 0.08),
              ("purchase_history", LABEL, 0.25)]
     intervention_values = {"price": [15, 22, 30, 38, 45], "discount": [0, 3, 6, 9, 12]}
+    reasons = {"income": "your income: {v:.0f}k$ a year", "purchase_history": "you bought {v:.0f} times in 90 days",
+               "rating": "rated {v:.1f} stars", "price": "price ${v:.2f}", "discount": "{v:.0f}% off"}
 
     def structural(self, rng, n_users, n_items, do):
         e_inc, e_hist = rng.normal(size=n_users), rng.normal(size=n_users)
@@ -265,6 +268,8 @@ class SimVideo(Simulator):
     edges = [("recency", "duration", 0.15), ("genre_match", LABEL, 3.0), ("duration", LABEL, -0.12),
              ("recency", LABEL, -0.02), ("watch_history", LABEL, 0.05)]
     intervention_values = {"duration": [4, 8, 12, 16, 20]}
+    reasons = {"watch_history": "you watched {v:.0f} videos in 30 days", "recency": "uploaded {v:.0f} days ago",
+               "duration": "{v:.0f} minutes long", "genre_match": "its genre is {v:.0%} of your taste"}
 
     def structural(self, rng, n_users, n_items, do):
         e_hist = rng.normal(size=n_users)
@@ -313,6 +318,9 @@ class SimFinance(Simulator):
              ("risk", "risk_gap", 1.0), ("risk_tolerance", "risk_gap", -1.0), ("expected_return", LABEL, 0.35),
              ("risk_gap", LABEL, -0.5), ("fees", LABEL, -1.5)]
     intervention_values = {"fees": [0.1, 0.3, 0.5, 0.8, 1.2]}
+    reasons = {"age": "your age: {v:.0f}", "risk_tolerance": "your risk tolerance: {v:.1f}/10",
+               "risk": "risk {v:.1f}/10", "expected_return": "expected return {v:.1f}% a year",
+               "fees": "fees {v:.2f}% a year", "risk_gap": "risk {v:.1f} points above your tolerance"}
 
     def structural(self, rng, n_users, n_items, do):
         e_age, e_tol = rng.uniform(size=n_users), rng.normal(size=n_users)

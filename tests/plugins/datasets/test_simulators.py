@@ -129,3 +129,13 @@ def test_bad_sizes():
     data = SimEcommerce(n_users=20, n_items=10, n_rows=100, mc_pairs=2000).load()
     with pytest.raises(DataError, match="item ids must be integers 0..9"):
         data.features(pd.DataFrame({"user": [1], "item": [10]}))
+
+
+def test_reasons():
+    e = SimEcommerce(n_users=20, n_items=10, n_rows=100, mc_pairs=2000).load()
+    assert e.describe_feature("price", 23.456) == "price $23.46"
+    assert e.describe_feature("discount", 12.2) == "12% off"
+    v = SimVideo(n_users=20, n_items=10, n_rows=100, mc_pairs=2000).load()
+    assert v.describe_feature("genre_match", 0.42) == "its genre is 42% of your taste"
+    f = SimFinance(n_users=20, n_items=10, n_rows=100, mc_pairs=2000).load()
+    assert f.describe_feature("risk_gap", 2.0) == "risk 2.0 points above your tolerance"
