@@ -3,7 +3,8 @@ with a sequence, cross), built in memory so plugin tests run in seconds.
 
 Labels follow a known logistic model: users like items of the genre they prefer, cheap items,
 and items that match their recent history; so a fitted model has real signal to explain.
-Shared by tests/plugins/lightgbm and tests/plugins/shap (loaded by file path).
+Shared by tests/plugins/lightgbm and tests/plugins/shap (module names are unique across
+the test tree because pytest puts every test directory on sys.path).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pandas as pd
 from whyrec import Feature, FeatureSchema, RecData
 
 GENRES = ("A", "B", "C")
+# LightGBM settings for fast tests
+SMALL = dict(n_estimators=60, num_leaves=7, min_child_samples=5, num_threads=1, learning_rate=0.1)
 N_HIST = 3
 
 

@@ -15,7 +15,8 @@ from whyrec.errors import DataError, RegistryError, UnsupportedError
 from whyrec.plugins import PluginHost
 from whyrec_lightgbm.model import LightGBMModel
 
-from conftest import SMALL, toy
+import lgb_toy_data as toy
+from lgb_toy_data import SMALL
 
 
 def test_fit_reports_best_iteration_and_valid_loss(lgb_model):

@@ -9,7 +9,7 @@ from whyrec.errors import DataError, RegistryError, UnsupportedError
 from whyrec_shap.background import sample_background
 from whyrec_shap.exact import ExactFieldShapley, coalition_masks, shapley_from_values
 
-from conftest import LinearModel, brute_force_shapley, toy
+from shap_testkit import LinearModel, brute_force_shapley, toy
 
 
 @pytest.mark.parametrize("level", ["field", "group"])

@@ -16,7 +16,7 @@ def small_lgb(toy_data):
     """Five features (categoricals included): kernel SHAP can enumerate all 2^5 coalitions."""
     from whyrec_lightgbm.model import LightGBMModel
 
-    from conftest import SMALL
+    from shap_testkit import SMALL
 
     m = LightGBMModel(**SMALL, features=["user_id", "gender", "price", "hist_genre_A", "genre_match"])
     m.fit(toy_data)

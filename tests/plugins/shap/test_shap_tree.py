@@ -12,7 +12,7 @@ from whyrec_shap.background import sample_background
 from whyrec_shap.interventional import has_categorical_splits, interventional_shap
 from whyrec_shap.tree import AdditivityError, TreeShap
 
-from conftest import brute_force_shapley
+from shap_testkit import brute_force_shapley
 
 
 def test_path_dependent_equals_lightgbm_pred_contrib_and_adds_up(lgb_model, toy_data, top_pairs):
@@ -103,7 +103,7 @@ def test_interventional_engine_handles_missing_values_like_lightgbm(toy_data):
     M = np.c_[c, x1, x2]
     for zero_as_missing in (False, True):
         b = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 15, "min_data_per_group": 5,
-                       "zero_as_missing": zero_as_missing}, lgb.Dataset(M, y, categorical_feature=[0]), 40)
+                       "zero_as_missing": zero_as_missing}, lgb.Dataset(M, y, categorical_feature=[0]), 20)
         phi, base = interventional_shap(b, M[:50], M[100:130])
         np.testing.assert_allclose(phi.sum(1) + base, b.predict(M[:50], raw_score=True), rtol=0, atol=1e-9)
 
