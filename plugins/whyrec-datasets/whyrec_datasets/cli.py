@@ -69,7 +69,9 @@ def describe(name: str, params: tuple[str, ...], fmt: str) -> None:
     if isinstance(split, dict) and split.get("users_without_train"):
         click.echo(f"split: {split['users_without_train']} users have no training data")
     click.echo(f"fields: {', '.join(s['fields'])}")
-    for field, names in data.schema.groups("field").items():
+    groups = data.schema.groups("field")
+    for field in data.schema.fields:
+        names = groups[field]
         kinds = {}
         for n in names:
             kinds.setdefault(data.schema[n].kind, []).append(n)
