@@ -78,7 +78,7 @@ class TreeStudent(LightGBMModel):
             booster = lgb.train(params, ds, num_boost_round=int(self.params["n_estimators"]))
         except lgb.basic.LightGBMError as exc:
             raise DataError(f"tree-student could not fit the teacher's targets: {exc}") from exc
-        self.booster = lgb.Booster(model_str=booster.model_to_string(), params={"verbose": -1})
+        self.booster = lgb.Booster(model_str=booster.model_to_string())
         self.train_info = {"n_trees": int(self.booster.num_trees()), "rows": int(len(t)), "loss": loss,
                            "seconds": round(time.perf_counter() - t0, 3), "n_parameters": self.n_parameters()}
         return dict(self.train_info)
