@@ -296,8 +296,8 @@ def register_feedback_analyzers(register):
 PIPELINE = """
 [pipelines.report]
 seed = 1
-sample_users = 4
-top_k = 5
+sample_users = 3
+top_k = 4
 report = { users = 2 }
 dataset = { use = "toy", n_users = 24 }
 model = [ { use = "linear" }, { use = "popularity" } ]

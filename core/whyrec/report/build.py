@@ -117,7 +117,9 @@ def _render_one(name: str, render: Callable, order: int, plugin: str, run: Any) 
     if sec is None:
         return None
     if not isinstance(sec, Section):
-        return Section.missing(name, f"section {name!r} from plugin {plugin} returned {type(sec).__name__}, not a Section")
+        sec = Section.missing(name.replace("-", " ").capitalize(),
+                              f"section {name!r} from plugin {plugin} returned {type(sec).__name__}, not a Section "
+                              "(whyrec.report.Section or None); fix the plugin's render function")
     if sec.order is None:
         sec.order = order
     if not sec.anchor:

@@ -172,7 +172,9 @@ def figure_to_img(fig_or_path: Any, alt: str | None = None, *, dpi: int = 96, cs
             raise TypeError(f"figure_to_img takes a matplotlib Figure or an image path, not {type(fig).__name__}")
         alt = alt or _figure_title(fig) or "figure"
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+        # a figure with a layout engine is laid out already; cropping would draw it twice
+        laid_out = getattr(fig, "get_layout_engine", lambda: None)() is not None
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches=None if laid_out else "tight", facecolor="white")
         data, mime = buf.getvalue(), "image/png"
         plt = sys.modules.get("matplotlib.pyplot")
         if plt is not None:  # only pyplot figures are tracked by pyplot

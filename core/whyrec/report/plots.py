@@ -11,11 +11,12 @@ from typing import Any, Sequence
 POS, NEG, GREY = "#d62728", "#1f77b4", "#8c8c8c"
 
 
-def _fig(width: float, height: float):
+def _fig(width: float, height: float, constrained: bool = True):
+    """A pyplot-free Figure. Constrained layout for simple plots; grids of many small axes
+    lay out by hand (constrained layout costs seconds there) and are cropped when saved."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
-    return fig
+    return Figure(figsize=(width, height), layout="constrained" if constrained else None)
 
 
 def _short(label: Any, n: int = 38) -> str:
@@ -23,7 +24,7 @@ def _short(label: Any, n: int = 38) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def importance_bar(values, title: str, xlabel: str, top: int = 15):
+def importance_bar(values, title: str, xlabel: str, top: int = 15, ylabel: str = "feature"):
     """Horizontal bar chart of a Series (name -> mean |attribution|), largest at the top."""
     v = values.sort_values(ascending=False).head(top)[::-1]
     fig = _fig(6.2, 0.32 * len(v) + 1.3)
@@ -33,12 +34,12 @@ def importance_bar(values, title: str, xlabel: str, top: int = 15):
         ax.text(x, y, f" {x:.3g}", va="center", fontsize=8)
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("feature")
+    ax.set_ylabel(ylabel)
     ax.margins(x=0.15)
     return fig
 
 
-def beeswarm(attr, values, title: str, xlabel: str, top: int = 12, seed: int = 0):
+def beeswarm(attr, values, title: str, xlabel: str, top: int = 12, seed: int = 0, ylabel: str = "feature"):
     """SHAP-style summary: one row per feature, one dot per explained pair.
 
     x = attribution, colour = the feature's value scaled to its range (grey where the value
@@ -71,7 +72,7 @@ def beeswarm(attr, values, title: str, xlabel: str, top: int = 12, seed: int = 0
     ax.set_yticks(range(len(order)), [_short(f) for f in order])
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("feature")
+    ax.set_ylabel(ylabel)
     cb = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap), ax=ax, ticks=[0, 1], aspect=30, pad=0.01)
     cb.ax.set_yticklabels(["low", "high"])
     cb.set_label("feature value (grey: not numeric)", fontsize=8)
@@ -103,7 +104,8 @@ def _waterfall(ax, base: float, contrib, output: float | None, unit: str, title:
     ax.set_title(f"{title}\nbase {base:.3g} → output {end:.3g}", fontsize=8.5)
     ax.set_xlabel(unit, fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
-    ax.margins(x=0.18)
+    ax.use_sticky_edges = False  # bars' edges would otherwise block the margins
+    ax.margins(x=0.22)  # room for the value labels at both ends
 
 
 def waterfall_grid(panels: Sequence[dict], title: str, unit: str, top: int = 7, ncols: int = 2):
@@ -112,13 +114,17 @@ def waterfall_grid(panels: Sequence[dict], title: str, unit: str, top: int = 7, 
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
     bars = max(min(len(p["contrib"]), top + 1) for p in panels)
-    fig = _fig(5.2 * ncols, (0.26 * bars + 1.25) * nrows + 0.4)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    panel_h = 0.26 * bars + 0.55
+    gap_h = 0.95  # two title lines above, the x label below
+    fig = _fig(5.4 * ncols, nrows * (panel_h + gap_h) + 0.8, constrained=False)
+    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={"wspace": 0.75, "hspace": gap_h / panel_h})
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.18, right=0.97, top=1 - 1.2 / height, bottom=0.55 / height)
     for i, p in enumerate(panels):
         _waterfall(axes[i // ncols][i % ncols], p["base"], p["contrib"], p.get("output"), unit, p["label"], top)
     for j in range(n, nrows * ncols):
         axes[j // ncols][j % ncols].set_visible(False)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title, fontsize=11, y=1 - 0.25 / height)
     return fig
 
 

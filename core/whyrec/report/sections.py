@@ -215,7 +215,7 @@ def render_data(run: Any) -> Section | None:
         if fallback:
             summary = fallback
             if not path.exists():
-                b.add(notice(f"{rel(run, path)} is missing; figures below come from manifest.json.", "note"))
+                b.missing(f"{rel(run, path)} is missing (the figures below come from the copy in manifest.json)")
         elif not path.exists():
             if not ds and not any(str(s.get("kind")) == "dataset" for s in m.get("stages") or [] if isinstance(s, dict)):
                 return None
@@ -402,7 +402,7 @@ def render_global_importance(run: Any) -> Section | None:
              "blue = low; right of zero raises the score).", "wr-small"))
     for stage in orphans:
         b.missing(f"explainer stage {stage.get('name')} has no directory under explanations/")
-    for d, expl in _explanations(run, b):
+    for d, expl in sorted(_explanations(run, b), key=_display_order):
         unit = _unit(expl)
         b.add(f'<h3 id="expl-{esc(slug(d.name))}">{esc(expl.method)} on {esc(expl.model)}</h3>')
         meta = [f"{len(expl.pairs)} explained pairs", f"{expl.pairs['user'].nunique()} users"]
@@ -428,11 +428,11 @@ def render_global_importance(run: Any) -> Section | None:
                 fa = expl.field_attributions.apply(pd.to_numeric, errors="coerce")
                 figs.append(figure_block(figure_to_img(plots.importance_bar(
                     fa.abs().mean(), f"Mean |attribution| per field\n{expl.method} on {expl.model}",
-                    f"mean |attribution| over {len(fa)} pairs ({unit})"))))
+                    f"mean |attribution| over {len(fa)} pairs ({unit})", ylabel="field"))))
                 if expl.attributions is None:
                     figs.append(figure_block(figure_to_img(plots.beeswarm(
                         fa, None, f"Field attribution per pair\n{expl.method} on {expl.model}",
-                        f"attribution ({unit})"))))
+                        f"attribution ({unit})", ylabel="field"))))
         if figs:
             b.add('<div class="wr-grid">' + "".join(figs) + "</div>")
         own = []
@@ -447,6 +447,12 @@ def render_global_importance(run: Any) -> Section | None:
                             for name, t in expl.extras.items())
             b.add(details(f"Extra tables from {expl.method}: {', '.join(expl.extras)}", extra))
     return b.section("Global feature importance")
+
+
+def _display_order(item) -> tuple:
+    """By model; attribution methods before those that only add tables or figures."""
+    d, e = item
+    return (e.model, e.attributions is None and e.field_attributions is None, d.name)
 
 
 def _primary(expls: list[tuple[StageDir, Any]]):
@@ -532,9 +538,10 @@ def render_users(run: Any) -> Section | None:
     if not _has_expl_stage(run):
         return None
     b = Body(run)
-    expls = _explanations(run)
+    expls = _explanations(run, b)
     if not expls:
-        b.missing("no explanation could be read (see Global feature importance)")
+        if not b.problems:
+            b.missing("no explanation could be read")
         return b.section("Why these recommendations: a few users")
     opts = (manifest(run).get("settings") or {}).get("report") or {}
     n_users = int(opts.get("users") or DEFAULT_USERS) if isinstance(opts, dict) else DEFAULT_USERS
@@ -644,7 +651,7 @@ def render_why_above(run: Any) -> Section | None:
     if not _has_expl_stage(run):
         return None
     b = Body(run)
-    expls = _explanations(run)
+    expls = _explanations(run, b)
     found = False
     for model, mex in _by_model(expls).items():
         prim = _primary(mex)
