@@ -28,4 +28,5 @@ def register_commands(cli):
 def register_report_sections(register):
     from .report import render_feedback
 
-    register("feedback", render_feedback, order=70)
+    # core has a generic "feedback" section; this one covers our stage directories in full
+    register("feedback-analyzers", render_feedback, order=79)

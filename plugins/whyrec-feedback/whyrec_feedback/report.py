@@ -9,23 +9,42 @@ from typing import Any
 TITLE = "User feedback: A/B tests and off-policy evaluation"
 
 
-def render_feedback(run: Any) -> Any:
-    from whyrec.report.html import Section
+OURS = ("ab-test", "off-policy")
 
-    stages = [(s, d) for s, d in run.stage_dirs("feedback") if s.get("status") == "complete"]
-    if not stages:
+
+def _analyzer(sd: Any) -> str | None:
+    """Which of our analyzers wrote this stage directory (None: not ours)."""
+    summ = sd.path / "summary.json"
+    if summ.exists():
+        try:
+            a = json.loads(summ.read_text()).get("analyzer")
+        except (ValueError, OSError, AttributeError):
+            a = None
+        if a in OURS:
+            return a
+    comp = (sd.stage or {}).get("component")
+    return comp if comp in OURS else None
+
+
+def render_feedback(run: Any) -> Any:
+    """One subsection per ab-test / off-policy stage directory; other analyzers' directories
+    are left to the core's generic feedback section."""
+    from whyrec.report.artifacts import regen_hint, rel, stage_dirs, stage_ok
+    from whyrec.report.html import Section, esc, notice
+
+    mine = [sd for sd in stage_dirs(run, "feedback") if stage_ok(sd.stage) and _analyzer(sd)]
+    if not mine:
         return None
     bodies, missing, covers = [], [], []
-    for stage, d in stages:
-        covers.append(str(stage["dir"]))
+    for sd in mine:
+        covers.append(rel(run, sd.path))
+        name = (sd.stage or {}).get("name") or f"feedback:{sd.name}"
         try:
-            bodies.append(_stage_html(stage, Path(d)))
+            bodies.append(_stage_html(sd.stage or {"name": name, "component": _analyzer(sd)}, sd.path))
         except Exception as exc:  # noqa: BLE001  (a broken artifact must not lose the others)
-            from whyrec.report.html import esc, notice
-
-            msg = f"{stage['name']}: {exc}; rerun `whyrec run {run.pipeline}` to regenerate {stage['dir']}"
+            msg = f"{rel(run, sd.path)}: {exc}; {regen_hint(run)}"
             missing.append(msg)
-            bodies.append(f"<h3>{esc(stage['name'])}</h3>" + notice(msg))
+            bodies.append(f"<h3>{esc(name)}</h3>" + notice(msg))
     body = "".join(bodies)
     if missing:
         return Section.missing(TITLE, "; ".join(missing), body=body, covers=tuple(covers))

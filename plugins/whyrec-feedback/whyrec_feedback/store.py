@@ -118,7 +118,7 @@ def append_event(path: str | os.PathLike, event: dict) -> dict:
     data = (line + "\n").encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     created = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read: to check the last byte
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
@@ -147,6 +147,11 @@ def append_event(path: str | os.PathLike, event: dict) -> dict:
 def record_event(path: str | os.PathLike, event: str, user: Any, item: Any, **fields: Any) -> dict:
     """Validate an event and append it to the JSON-lines log at ``path``; returns the event."""
     return append_event(path, make_event(event, user, item, **fields))
+
+
+def _show(v: Any) -> str:
+    """repr of a value for messages: numpy scalars as plain Python values."""
+    return repr(v.item() if hasattr(v, "item") else v)
 
 
 def _json_default(o: Any) -> Any:
@@ -250,7 +255,7 @@ def _to_bool(s: pd.Series, col: str) -> pd.Series:
         out[present & txt.isin(_FALSE)] = 0.0
         bad = present & ~txt.isin(_TRUE | _FALSE)
     if bad.any():
-        raise DataError(f"column {col!r}: {int(bad.sum())} value(s) are not true/false (e.g. {s[bad].iloc[0]!r})")
+        raise DataError(f"column {col!r}: {int(bad.sum())} value(s) are not true/false (e.g. {_show(s[bad].iloc[0])})")
     return out
 
 
@@ -260,7 +265,7 @@ def _numeric(s: pd.Series, col: str) -> pd.Series:
     out = pd.to_numeric(s, errors="coerce")
     bad = out.isna() & s.notna()
     if bad.any():
-        raise DataError(f"column {col!r}: {int(bad.sum())} value(s) are not numbers (e.g. {s[bad].iloc[0]!r})")
+        raise DataError(f"column {col!r}: {int(bad.sum())} value(s) are not numbers (e.g. {_show(s[bad].iloc[0])})")
     return out
 
 
@@ -300,16 +305,19 @@ def normalise(events: pd.DataFrame, where: str = "events") -> Events:
     updates: dict[str, pd.Series] = {}
     for col in ("label", "value", "propensity", "position"):
         if col in df.columns:
-            updates[col] = _numeric(df[col], col)
+            orig = df[col]
+            v = _numeric(orig, col)
+            if v is not orig:  # only changed columns are reassigned: no copy of a large clean log
+                updates[col] = v
     if "helpful" in df.columns:
         updates["helpful"] = _to_bool(df["helpful"], "helpful")
-    if "propensity" in updates:
-        p = updates["propensity"]
+    if "propensity" in df.columns:
+        p = updates.get("propensity", df["propensity"])
         bad = p.notna() & ((p <= 0) | (p > 1))
         if bad.any():
             ex = df.loc[bad, "event_id"].iloc[0] if "event_id" in df.columns else df.index[bad][0]
             raise DataError(
-                f"{where}: {int(bad.sum())} propensity value(s) are outside (0, 1] (e.g. {float(p[bad].iloc[0])!r} at event {ex!r}); "
+                f"{where}: {int(bad.sum())} propensity value(s) are outside (0, 1] (e.g. {float(p[bad].iloc[0])!r} at event {_show(ex)}); "
                 "a propensity is the logging policy's probability of the logged action: must be > 0 and <= 1"
             )
     if "timestamp" in df.columns and not pd.api.types.is_numeric_dtype(df["timestamp"]) \
@@ -338,7 +346,7 @@ def exposures(ev: Events, where: str = "events") -> tuple[pd.DataFrame, dict]:
         label = imp["label"].fillna(0.0).to_numpy(dtype=float, copy=True)
         bad = ~np.isin(label, (0.0, 1.0))
         if bad.any():
-            raise DataError(f"{where}: {int(bad.sum())} impression label(s) are not 0/1 (e.g. {label[bad][0]!r}); label is the click")
+            raise DataError(f"{where}: {int(bad.sum())} impression label(s) are not 0/1 (e.g. {_show(label[bad][0])}); label is the click")
     else:
         label = np.zeros(len(imp))
     if len(clicks):

@@ -1,0 +1,111 @@
+"""`whyrec feedback record` and `whyrec feedback analyze`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+from whyrec.errors import DataError, RegistryError, WhyrecError
+from whyrec.plugins import PluginHost
+
+import whyrec_feedback
+
+
+@pytest.fixture
+def cli():
+    """A click group with the commands this plugin registers (as `whyrec` gets them)."""
+    host = PluginHost()
+    host.add(whyrec_feedback, "whyrec-feedback")
+    group = click.Group("whyrec")
+    host.pm.hook.register_commands(cli=group)
+    return group
+
+
+def run(cli, *args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=True)
+
+
+def test_record_then_analyze(cli, tmp_path):
+    log = tmp_path / "feedback.jsonl"
+    for k, (variant, clicked) in enumerate([("A", 1), ("A", 0), ("B", 1), ("B", 1), ("A", 0), ("B", 0)]):
+        r = run(cli, "feedback", "record", log, "--event", "impression", "--user", k, "--item", 7, "--position", 1,
+                "--variant", variant, "--label", clicked, "--event-id", f"e{k}")
+        assert r.exit_code == 0, r.output
+        assert f"recorded impression e{k}" in r.output
+    r = run(cli, "feedback", "record", log, "--event", "explanation_feedback", "--user", 1, "--item", 7,
+            "--explanation-method", "tree-shap", "--explanation-format", "text", "--helpful")
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(lines) == 7 and lines[0]["user"] == 0 and lines[-1]["helpful"] is True
+    # a repeated event id is stored (the log is append-only) and counted once
+    run(cli, "feedback", "record", log, "--event", "impression", "--user", 0, "--item", 7, "--variant", "A",
+        "--label", 1, "--event-id", "e0")
+    r = run(cli, "feedback", "analyze", log, "-p", "control=A", "-p", "min_exposures=1", "--format", "json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.output)
+    assert s["per_arm"]["A"] == {"exposures": 3, "clicks": 1, "ctr": pytest.approx(1 / 3),
+                                 "ci_low": pytest.approx(s["per_arm"]["A"]["ci_low"]), "ci_high": pytest.approx(s["per_arm"]["A"]["ci_high"])}
+    assert s["per_arm"]["B"]["clicks"] == 2
+    assert s["input"]["duplicate_event_ids"] == 1
+    assert s["explanations"]["helpfulness_by_method"]["tree-shap"]["helpful"] == 1
+    text = run(cli, "feedback", "analyze", log, "-p", "control=A")
+    assert "A/B test of ctr by variant (control: A)" in text.output and "1 duplicate event id(s) counted once" in text.output
+
+
+def test_malformed_line_is_reported_and_skipped(cli, tmp_path):
+    log = tmp_path / "feedback.jsonl"
+    rows = [{"event_id": k, "user": k, "item": 1, "variant": "AB"[k % 2], "label": int(k % 3 == 0)} for k in range(20)]
+    text = [json.dumps(r) for r in rows]
+    text.insert(2, '{"event_id": 99, "user": ')  # line 3: truncated
+    log.write_text("\n".join(text) + "\n")
+    r = CliRunner().invoke(cli, ["feedback", "analyze", str(log), "-p", "control=A", "--format", "json"])
+    assert r.exit_code == 0
+    assert f"warning: {log}: line 3:" in r.stderr and "(line skipped, the other lines are kept)" in r.stderr
+    s = json.loads(r.stdout)
+    assert s["input"]["malformed_lines"][0]["line"] == 3
+    assert s["per_arm"]["A"]["exposures"] + s["per_arm"]["B"]["exposures"] == 20
+    strict = run(cli, "feedback", "analyze", log, "--strict")
+    assert isinstance(strict.exception, DataError) and "line 3 is not a valid event" in str(strict.exception)
+
+
+def test_off_policy_on_a_parquet_file_and_saving(cli, obd, tmp_path):
+    path = tmp_path / "obd.parquet"
+    obd.to_parquet(path)
+    out = tmp_path / "report"
+    r = run(cli, "feedback", "analyze", path, "--analyzer", "off-policy", "-p", "logging_variant=bts",
+            "-p", "reference_variant=random", "-p", "bootstrap=200", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "off-policy estimate of target uniform" in r.output and "on-policy CTR of 'random': 0.0038" in r.output
+    assert {"summary.json", "estimates.csv", "estimates.png"} <= {p.name for p in out.iterdir()}
+    r = run(cli, "feedback", "analyze", path, "-a", "off-policy", "-p", "target=ranking", "-p", "ranking=[7, 61, 555]",
+            "-p", "logging_variant=bts", "-p", "bootstrap=100", "--format", "json")
+    s = json.loads(r.stdout)
+    assert s["supported"] is False and s["unsupported"]["items_never_logged"] == [555]
+
+
+def test_cli_bad_input(cli, tmp_path):
+    r = run(cli, "feedback", "analyze", tmp_path / "none.jsonl")
+    assert isinstance(r.exception, DataError) and "no such events file" in str(r.exception)
+    (tmp_path / "e.jsonl").write_text('{"user": 1, "item": 2, "label": 1}\n')
+    r = run(cli, "feedback", "analyze", tmp_path / "e.jsonl", "--analyzer", "ab-tst")
+    assert isinstance(r.exception, RegistryError) and "did you mean 'ab-test'?" in str(r.exception)
+    r = run(cli, "feedback", "analyze", tmp_path / "e.jsonl", "-p", "contrl=A")
+    assert isinstance(r.exception, WhyrecError) and "has no parameter 'contrl'; did you mean 'control'?" in str(r.exception)
+    r = run(cli, "feedback", "analyze", tmp_path / "e.jsonl", "-p", "control")
+    assert "expected KEY=VALUE" in str(r.exception)
+    r = run(cli, "feedback", "record", tmp_path / "e.jsonl", "--event", "impression", "--user", 1, "--item", 2, "--propensity", 0)
+    assert isinstance(r.exception, DataError) and "not a probability in (0, 1]" in str(r.exception)
+    r = run(cli, "feedback", "record", tmp_path / "e.jsonl", "--event", "explanation_feedback", "--user", 1, "--item", 2,
+            "--explanation-method", "tree-shap")
+    assert "needs helpful = true/false" in str(r.exception)
+    assert len((tmp_path / "e.jsonl").read_text().splitlines()) == 1  # nothing was appended
+
+
+def test_whyrec_cli_prints_one_line_and_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "whyrec.cli", "feedback", "analyze", str(tmp_path / "x.csv")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: ") and "no such events file" in proc.stderr
