@@ -119,17 +119,29 @@ class ChunkExplainer:
         cols = {name: np.full(n, np.nan) for name in ("output_value", "base_value", "additivity_error")}
         cols.update({ATTR + f: np.full(n, np.nan) for f in lay["features"]})
         cols.update({FIELD + f: np.full(n, np.nan) for f in lay["fields"]})
-        if todo.any():
-            sub = pairs[todo].reset_index(drop=True)
-            expl = self.explainer.explain(self.model, self.data, sub)
-            _check_explanation(expl, sub, lay, self.layout["explainer"])
+        # Known and cold-start pairs are explained in separate calls, so an explainer that
+        # cannot explain unknown ids fails with a message that says so.
+        for mask, cold in ((known, False), (todo & ~known, True)):
+            if not mask.any():
+                continue
+            sub = pairs[mask].reset_index(drop=True)
+            try:
+                expl = self.explainer.explain(self.model, self.data, sub)
+            except WhyrecError as exc:
+                if not cold:
+                    raise
+                raise UnsupportedError(
+                    f"explainer {lay['explainer']!r} cannot explain pairs whose user or item the dataset does not know ({exc}); "
+                    f"use cold_start = skip (--cold-start skip): they are then kept with status 'skipped' and counted"
+                ) from exc
+            _check_explanation(expl, sub, lay, lay["explainer"])
             for name in ("output_value", "base_value", "additivity_error"):
                 if name in expl.pairs.columns:
-                    cols[name][todo] = expl.pairs[name].to_numpy(float)
+                    cols[name][mask] = expl.pairs[name].to_numpy(float)
             for f in lay["features"]:
-                cols[ATTR + f][todo] = expl.attributions[f].to_numpy(float)
+                cols[ATTR + f][mask] = expl.attributions[f].to_numpy(float)
             for f in lay["fields"]:
-                cols[FIELD + f][todo] = expl.field_attributions[f].to_numpy(float)
+                cols[FIELD + f][mask] = expl.field_attributions[f].to_numpy(float)
 
         status = np.where(known, "explained", np.where(todo, "cold_start", "skipped"))
         unknown = np.where(known_user, np.where(known_item, None, "item"), np.where(known_item, "user", "user,item"))
@@ -594,6 +606,16 @@ def _parse_opts(opts: tuple[str, ...], flag: str) -> dict:
     return out
 
 
+def _create(host: Any, kind: str, name: str, params: dict, flag: str) -> Any:
+    comp = host.get(kind, name, where=f"{flag}: ")
+    try:
+        return comp.create(**params)
+    except WhyrecError as exc:
+        raise type(exc)(f"{flag} {name}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{flag} {name}: rejected its parameters {params}: {exc}") from exc
+
+
 @click.command("explain-batch")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--pairs", "pairs", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -606,18 +628,22 @@ def _parse_opts(opts: tuple[str, ...], flag: str) -> dict:
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows per chunk and per part file (bounds memory).")
 @click.option("--explainer", "explainer_name", default="tree-shap", show_default=True, help="Registered explainer.")
+@click.option("--explainer-opt", "explainer_opts", multiple=True, metavar="KEY=VALUE",
+              help="Explainer parameter (repeatable), over the run's registry entry, e.g. --explainer-opt n_reasons=0.")
 @click.option("--model", "model_name", default=None, help="Model of the run (default: the first the explainer supports).")
 @click.option("--cold-start", type=click.Choice(COLD_START), default="skip", show_default=True,
               help="Pairs with a user or item the dataset does not know: skip (kept, status 'skipped') or explain.")
 def explain_batch_command(run_dir: Path, pairs: Path, out: Path, executor: str | None, executor_opts: tuple[str, ...],
-                          chunk_rows: int, explainer_name: str, model_name: str | None, cold_start: str) -> None:
+                          chunk_rows: int, explainer_name: str, explainer_opts: tuple[str, ...], model_name: str | None,
+                          cold_start: str) -> None:
     """Explain every (user, item) pair of PAIRS with a model of RUN_DIR, in resumable chunks."""
     from .rundir import Run
 
     run = Run(run_dir)
     host = run.host
-    explainer_params = next((e.get("params", {}) for e in run.spec("explainers") if e.get("use") == explainer_name), {})
-    explainer = host.get("explainers", explainer_name, where="--explainer: ").create(**explainer_params)
+    explainer_params = dict(next((e.get("params", {}) for e in run.spec("explainers") if e.get("use") == explainer_name), {}))
+    explainer_params.update(_parse_opts(explainer_opts, "--explainer-opt"))
+    explainer = _create(host, "explainers", explainer_name, explainer_params, "--explainer")
 
     if executor is None:
         spec = (run.spec("executor") or [{"use": "local", "params": {}}])[0]
@@ -625,11 +651,7 @@ def explain_batch_command(run_dir: Path, pairs: Path, out: Path, executor: str |
     else:
         params = {}
     params.update(_parse_opts(executor_opts, "--executor-opt"))
-    comp = host.get("executors", executor, where="--executor: ")
-    try:
-        exe = comp.create(**params)
-    except TypeError as exc:
-        raise DataError(f"--executor {executor}: rejected its parameters {params}: {exc}") from exc
+    exe = _create(host, "executors", executor, params, "--executor")
 
     data = run.load_data()
     names = run.model_names()

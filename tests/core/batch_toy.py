@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from whyrec import BaseModel, Explanation, Feature, FeatureSchema, RecData
+from whyrec.errors import DataError
 
 
 def make_data(n_users: int = 30, n_items: int = 40, seed: int = 0) -> RecData:
@@ -62,8 +63,9 @@ class LinearToy(BaseModel):
 class LinearExplainer:
     """Exact attributions of LinearToy: w_i (x_i - mean_i); base = w . mean."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, strict: bool = False) -> None:
         self.delay = delay  # seconds per call: lets the kill test catch the job mid-way
+        self.strict = strict  # refuse unknown users/items, as explainers needing real features do
 
     def supports(self, model) -> bool:
         return isinstance(model, LinearToy)
@@ -71,6 +73,8 @@ class LinearExplainer:
     def explain(self, model: LinearToy, data: RecData, pairs: pd.DataFrame) -> Explanation:
         if self.delay:
             time.sleep(self.delay)
+        if self.strict and not pairs["user"].isin(data.users.index).all():
+            raise DataError(f"users {sorted(set(pairs['user']) - set(data.users.index))[:3]} are not in dataset {data.name!r}")
         X = data.features(pairs)[model.feature_names]
         x = model.filled(X)
         attr = pd.DataFrame((x - model.mean) * model.w, columns=model.feature_names)

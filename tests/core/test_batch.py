@@ -173,6 +173,16 @@ def test_unknown_users_and_items_explained_as_cold_start(toy, tmp_path):
     pd.testing.assert_frame_equal(got[expected_linear(toy, df).columns], expected_linear(toy, df), check_exact=True)
 
 
+def test_explainer_that_cannot_explain_cold_start_says_to_skip(toy, tmp_path):
+    bt.write_pairs(tmp_path / "p.parquet", 40, toy[0], unknown_users=2)
+    with pytest.raises(UnsupportedError, match=r"explainer 'LinearExplainer' cannot explain pairs whose user or item the dataset "
+                                               r"does not know \(users \[10000, 10001\] are not in dataset 'batch-toy'\); "
+                                               r"use cold_start = skip \(--cold-start skip\)"):
+        run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="explain", explainer=bt.LinearExplainer(strict=True))
+    res = run(toy, tmp_path / "p.parquet", tmp_path / "out2", cold_start="skip", explainer=bt.LinearExplainer(strict=True))
+    assert res.counts["skipped"] == 2 and res.counts["explained"] == 38
+
+
 def test_null_ids_are_skipped_even_in_explain_mode(toy, tmp_path):
     pd.DataFrame({"user": [1.0, None, 2.0], "item": [1, 2, 3]}).to_parquet(tmp_path / "p.parquet")
     res = run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="explain")

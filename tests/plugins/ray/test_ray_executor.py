@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_data
+from ray_toy_data import make_data
 from whyrec.batch import explain_pairs_batched, read_batch_output
 from whyrec.builtins.executors import LocalExecutor
 from whyrec.errors import DataError, PluginError, RegistryError
