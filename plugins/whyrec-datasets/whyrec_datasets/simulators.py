@@ -299,14 +299,15 @@ class SimVideo(Simulator):
 
 # -- finance -------------------------------------------------------------------------------
 class SimFinance(Simulator):
-    """Simulated investment products: expected return, risk above the user's tolerance and fees
-    drive adoption (additive logit)."""
+    """Simulated investment products: expected return, risk above the user's tolerance, fees and
+    the user's investing experience drive adoption (additive logit)."""
 
     name = "sim-finance"
-    description = "Simulated finance: expected return, risk vs risk tolerance, fees -> adoption"
+    description = "Simulated finance: expected return, risk vs risk tolerance, fees, experience -> adoption"
     item_noun = "fund"
     features = [
         Feature("age", "user", "numeric", description="age (years)"),
+        Feature("years_investing", "history", "numeric", description="years the user has been investing"),
         Feature("risk_tolerance", "user", "numeric", description="risk tolerance (0-10)"),
         Feature("risk", "item", "numeric", description="risk score (1-10)"),
         Feature("expected_return", "item", "numeric", description="expected return (% a year)"),
@@ -314,26 +315,29 @@ class SimFinance(Simulator):
         Feature("risk_gap", "cross", "numeric",
                 description="risk above the user's tolerance (max(0, risk - risk_tolerance))"),
     ]
-    edges = [("age", "risk_tolerance", -0.08), ("risk", "expected_return", 0.6), ("expected_return", "fees", 0.1),
-             ("risk", "risk_gap", 1.0), ("risk_tolerance", "risk_gap", -1.0), ("expected_return", LABEL, 0.35),
-             ("risk_gap", LABEL, -0.5), ("fees", LABEL, -1.5)]
+    edges = [("age", "years_investing", 0.4), ("risk", "expected_return", 0.6), ("expected_return", "fees", 0.1),
+             ("risk", "risk_gap", 1.0), ("risk_tolerance", "risk_gap", -1.0), ("years_investing", LABEL, 0.06),
+             ("expected_return", LABEL, 0.35), ("risk_gap", LABEL, -0.5), ("fees", LABEL, -1.5)]
     intervention_values = {"fees": [0.1, 0.3, 0.5, 0.8, 1.2]}
-    reasons = {"age": "your age: {v:.0f}", "risk_tolerance": "your risk tolerance: {v:.1f}/10",
+    reasons = {"age": "your age: {v:.0f}", "years_investing": "you have invested for {v:.0f} years",
+               "risk_tolerance": "your risk tolerance: {v:.1f}/10",
                "risk": "risk {v:.1f}/10", "expected_return": "expected return {v:.1f}% a year",
                "fees": "fees {v:.2f}% a year", "risk_gap": "risk {v:.1f} points above your tolerance"}
 
     def structural(self, rng, n_users, n_items, do):
-        e_age, e_tol = rng.uniform(size=n_users), rng.normal(size=n_users)
+        e_age, e_tol, e_exp = rng.uniform(size=n_users), rng.normal(size=n_users), rng.normal(size=n_users)
         e_risk, e_ret, e_fee = rng.uniform(size=n_items), rng.normal(size=n_items), rng.normal(size=n_items)
         age = do.get("age", 22 + 48 * e_age)
         age = np.broadcast_to(age, (n_users,)).astype(float)
-        tol = do.get("risk_tolerance", np.clip(8 - 0.08 * (age - 22) + 1.2 * e_tol, 0, 10))
+        years = do.get("years_investing", np.maximum(0.0, np.round(0.4 * (age - 22) + 4 * e_exp)))
+        tol = do.get("risk_tolerance", np.clip(6 + 1.6 * e_tol, 0, 10))
         risk = do.get("risk", 1 + 9 * e_risk)
         risk = np.broadcast_to(risk, (n_items,)).astype(float)
         ret = do.get("expected_return", 1 + 0.6 * risk + 1.0 * e_ret)
         ret = np.broadcast_to(ret, (n_items,)).astype(float)
         fees = do.get("fees", np.maximum(0.05, 0.2 + 0.1 * ret + 0.25 * e_fee))
-        users = pd.DataFrame({"age": age, "risk_tolerance": np.broadcast_to(tol, (n_users,)).astype(float)})
+        users = pd.DataFrame({"age": age, "years_investing": np.broadcast_to(years, (n_users,)).astype(float),
+                              "risk_tolerance": np.broadcast_to(tol, (n_users,)).astype(float)})
         items = pd.DataFrame({"risk": risk, "expected_return": ret,
                               "fees": np.broadcast_to(fees, (n_items,)).astype(float)})
         return users, items, {"risk_gap_do": do.get("risk_gap")}
@@ -349,7 +353,7 @@ class SimFinance(Simulator):
 
     def terms(self, X):
         return {"expected_return": 0.35 * (X["expected_return"] - 4), "risk_gap": -0.5 * X["risk_gap"],
-                "fees": -1.5 * (X["fees"] - 0.6)}
+                "fees": -1.5 * (X["fees"] - 0.6), "years_investing": 0.06 * (X["years_investing"] - 10)}
 
 
 SIMULATORS = {cls.name: cls for cls in (SimEcommerce, SimVideo, SimFinance)}

@@ -37,9 +37,9 @@ def test_describe_a_simulator(cli):
     assert res.exit_code == 0, res.output
     out = res.output
     assert "rows 3,000  users 1,000  items 500" in out
-    assert "fields: user, item, cross" in out
+    assert "fields: user, item, history, cross" in out
     assert "actionable: fees" in out
-    assert "true DAG: 8 edges" in out and "fees->label" in out
+    assert "true DAG: 9 edges" in out and "fees->label" in out
     assert "E[label | do(fees)]  0.1: " in out
     assert "true contributions: yes" in out
 

@@ -93,7 +93,8 @@ def test_finance_fees_effect_equals_the_outcome_equation():
     gap = np.maximum(0, I["risk"].to_numpy()[None, :] - U["risk_tolerance"].to_numpy()[:, None])
     iv = data.truth["interventions"]["fees"]
     for v, expected in zip(iv["values"], iv["expected_outcome"]):
-        logit = -1.2 + 0.35 * (I["expected_return"].to_numpy()[None, :] - 4) - 0.5 * gap - 1.5 * (v - 0.6)
+        logit = (-1.2 + 0.35 * (I["expected_return"].to_numpy()[None, :] - 4) - 0.5 * gap - 1.5 * (v - 0.6)
+                 + 0.06 * (U["years_investing"].to_numpy()[:, None] - 10))
         assert np.mean(1 / (1 + np.exp(-logit))) == pytest.approx(expected, abs=0.01)
 
 
