@@ -1,0 +1,534 @@
+"""``causalnex-bn``: what really drives the outcome, learned with CausalNex.
+
+Pipeline: causal variables from the training pairs -> NOTEARS under domain constraints (+
+bootstrap edge stability) -> discretisation with readable states -> Bayesian network (Bayesian
+estimator) -> predictive quality on the test split -> do-interventions with bootstrap intervals
+-> causal effect next to the run's attributions -> (simulators) checks against the true DAG and
+true interventional effects.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from whyrec.atomic import to_json, write_json
+from whyrec.causal import CausalGraph, Edge
+from whyrec.errors import DataError, RunDirError, UnsupportedError
+from whyrec.results import CausalReport
+
+from . import compat
+from .attribution import causal_vs_attribution
+from .constraints import build_constraints
+from .discretise import VariableStates, discretise, fit_states, states_table
+from .effects import do_effects, intervention_result
+from .network import FittedNetwork, IsolateError
+from .structure import Constraints, StructureResult, learn_structure
+from .truth import truth_scores
+from .variables import VariableTable, build_table, sample_rows, select_variables
+
+if TYPE_CHECKING:
+    from whyrec.context import PipelineContext
+    from whyrec.data import RecData
+
+NAME = "causalnex-bn"
+
+
+class CausalNexLearner:
+    """NOTEARS structure learning with domain constraints, Bayesian network, do-interventions.
+
+    Parameters (registry.toml keys of a ``causal = { use = "causalnex-bn", ... }`` entry):
+      target: the outcome column of the training pairs ("label").
+      variables / exclude: features to use (default: every non-sequence, non-id feature).
+      max_variables: refuse more variables than this (outcome included).
+      max_levels: refuse categoricals with more levels than this.
+      drop_constant: drop constant columns instead of refusing them.
+      max_rows: training pairs sampled for everything (structure, CPDs).
+      method: "linear" NOTEARS (default) or "nonlinear" (CausalNex's PyTorch NOTEARS-MLP).
+      hidden_units, max_iter: NOTEARS settings (hidden_units: nonlinear only).
+      w_threshold: |edge weight| at or below which an edge is dropped.
+      standardise: scale columns to unit variance before NOTEARS (they are always centred).
+      exogenous_fields: schema fields whose features nothing causes (default ["user"]).
+      outcome_is_sink: the outcome causes nothing (default true).
+      field_rules: item features are caused only by item features, history by user/history,
+        cross by anything but the outcome (constraints.FIELD_RULES; default true).
+      tabu_parents / tabu_children: more variables that cause nothing / that nothing causes.
+      forbidden_edges / required_edges: [["cause", "effect"], ...] by name.
+      bootstrap: NOTEARS reruns on resampled rows for edge stability (0 = off).
+      stability_threshold: edges found in fewer resamples than this are marked unstable.
+      drop_unstable: leave unstable edges out of the Bayesian network.
+      discretiser: "quantile" or "supervised" (decision-tree splits predicting the outcome).
+      bins: states per discretised numeric variable.
+      prior, equivalent_sample_size: Bayesian estimator prior ("K2" or "BDeu").
+      interventions: features to intervene on (default: the schema's actionable features).
+      effect_bootstrap, ci: bootstrap resamples and level of the do-effect intervals.
+      min_effect, attribution_share: thresholds of the causal-vs-attribution flags.
+      seed: overrides the pipeline seed.
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        target: str = "label",
+        variables: list[str] | None = None,
+        exclude: list[str] | None = None,
+        max_variables: int = 20,
+        max_levels: int = 10,
+        drop_constant: bool = False,
+        max_rows: int = 10000,
+        method: Literal["linear", "nonlinear"] = "linear",
+        hidden_units: int = 8,
+        max_iter: int = 100,
+        w_threshold: float = 0.1,
+        standardise: bool = True,
+        exogenous_fields: list[str] | None = None,
+        outcome_is_sink: bool = True,
+        field_rules: bool = True,
+        tabu_parents: list[str] | None = None,
+        tabu_children: list[str] | None = None,
+        forbidden_edges: list[list[str]] | None = None,
+        required_edges: list[list[str]] | None = None,
+        bootstrap: int = 20,
+        stability_threshold: float = 0.7,
+        drop_unstable: bool = False,
+        discretiser: Literal["quantile", "supervised"] = "quantile",
+        bins: int = 3,
+        prior: Literal["K2", "BDeu"] = "K2",
+        equivalent_sample_size: float = 10.0,
+        interventions: list[str] | None = None,
+        effect_bootstrap: int = 30,
+        ci: float = 0.95,
+        min_effect: float = 0.01,
+        attribution_share: float = 0.05,
+        seed: int | None = None,
+    ) -> None:
+        def bad(msg: str) -> UnsupportedError:
+            return UnsupportedError(f"{NAME}: {msg}")
+
+        if method not in ("linear", "nonlinear"):
+            raise bad(f"method must be 'linear' or 'nonlinear', got {method!r}")
+        if discretiser not in ("quantile", "supervised"):
+            raise bad(f"discretiser must be 'quantile' or 'supervised', got {discretiser!r}")
+        if prior not in ("K2", "BDeu"):
+            raise bad(f"prior must be 'K2' or 'BDeu', got {prior!r}")
+        if max_variables < 2:
+            raise bad(f"max_variables must be at least 2 (a feature and the outcome), got {max_variables}")
+        if bins < 2:
+            raise bad(f"bins must be at least 2, got {bins}")
+        if max_levels < 2:
+            raise bad(f"max_levels must be at least 2, got {max_levels}")
+        if not 0 < ci < 1:
+            raise bad(f"ci must be between 0 and 1 (e.g. 0.95), got {ci}")
+        if not 0 <= stability_threshold <= 1:
+            raise bad(f"stability_threshold must be between 0 and 1, got {stability_threshold}")
+        for key, val in (("w_threshold", w_threshold), ("bootstrap", bootstrap), ("effect_bootstrap", effect_bootstrap),
+                         ("min_effect", min_effect), ("attribution_share", attribution_share),
+                         ("max_rows", max_rows), ("equivalent_sample_size", equivalent_sample_size)):
+            if val < 0:
+                raise bad(f"{key} must not be negative, got {val}")
+        self.params = dict(
+            target=target, variables=variables, exclude=exclude, max_variables=max_variables, max_levels=max_levels,
+            drop_constant=drop_constant, max_rows=max_rows, method=method, hidden_units=hidden_units, max_iter=max_iter,
+            w_threshold=w_threshold, standardise=standardise, exogenous_fields=exogenous_fields,
+            outcome_is_sink=outcome_is_sink, field_rules=field_rules, tabu_parents=tabu_parents, tabu_children=tabu_children,
+            forbidden_edges=forbidden_edges, required_edges=required_edges, bootstrap=bootstrap,
+            stability_threshold=stability_threshold, drop_unstable=drop_unstable, discretiser=discretiser, bins=bins,
+            prior=prior, equivalent_sample_size=equivalent_sample_size, interventions=interventions,
+            effect_bootstrap=effect_bootstrap, ci=ci, min_effect=min_effect, attribution_share=attribution_share,
+            seed=seed,
+        )
+        self.target = target
+        self.seed = seed
+        self.table: VariableTable | None = None
+        self.constraints: Constraints | None = None
+        self.structure: StructureResult | None = None
+        self.graph: CausalGraph | None = None
+        self.states: dict[str, VariableStates] = {}
+        self.codes: pd.DataFrame | None = None
+        self.net: FittedNetwork | None = None
+        self.baseline: float | None = None
+        self._data_name: str | None = None
+        self._progress: Any = None
+        self.timings: dict[str, float] = {}
+
+    # -- helpers ----------------------------------------------------------------------------
+    @property
+    def _seed(self) -> int:
+        return int(self.seed) if self.seed is not None else 0
+
+    def _train_table(self, data: "RecData", variables: list[str] | None = None) -> VariableTable:
+        from whyrec.data import LABEL
+
+        p = self.params
+        if data.train is None or not len(data.train):
+            raise DataError(f"dataset {data.name!r} has no training pairs (data.train); {NAME} learns from them")
+        feats = variables if variables is not None else select_variables(
+            data, self.target, p["variables"], p["exclude"], p["max_variables"])
+        if self.target not in data.train.columns:
+            raise DataError(f"the outcome {self.target!r} is not a column of dataset {data.name!r}'s training pairs "
+                            f"(columns: {list(data.train.columns)}); set `target` (default {LABEL!r})")
+        pairs = sample_rows(data.train, p["max_rows"], self._seed)
+        return build_table(data, pairs, feats, self.target, p["max_levels"], drop_constant=p["drop_constant"])
+
+    # -- the CausalLearner contract ---------------------------------------------------------
+    def learn(self, data: "RecData") -> CausalGraph:
+        """Learn the causal graph (NOTEARS + constraints + bootstrap stability) from data.train."""
+        compat.apply()
+        p = self.params
+        t0 = time.perf_counter()
+        table = self._train_table(data)
+        self.table, self._data_name = table, data.name
+        names = table.names
+        self.constraints = build_constraints(
+            names, self.target, table.fields, exogenous_fields=["user"] if p["exogenous_fields"] is None else p["exogenous_fields"],
+            outcome_is_sink=p["outcome_is_sink"], tabu_parents=p["tabu_parents"], tabu_children=p["tabu_children"],
+            forbidden_edges=p["forbidden_edges"], required_edges=p["required_edges"], field_rules=p["field_rules"])
+        X = table.numeric_matrix()
+        dist_types = {n: ("bin" if table.frame[n].nunique() == 2 else "cont") for n in names}
+        self.structure = learn_structure(
+            X, names, self.constraints, w_threshold=p["w_threshold"], standardise=p["standardise"], method=p["method"],
+            max_iter=p["max_iter"], hidden_units=p["hidden_units"], bootstrap=p["bootstrap"], seed=self._seed,
+            dist_types=dist_types, progress=self._progress)
+        s = self.structure
+        required = set(self.constraints.required)
+        edges = dict(s.edges)
+        dropped = []
+        if p["drop_unstable"] and p["bootstrap"]:
+            for e in list(edges):
+                if e not in required and s.stability.get(e, 0.0) < p["stability_threshold"]:
+                    dropped.append(list(e))
+                    edges.pop(e)
+        graph_edges = [Edge(a, b, float(w), s.stability.get((a, b), 0.0) if p["bootstrap"] else None)
+                       for (a, b), w in sorted(edges.items(), key=lambda kv: -abs(kv[1]))]
+        self.graph = CausalGraph(
+            nodes=names, edges=graph_edges, constraints=self.constraints.to_dict(),
+            method={
+                "algorithm": f"NOTEARS {p['method']} (CausalNex 0.12.2)",
+                "standardise": bool(p["standardise"]),
+                "preprocessing": ("columns centred and scaled to unit variance" if p["standardise"] else
+                                  "columns centred, original scale (not standardised)"),
+                "categoricals": "integer codes of their sorted levels",
+                "w_threshold": p["w_threshold"], "bootstrap": p["bootstrap"],
+                "stability_threshold": p["stability_threshold"], "drop_unstable": p["drop_unstable"],
+                "unstable_dropped": dropped, "rows": int(len(table.frame)), "seed": self._seed,
+                "max_iter": p["max_iter"], "data": data.name,
+            },
+        )
+        self.timings["learn"] = time.perf_counter() - t0
+        return self.graph
+
+    def fit(self, data: "RecData", graph: CausalGraph) -> None:
+        """Discretise the variables and fit the Bayesian network's CPDs on ``graph``."""
+        compat.apply()
+        p = self.params
+        t0 = time.perf_counter()
+        if self.table is None or self._data_name != data.name or set(self.table.names) != set(graph.nodes):
+            if self.target not in graph.nodes:
+                raise DataError(f"graph has no node for the outcome {self.target!r} (nodes: {graph.nodes})")
+            self.table = self._train_table(data, [n for n in graph.nodes if n != self.target])
+            self._data_name = data.name
+        if not graph.is_acyclic():
+            raise DataError("the graph has a cycle; a Bayesian network needs a DAG")
+        self.graph = graph
+        self.states = fit_states(self.table, method=p["discretiser"], bins=p["bins"], seed=self._seed)
+        self.codes = discretise(self.table.frame, self.states)
+        edges = [(e.source, e.target) for e in graph.edges]
+        self.net = FittedNetwork.fit(self.table.names, edges, self.target, self.codes, self.states,
+                                     prior=p["prior"], equivalent_sample_size=p["equivalent_sample_size"])
+        y = self.codes[self.target].to_numpy()
+        pos = self._positive_state()
+        self.baseline = float(self.net.marginal_outcome()[pos]) if self.net is not None else float(np.mean(y == pos))
+        self.timings["fit"] = time.perf_counter() - t0
+
+    def _positive_state(self) -> int:
+        st = self.states[self.target]
+        return int(np.argmax(np.asarray(st.values, dtype=float))) if st.kind == "values" else st.n_states - 1
+
+    def _require_fitted(self) -> None:
+        if not self.states:
+            raise UnsupportedError(f"{NAME} is not fitted: call learn(data) and fit(data, graph), run(ctx), or "
+                                   f"CausalNexLearner.load(<run>/causal/<name>) first")
+
+    def parse_do(self, do: dict[str, Any]) -> dict[str, int]:
+        """Validate ``{variable: level}`` (labels, values or codes) into state codes."""
+        self._require_fitted()
+        import difflib
+
+        if not do:
+            raise DataError("empty intervention: give at least one variable=level")
+        out = {}
+        names = [n for n in self.states if n != self.target]
+        for var, level in do.items():
+            if var == self.target:
+                raise UnsupportedError(f"cannot intervene on the outcome {var!r} itself; intervene on a cause of it "
+                                       f"({', '.join(names)})")
+            if var not in self.states:
+                close = difflib.get_close_matches(str(var), names, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise DataError(f"unknown node {var!r} in the intervention{hint}; the causal variables are {', '.join(names)}")
+            try:
+                out[var] = self.states[var].parse(level)
+            except ValueError as exc:
+                raise DataError(f"unknown state in the intervention: {exc}") from None
+        return out
+
+    def intervene(self, do: dict[str, Any]) -> pd.DataFrame:
+        """P(outcome | do(var = level, ...)) next to the observational P(outcome).
+
+        ``do`` maps variables to levels: a state label ("high"), an interval, a value (for
+        categorical / few-valued variables) or a state code. Returns one row per outcome state:
+        outcome, state, p_do, p_observed, change, intervention."""
+        codes = self.parse_do(do)
+        text = ", ".join(f"{v} = {self.states[v].labels[c]}" for v, c in codes.items())
+        if self.net is None:
+            raise UnsupportedError(f"no variable is connected to {self.target!r} in the learned graph, so there is no "
+                                   f"Bayesian network to intervene on: do({text}) leaves P({self.target}) at "
+                                   f"{self.baseline:.4g}")
+        outside = [v for v in codes if v not in self.net.variables]
+        if outside:
+            raise UnsupportedError(
+                f"{', '.join(map(repr, outside))} {'is' if len(outside) == 1 else 'are'} not connected to {self.target!r} in "
+                f"the learned graph (no edge path at all), so the Bayesian network leaves {'it' if len(outside) == 1 else 'them'} "
+                f"out: setting {'it' if len(outside) == 1 else 'them'} cannot change {self.target!r} (effect 0)")
+        try:
+            res = intervention_result(self.net, codes, self.net.marginal_outcome())
+        except IsolateError as exc:
+            var = str(exc)
+            raise UnsupportedError(
+                f"CausalNex refuses do({var} = ...): {var!r} has no children in the learned graph, so cutting its parents "
+                f"(what an intervention does) would leave it an isolated node. An intervention on it cannot change "
+                f"any other variable, {self.target!r} included (its causal effect here is 0)") from None
+        res["intervention"] = f"do({text})"
+        return res
+
+    # -- the pipeline stage -----------------------------------------------------------------
+    def run(self, ctx: "PipelineContext") -> CausalReport:
+        """Learn, fit, intervene and compare; the runner saves the report to causal/<name>/."""
+        if self.seed is None:
+            self.seed = int(getattr(ctx, "seed", 0) or 0)
+        self._progress = getattr(ctx, "progress", None)
+        data = ctx.data
+        if data is None:
+            raise DataError(f"{NAME}: the pipeline has no dataset")
+        t0 = time.perf_counter()
+        graph = self.learn(data)
+        self.fit(data, graph)
+        return self.report(data, getattr(ctx, "explanations", []) or [], total_start=t0)
+
+    def report(self, data: "RecData", explanations: list[Any], total_start: float | None = None) -> CausalReport:
+        """Build the CausalReport of a learned and fitted learner (``run`` calls it)."""
+        self._require_fitted()
+        p = self.params
+        t0 = time.perf_counter()
+        notes = list(self.table.notes)
+        feats = self.table.features
+        # which features to intervene on
+        if p["interventions"] is not None:
+            targets = []
+            for f in p["interventions"]:
+                if f not in feats:
+                    raise DataError(f"`interventions` names {f!r}, which is not a causal variable of this run "
+                                    f"(variables: {', '.join(feats)})")
+                targets.append(f)
+            why = "the configured `interventions`"
+        else:
+            actionable = list(data.schema.actionable())
+            targets = [f for f in actionable if f in feats]
+            missing = [f for f in actionable if f not in feats]
+            if missing:
+                notes.append(f"actionable features not among the causal variables (no intervention): {missing}")
+            why = "the schema's actionable features"
+            if not targets:
+                targets = [f for f in feats if self.net is not None and f in self.net.variables and self.net.has_path(f)]
+                why = "no actionable features: every variable with a directed path to the outcome"
+        levels, fx = do_effects(self.net, targets, self.states, self.codes, baseline=self.baseline,
+                                n_boot=p["effect_bootstrap"], ci=p["ci"], seed=self._seed, progress=self._progress)
+        others = [f for f in feats if f not in targets]
+        _, fx_other = do_effects(self.net, others, self.states, self.codes, baseline=self.baseline, n_boot=0)
+        all_fx = pd.concat([fx, fx_other], ignore_index=True) if len(fx_other) else fx
+        all_fx["intervention_target"] = all_fx["feature"].isin(targets)
+        all_fx = all_fx.sort_values("effect", ascending=False, kind="stable").reset_index(drop=True)
+        cva = causal_vs_attribution(all_fx, explanations, min_effect=p["min_effect"], attribution_share=p["attribution_share"])
+        self.timings["effects"] = time.perf_counter() - t0
+        quality = self.predictive_quality(data)
+        truth, truth_errors = truth_scores(data.truth, self.graph, self.net, self.states, self.baseline)
+        stability = self.stability_table()
+        summary = self._summary(targets, why, quality, truth, all_fx, cva, notes, total_start)
+        tables = {"effects": levels, "feature_effects": all_fx, "edge_stability": stability,
+                  "causal_vs_attribution": cva, "states": states_table(self.states)}
+        if len(truth_errors):
+            tables["truth_interventions"] = truth_errors
+        from . import drawing
+
+        fig = drawing.figure(self.graph, self.table.fields, self.target, p["stability_threshold"])
+        svg = drawing.svg_text(fig)
+        info = {v: "<br>".join([v] + [f"{st.labels[i]}: {st.interval(i)}" for i in range(st.n_states)])
+                for v, st in self.states.items()}
+        page = drawing.interactive_html(self.graph, self.table.fields, self.target, info, p["stability_threshold"])
+        files = {
+            "graph.json": to_json(self.graph.to_dict()) + "\n",
+            "graph.svg": svg,
+            "graph.html": page,
+            "bn.json": to_json(self.bn_dict()) + "\n",
+            "effects.json": to_json({"outcome": self.target, "baseline": self.baseline, "ci": p["ci"],
+                                     "bootstrap": p["effect_bootstrap"], "levels": levels.to_dict(orient="records"),
+                                     "features": all_fx.to_dict(orient="records")}) + "\n",
+        }
+        return CausalReport(summary=summary, tables=tables, figures={"graph": fig}, files=files,
+                            csv_tables=("effects", "feature_effects", "edge_stability", "causal_vs_attribution"))
+
+    # -- pieces of the report ---------------------------------------------------------------
+    def stability_table(self) -> pd.DataFrame:
+        s, p = self.structure, self.params
+        in_graph = {(e.source, e.target): e for e in self.graph.edges}
+        required = set(map(tuple, self.graph.constraints.get("required_edges", [])))
+        rows = []
+        keys = list(in_graph)
+        if s is not None:
+            keys += [e for e in s.stability if e not in in_graph]
+        for e in keys:
+            w = in_graph[e].weight if e in in_graph else (float(s.weights[s.names.index(e[0]), s.names.index(e[1])]) if s else np.nan)
+            stab = s.stability.get(e, 0.0) if s is not None and s.bootstrap else np.nan
+            rows.append({"source": e[0], "target": e[1], "weight": w, "stability": stab, "in_graph": e in in_graph,
+                         "required": e in required,
+                         "stable": bool(stab >= p["stability_threshold"]) if not np.isnan(stab) else None})
+        df = pd.DataFrame(rows, columns=["source", "target", "weight", "stability", "in_graph", "required", "stable"])
+        return df.sort_values(["in_graph", "stability"], ascending=[False, False], kind="stable").reset_index(drop=True)
+
+    def predictive_quality(self, data: "RecData") -> dict:
+        """How well the network predicts the outcome on the test split (from the outcome's
+        Markov blanket), next to predicting the training base rate."""
+        from sklearn.metrics import roc_auc_score
+
+        if data.test is None or not len(data.test) or self.target not in data.test.columns:
+            return {"note": "no test split with the outcome: predictive quality not measured"}
+        test = sample_rows(data.test, self.params["max_rows"], self._seed + 1)
+        feats = [n for n in self.table.features]
+        tt = build_table(data, test, feats, self.target, self.params["max_levels"], check=False,
+                         medians=self.table.medians)
+        unseen = {n: self.states[n].unseen(tt.frame[n]) for n in feats if self.states[n].kind == "levels"}
+        codes = discretise(tt.frame, self.states)
+        pos = self._positive_state()
+        y = (codes[self.target].to_numpy() == pos).astype(float)
+        rate = float(np.mean(self.codes[self.target].to_numpy() == pos))
+        if self.net is not None:
+            prob = self.net.predict_proba(codes)[:, pos]
+        else:
+            prob = np.full(len(y), rate)
+        eps = 1e-12
+        pc = np.clip(prob, eps, 1 - eps)
+        rc = np.clip(rate, eps, 1 - eps)
+        out = {
+            "test_rows": int(len(y)),
+            "positive_rate_test": float(y.mean()),
+            "auc": float(roc_auc_score(y, prob)) if 0 < y.sum() < len(y) else None,
+            "log_loss": float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc))),
+            "log_loss_base_rate": float(-np.mean(y * np.log(rc) + (1 - y) * np.log(1 - rc))),
+            "brier": float(np.mean((prob - y) ** 2)),
+            "brier_base_rate": float(np.mean((rate - y) ** 2)),
+            "accuracy": float(np.mean((prob >= 0.5) == (y == 1))),
+            "predictors": sorted(self._blanket()),
+        }
+        if any(unseen.values()):
+            out["unseen_test_levels"] = {k: v for k, v in unseen.items() if v}
+        return out
+
+    def _blanket(self) -> set[str]:
+        if self.net is None:
+            return set()
+        t = self.target
+        parents = {s for s, d in self.net.edges if d == t}
+        children = {d for s, d in self.net.edges if s == t}
+        co = {s for s, d in self.net.edges if d in children and s != t}
+        return parents | children | co
+
+    def _summary(self, targets, why, quality, truth, fx, cva, notes, total_start) -> dict:
+        p = self.params
+        g = self.graph
+        unstable = [[e.source, e.target] for e in g.edges if e.stability is not None and e.stability < p["stability_threshold"]]
+        top = fx[fx["path_to_outcome"]].head(10)
+        flags = cva["flag"].value_counts().to_dict() if len(cva) else {}
+        in_net = self.net.variables if self.net is not None else []
+        if total_start is not None:
+            self.timings["total"] = time.perf_counter() - total_start
+        return {
+            "learner": NAME,
+            "outcome": self.target,
+            "variables": self.table.names,
+            "n_variables": len(self.table.names),
+            "train_rows": int(len(self.table.frame)),
+            "method": g.method.get("algorithm"),
+            "standardise": bool(p["standardise"]),
+            "standardisation": g.method.get("preprocessing"),
+            "w_threshold": p["w_threshold"],
+            "constraints": g.constraints,
+            "edges": len(g.edges),
+            "bootstrap": p["bootstrap"],
+            "stability_threshold": p["stability_threshold"],
+            "unstable_edges": unstable,
+            "caution": ("Edges come from one NOTEARS fit; the stability column says in what share of "
+                        f"{p['bootstrap']} bootstrap refits each edge reappears. Treat unstable edges as hypotheses.")
+            if p["bootstrap"] else "No bootstrap (bootstrap = 0): edge stability unknown; one NOTEARS fit is not proof.",
+            "network_variables": in_net,
+            "not_connected_to_outcome": [v for v in self.table.names if v not in in_net],
+            "discretiser": p["discretiser"], "bins": p["bins"], "prior": p["prior"],
+            "baseline_outcome_probability": self.baseline,
+            "interventions": targets, "interventions_from": why,
+            "effect_bootstrap": p["effect_bootstrap"], "ci": p["ci"],
+            "top_effects": [{"feature": r.feature, "effect": r.effect, "low": r.effect_low, "high": r.effect_high}
+                            for r in top.itertuples()],
+            "flags": flags,
+            "predictive_quality": quality,
+            "truth": truth,
+            "notes": notes,
+            "seconds": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+    # -- persistence ------------------------------------------------------------------------
+    def bn_dict(self) -> dict:
+        """Everything ``load`` needs to answer interventions without refitting (JSON, no pickle)."""
+        self._require_fitted()
+        return {
+            "learner": NAME,
+            "params": self.params,
+            "target": self.target,
+            "variables": self.table.names if self.table is not None else list(self.states),
+            "fields": self.table.fields if self.table is not None else {},
+            "baseline": self.baseline,
+            "states": {v: st.to_dict() for v, st in self.states.items()},
+            "network": self.net.to_dict() if self.net is not None else None,
+            "graph": self.graph.to_dict() if self.graph is not None else None,
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        return write_json(Path(directory) / "bn.json", self.bn_dict())
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "CausalNexLearner":
+        """A learner that answers ``intervene`` from a saved ``bn.json`` (a run's causal/<name>/)."""
+        path = Path(directory)
+        path = path / "bn.json" if path.is_dir() else path
+        if not path.exists():
+            raise RunDirError(f"{path}: missing; it is written by the {NAME} causal stage (rerun the pipeline)")
+        try:
+            d = json.loads(path.read_text())
+            params = {k: v for k, v in d.get("params", {}).items()}
+            learner = cls(**params)
+            learner.states = {v: VariableStates.from_dict(s) for v, s in d["states"].items()}
+            learner.baseline = d.get("baseline")
+            learner.net = FittedNetwork.from_dict(d["network"]) if d.get("network") else None
+            learner.graph = CausalGraph.from_dict(d["graph"]) if d.get("graph") else None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise RunDirError(f"{path}: corrupted or not a {NAME} network ({type(exc).__name__}: {exc}); rerun the "
+                              f"pipeline's causal stage") from exc
+        return learner
+
+    def effects_text(self, res: pd.DataFrame) -> str:
+        pos = self._positive_state()
+        row = res.iloc[pos]
+        return (f"P({row['outcome']} = {row['state']} | {row['intervention']}) = {row['p_do']:.4f} "
+                f"(observed P({row['outcome']} = {row['state']}) = {row['p_observed']:.4f}, change {row['change']:+.4f})")
