@@ -88,9 +88,13 @@ class Pruner:
                                      explain_k=int(explain_k), explainer=explainer, threads=int(threads),
                                      repeats=int(repeats), seed=int(seed))
 
+    def check_teacher(self, model: Any, name: str | None = None) -> str:
+        """The model family, or UnsupportedError naming the methods that do apply."""
+        return require_torch_teacher("prune", model, name or teacher_name(model, None))
+
     def compress(self, model: Any, data: RecData, ctx: Any = None) -> tuple[Any, CompressionReport]:
         name = teacher_name(model, ctx)
-        fam = require_torch_teacher("prune", model, name)
+        fam = self.check_teacher(model, name)
         from .compressed import PrunedMLP, PrunedTorchModel
 
         student = clone_into(PrunedTorchModel if fam == "torch" else PrunedMLP, model)

@@ -34,6 +34,12 @@ def compress_run(run_dir: str | Path, *, method: str = "distill", student: str |
         params["student"] = student
     host = run.host
     _check_params(host, method, params)
+    seed = int(run.manifest.get("seed") or 0)
+    params.setdefault("seed", seed)
+    try:  # constructors check parameter values (e.g. sparsity in (0, 1)) before anything loads
+        comp = host.create("compressors", method, params)
+    except TypeError as exc:
+        raise RegistryError(f"whyrec compress --method {method}: {exc}") from exc
     names = run.model_names()
     if not names:
         raise RunDirError(f"{run.path}: the run has no fitted model to compress; rerun a pipeline with a model stage")
@@ -53,12 +59,8 @@ def compress_run(run_dir: str | Path, *, method: str = "distill", student: str |
 
     data = run.load_data()
     model = run.load_model(teacher)
-    seed = int(run.manifest.get("seed") or 0)
-    params.setdefault("seed", seed)
-    try:
-        comp = host.create("compressors", method, params)
-    except TypeError as exc:
-        raise RegistryError(f"whyrec compress --method {method}: {exc}") from exc
+    if hasattr(comp, "check_teacher"):  # refuse an unsuitable teacher before recording a stage
+        comp.check_teacher(model, teacher)
     ctx = PipelineContext(pipeline=run.pipeline, run_dir=run.path, seed=seed, settings=run.manifest.get("settings", {}),
                           data=data, models={teacher: model}, host=host)
 
