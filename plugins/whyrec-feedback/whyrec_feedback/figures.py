@@ -12,7 +12,7 @@ def _interval_plot(labels: list[str], value: np.ndarray, lo: np.ndarray, hi: np.
     ax = fig.subplots()
     ypos = np.arange(len(labels))[::-1]
     err = np.vstack([value - lo, hi - value])
-    err = np.where(np.isfinite(err), err, 0)
+    err = np.where(np.isfinite(err), np.maximum(err, 0), 0)  # a point outside its interval must not break the plot
     ax.errorbar(value, ypos, xerr=err, fmt="o", color="#1f5fa8", ecolor="#7aa6d6", capsize=4)
     if ref_band is not None:
         ax.axvspan(ref_band[0], ref_band[1], color="#e6a23c", alpha=0.18, lw=0)

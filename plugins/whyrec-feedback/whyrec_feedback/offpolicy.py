@@ -29,8 +29,7 @@ from .store import exposures, normalise
 ESTIMATORS = ("IPS", "SNIPS", "DR", "DM")
 NEEDS_PROPENSITY = ("IPS", "SNIPS", "DR")
 NEEDS_REWARD_MODEL = ("DR", "DM")
-EXACT_BOOTSTRAP_BUDGET = 4e9  # gathers; above it the bag of little bootstraps takes over
-BLB_SUBSETS, BLB_RESAMPLES, BLB_GAMMA = 20, 100, 0.6
+EXACT_BOOTSTRAP_BUDGET = 4e8  # gathers (a few seconds); above it the split Poisson bootstrap takes over
 
 
 class OffPolicy:
@@ -170,7 +169,7 @@ class OffPolicy:
 
         point = self._point(terms)
         with threadpool_limits(limits=1):  # matrix-vector products: threads only contend on a shared machine
-            boot, boot_method = self._bootstrap(terms, rng) if self.bootstrap else ({}, "none")
+            boot, boot_method = self._bootstrap(terms, r != 0, rng) if self.bootstrap else ({}, "none")
         reference = None
         if ref_rows is not None:
             x_ref, n_ref = int(ref_rows["label"].sum()), len(ref_rows)
@@ -257,16 +256,15 @@ class OffPolicy:
             out["DM"] = float(t["dm"].mean())
         return out
 
-    def _bootstrap(self, t: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[dict[str, tuple[float, float, float]], str]:
+    def _bootstrap(self, t: dict[str, np.ndarray], clicked: np.ndarray,
+                   rng: np.random.Generator) -> tuple[dict[str, tuple[float, float, float]], str]:
         """Percentile bootstrap intervals over events.
 
         Exact nonparametric bootstrap when affordable: events with identical terms form
         groups and a resample is multinomial counts over the groups (the same distribution as
-        resampling events), or, when there are few repeats, resampled event indices. When
-        even that is too costly (many millions of events with distinct propensities), the bag
-        of little bootstraps (Kleiner, Talwalkar, Sarkar & Jordan, JRSS-B 2014): s random
-        subsets of N^0.6 events, each resampled r times up to N events, the interval ends
-        averaged over the subsets.
+        resampling events), or, when there are few repeats, resampled event indices. When even
+        that is too costly (millions of events with distinct propensities), a Poisson bootstrap
+        that draws the clicked events exactly and the sums over the others from their moments.
         """
         keys = list(t)
         code, G = None, 0
@@ -289,17 +287,45 @@ class OffPolicy:
             draws = self._draws(t, vals, n_g, N, B, 4 * N <= 28 * G, rng)
             method = f"percentile bootstrap, {B} resamples of the {N} events"
             return self._intervals(draws, np.array([0] * B)), method
-        s_sub, r_sub = BLB_SUBSETS, BLB_RESAMPLES
-        m = max(2, min(N, int(N ** BLB_GAMMA)))
-        parts = []
-        for j in range(s_sub):
-            idx = rng.choice(N, size=m, replace=False)
-            vals = {k: t[k][idx] for k in keys}
-            parts.append(self._draws(t, vals, np.ones(m), N, r_sub, False, rng))
-        draws = {e: np.concatenate([p[e] for p in parts]) for e in parts[0]}
-        method = (f"bag of little bootstraps (Kleiner et al. 2014): {s_sub} subsets of {m} events, {r_sub} resamples each "
-                  f"(the exact bootstrap of {N} distinct events x {B} resamples is too costly)")
-        return self._intervals(draws, np.repeat(np.arange(s_sub), r_sub)), method
+        return self._poisson_split(t, clicked, rng), (
+            f"Poisson bootstrap, {B} resamples (Chamandy et al. 2012): the {int(clicked.sum())} clicked events drawn exactly, "
+            f"the sums over the {N - int(clicked.sum())} others from their exact bootstrap mean and covariance "
+            f"(normal; the exact bootstrap of {N} distinct events x {B} resamples is too costly)")
+
+    def _poisson_split(self, t: dict[str, np.ndarray], clicked: np.ndarray,
+                       rng: np.random.Generator) -> dict[str, tuple[float, float, float]]:
+        """Poisson bootstrap for many events with distinct terms. Each event gets a Poisson(1)
+        count per resample; the counts are independent, so the resampled sums split into the
+        events that clicked (few, heavy-tailed terms: drawn exactly) and the rest (millions of
+        light terms: their resampled sums are normal with mean sum(t) and covariance sum(t t'),
+        exactly the Poisson bootstrap's first two moments)."""
+        keys = list(t)
+        heavy = np.flatnonzero(clicked)  # IPS terms are zero without a click; DR's residual r - q is near 1 with one
+        light = np.flatnonzero(~clicked)
+        T = np.stack([t[k][light] for k in keys] + [np.ones(len(light))], axis=1)
+        mean = T.sum(axis=0)
+        cov = T.T @ T
+        B = self.bootstrap
+        bulk = rng.multivariate_normal(mean, cov, size=B, method="eigh")
+        H = np.stack([t[k][heavy] for k in keys] + [np.ones(len(heavy))], axis=1)
+        top = np.empty((B, H.shape[1]))
+        step = max(1, 5_000_000 // max(len(heavy), 1))
+        for s0 in range(0, B, step):
+            b = min(step, B - s0)
+            top[s0:s0 + b] = rng.poisson(1.0, size=(b, len(heavy))) @ H
+        tot = bulk + top
+        sums = {k: tot[:, j] for j, k in enumerate(keys)}
+        n = tot[:, -1]
+        draws = {}
+        if "wr" in sums:
+            draws["IPS"] = sums["wr"] / n
+            draws["SNIPS"] = sums["wr"] / sums["w"]
+        if "dr" in sums:
+            draws["DR"] = sums["dr"] / n
+        if "dm" in sums:
+            draws["DM"] = sums["dm"] / n
+        draws = {e: v for e, v in draws.items() if e in self.estimators}
+        return self._intervals(draws, np.zeros(B, dtype=int))
 
     def _draws(self, t: dict[str, np.ndarray], vals: dict[str, np.ndarray], n_g: np.ndarray, N: int, B: int,
                by_index: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:

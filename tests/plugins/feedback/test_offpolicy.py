@@ -57,6 +57,22 @@ def test_simulated_logs_recover_the_true_ctr(sim):
     assert rank.summary["target_description"].startswith("fixed ranking")
 
 
+def test_large_logs_with_distinct_propensities_use_the_split_poisson_bootstrap(sim, monkeypatch):
+    """Too many distinct events for the exact bootstrap: the Poisson bootstrap with exact
+    clicked events and a normal bulk gives the same standard errors."""
+    from whyrec_feedback import offpolicy
+
+    exact = OffPolicy(logging_variant="skewed", bootstrap=600).analyze(sim.events).summary
+    assert exact["interval_method"].startswith("percentile bootstrap")
+    monkeypatch.setattr(offpolicy, "EXACT_BOOTSTRAP_BUDGET", 1e4)
+    split = OffPolicy(logging_variant="skewed", bootstrap=600).analyze(sim.events).summary
+    assert split["interval_method"].startswith("Poisson bootstrap")
+    for e in ("IPS", "SNIPS", "DR"):
+        assert split["estimates"][e]["value"] == exact["estimates"][e]["value"]
+        assert split["estimates"][e]["bootstrap_se"] == pytest.approx(exact["estimates"][e]["bootstrap_se"], rel=0.12)
+        assert split["estimates"][e]["ci_low"] == pytest.approx(exact["estimates"][e]["ci_low"], rel=0.05)
+
+
 def test_logs_without_propensities(obd):
     no_p = obd.drop(columns=["propensity"])
     with pytest.raises(DataError, match=r"IPS/SNIPS/DR need the logging policy's propensities, but the events have no 'propensity'"):
