@@ -266,7 +266,7 @@ class SimVideo(Simulator):
                 description="share of the user's taste in the video's genre (0-1)"),
     ]
     edges = [("recency", "duration", 0.15), ("genre_match", LABEL, 3.0), ("duration", LABEL, -0.12),
-             ("recency", LABEL, -0.02), ("watch_history", LABEL, 0.05)]
+             ("recency", LABEL, -0.02), ("watch_history", LABEL, 0.1)]
     intervention_values = {"duration": [4, 8, 12, 16, 20]}
     reasons = {"watch_history": "you watched {v:.0f} videos in 30 days", "recency": "uploaded {v:.0f} days ago",
                "duration": "{v:.0f} minutes long", "genre_match": "its genre is {v:.0%} of your taste"}
@@ -294,7 +294,7 @@ class SimVideo(Simulator):
         # Heavy watchers mind long videos less: the duration slope shrinks with watch history.
         tolerance = 1 - 0.5 * np.tanh((X["watch_history"] - 12) / 5)
         return (-0.3 + 3.0 * (X["genre_match"] - 1 / N_GENRES) - 0.12 * (X["duration"] - 12) * tolerance
-                - 0.02 * (X["recency"] - 30) + 0.05 * (X["watch_history"] - 12))
+                - 0.02 * (X["recency"] - 30) + 0.1 * (X["watch_history"] - 12))
 
 
 # -- finance -------------------------------------------------------------------------------
