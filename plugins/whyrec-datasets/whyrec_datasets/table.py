@@ -39,6 +39,10 @@ def _to_seconds(col: pd.Series, source: str, name: str) -> np.ndarray:
     return out
 
 
+def _type(value: Any) -> str:
+    return type(value.item() if hasattr(value, "item") else value).__name__
+
+
 def _is_categorical(s: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
 
@@ -136,6 +140,11 @@ class Table:
             raise DataError(f"{kind} file {p}: {int(dup.sum())} duplicate ids in {key_col!r} "
                             f"(e.g. {show(df.loc[dup, key_col].iloc[0])}); each {kind[:-1]} needs one row")
         df = df.set_index(key_col)
+        if len(ids) and not ids.isin(df.index).any():
+            raise DataError(
+                f"{kind} file {p}: none of its {key_col!r} ids matches an id of the interactions "
+                f"(file: {show(df.index[0])} ({_type(df.index[0])}), interactions: {show(ids[0])} "
+                f"({_type(ids[0])})); store the ids with the same values and type in both files")
         if extra:
             df = df.rename(columns={self.title_col: "title"})
         all_ids = ids.union(df.index, sort=False) if len(df.index.difference(ids)) else ids

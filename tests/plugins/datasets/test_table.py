@@ -164,5 +164,9 @@ def test_other_declaration_errors(files):
     pd.concat([dup, dup.head(1)]).to_csv(files / "dup.csv", index=False)
     with pytest.raises(DataError, match=r"1 duplicate ids in 'uid' \(e.g. 0\); each user needs one row"):
         _table(files, users=str(files / "dup.csv")).load()
+    pd.read_csv(files / "users.csv").assign(uid=lambda d: "u" + d["uid"].astype(str)).to_csv(files / "u2.csv", index=False)
+    with pytest.raises(DataError, match=r"users file .*u2.csv: none of its 'uid' ids matches an id of the interactions "
+                                        r"\(file: 'u0' \(str\), interactions: 0 \(int\)\)"):
+        _table(files, users=str(files / "u2.csv")).load()
     with pytest.raises(DataError, match="user 'nobody' is not in the data"):
         _table(files).load().features(pd.DataFrame({"user": ["nobody"], "item": [1]}))
