@@ -2,9 +2,13 @@
 out of the user's top-k, with the rank it falls to ("if you had not watched A and B ...").
 
 Search: greedy — at each step remove the history item whose removal lowers the item's score
-most — then verification on the full ranking of all the user's candidates after every step,
-pruning of items the set does not need, and an exhaustive check of every smaller set while
-that stays within ``exhaustive_budget`` rankings (then the set is reported as proven minimal).
+most — until the item is out of the top-k (checked on the user's best ``watch`` candidates, a
+lower bound of the true rank, so a drop seen there is certain), then verification of the rank
+on all the user's candidates, pruning of items the set does not need, and an exhaustive check
+of every smaller set while that stays within ``exhaustive_budget`` rankings (then the set is
+reported as proven minimal). Rankings are cached per user: the explained items of one user
+share them. Removing history is not monotone (emptying the whole history also moves the other
+candidates), so the search stops at the first set that works rather than bisecting.
 Removal masks the item in the sequence input; see history_edit.py for what is held fixed.
 """
 from __future__ import annotations
@@ -27,7 +31,8 @@ from .history_edit import UserCandidates, remove_positions, stack
 class HistoryCounterfactual:
     """Smallest set of history items whose removal drops the recommended item out of the top-k."""
 
-    def __init__(self, k: int | None = None, max_removals: int | None = None, exhaustive_budget: int = 32) -> None:
+    def __init__(self, k: int | None = None, max_removals: int | None = None, exhaustive_budget: int = 16,
+                 watch: int = 200) -> None:
         if k is not None and int(k) < 1:
             raise WhyrecError(f"history-counterfactual: k={k} must be >= 1 (or unset: the explained top-k)")
         if max_removals is not None and int(max_removals) < 1:
@@ -35,6 +40,9 @@ class HistoryCounterfactual:
         self.k = None if k is None else int(k)
         self.max_removals = None if max_removals is None else int(max_removals)
         self.exhaustive_budget = max(int(exhaustive_budget), 0)
+        if int(watch) < 1:
+            raise WhyrecError(f"history-counterfactual: watch={watch} must be >= 1")
+        self.watch = int(watch)
 
     def supports(self, model: Any) -> bool:
         return supports(model, "sequence")
@@ -49,7 +57,9 @@ class HistoryCounterfactual:
         found = np.zeros(n, dtype=bool)
         minimal = np.array(["n/a"] * n, dtype=object)
         removed_mask = np.zeros((n, len(seq)))
-        path_rows, reasons = [], []
+        path_rows: list[dict] = []
+        reasons_at: dict[int, list[str]] = {}
+        scored = 0
         for user, idx in rows.pairs.groupby(USER, sort=False).groups.items():
             idx = list(idx)
             uc = UserCandidates.build(model, data, user)
@@ -61,26 +71,26 @@ class HistoryCounterfactual:
                 res["k"][i] = k
                 t = uc.index_of(item)
                 if t is None:
-                    reasons.append([f"{title} is not among your unseen items, so there is no ranking to change"])
+                    reasons_at[i] = [f"{title} is not among your unseen items, so there is no ranking to change"]
                     continue
                 r0 = int(uc.ranks(model, [[]], [t])[0])
                 res["original_rank"][i] = r0
                 hist = rows.history[i]
                 if not hist:
                     res["new_rank"][i] = r0
-                    reasons.append([f"no viewing history yet (cold start): {title} is at #{r0} from non-history fields "
-                                    "alone, so no history item can be removed to change it"])
+                    reasons_at[i] = [f"no viewing history yet (cold start): {title} is at #{r0} from non-history fields "
+                                    "alone, so no history item can be removed to change it"]
                     continue
                 if r0 > k:
                     res["new_rank"][i], res["removed_count"][i] = r0, 0
                     found[i], minimal[i] = True, "verified"
-                    reasons.append([f"{title} is already outside your top-{k} (#{r0})"])
+                    reasons_at[i] = [f"{title} is already outside your top-{k} (#{r0})"]
                     continue
                 S, rank, steps = self._search(model, uc, rows.enc.take([i]), t, [p for p, _ in hist], k)
                 by_pos = dict(hist)
                 for step, (pos, score, rk) in enumerate(steps, 1):
                     path_rows.append({"pair": i, "step": step, "position": pos, "history_title": data.item_title(by_pos[pos]),
-                                      "item_logit_after": score, "rank_after": rk})
+                                      "item_logit_after": score, "rank_lower_bound": rk})
                 if rank > k:
                     S, rank, proven = self._minimise(model, uc, t, S, [p for p, _ in hist], k)
                     found[i] = True
@@ -88,13 +98,15 @@ class HistoryCounterfactual:
                     res["removed_count"][i] = len(S)
                     removed_mask[i, S] = 1.0
                     names = [data.item_title(by_pos[p]) for p in S]
-                    reasons.append([f"if you had not watched {join_words(names)}, {title} would drop from #{r0} to #{rank} "
-                                    f"(out of your top-{k})"])
+                    reasons_at[i] = [f"if you had not watched {join_words(names)}, {title} would drop from #{r0} to #{rank} "
+                                    f"(out of your top-{k})"]
                 else:
-                    reasons.append([f"even without {'any of your' if len(S) == len(hist) else f'{len(S)} of your'} "
+                    reasons_at[i] = [f"even without {'any of your' if len(S) == len(hist) else f'{len(S)} of your'} "
                                     f"{len(hist)} history items {title} stays in your top-{k} (#{rank}): it rests on "
-                                    "non-history fields"])
+                                    "non-history fields"]
                 res["new_rank"][i] = rank
+            scored += uc.scored
+        reasons = [reasons_at.get(i, []) for i in range(n)]
         out = base_pairs(rows, logits, np.nan)
         for c, v in res.items():
             out[c] = v
@@ -102,49 +114,60 @@ class HistoryCounterfactual:
         out["minimal"] = minimal
         expl = Explanation(method="history-counterfactual", model=model.name, pairs=out, schema=data.schema.select(seq),
                            attributions=pd.DataFrame(removed_mask, columns=seq),
-                           params={"k": self.k, "max_removals": self.max_removals, "exhaustive_budget": self.exhaustive_budget,
+                           params={"k": self.k, "max_removals": self.max_removals, "exhaustive_budget": self.exhaustive_budget, "watch": self.watch,
                                    "removal": "mask the item in the sequence input"},
                            additive=False, reasons=reasons)
-        expl.extras["greedy_path"] = pd.DataFrame(path_rows, columns=["pair", "step", "position", "history_title", "item_logit_after", "rank_after"])
+        expl.extras["greedy_path"] = pd.DataFrame(path_rows, columns=["pair", "step", "position", "history_title", "item_logit_after", "rank_lower_bound"])
         with_hist = out["history_items"].to_numpy() > 0
+        real = found & (res["removed_count"] > 0)  # not counting items already outside a smaller k
         expl.summary = {
-            "pairs": n, "found": int(found[with_hist].sum()), "with_history": int(with_hist.sum()),
-            "mean_removed": float(np.nanmean(res["removed_count"][found])) if found.any() else None,
-            "proven_minimal": int((minimal == "verified").sum()),
+            "pairs": n, "with_history": int(with_hist.sum()), "found": int(real.sum()),
+            "already_outside_top_k": int((found & (res["removed_count"] == 0)).sum()),
+            "not_possible": int((with_hist & ~found & ~np.isnan(res["original_rank"])).sum()),
+            "mean_removed": float(np.mean(res["removed_count"][real])) if real.any() else None,
+            "proven_minimal": int((real & (minimal == "verified")).sum()),
+            "rankings_scored": scored,
         }
         return expl
 
     def _search(self, model: Any, uc: UserCandidates, row: Any, t: int, positions: list[int], k: int
-                ) -> tuple[list[int], int, list[tuple[int, float, int]]]:
-        """Greedy: remove the item whose removal lowers the target's logit most; after each
-        step verify the rank on all candidates. Returns (set, rank, steps)."""
-        S: list[int] = []
-        rank = k
-        steps = []
+                ) -> tuple[list[int], int, list[tuple[int, float, float]]]:
+        """Greedy: each step removes the history item whose removal lowers the item's logit
+        most (scored on the item's own row), then checks the rank. The check runs on the user's
+        best ``watch`` candidates first — a lower bound of the true rank, so "out of the top-k"
+        there is out of the top-k for certain — and on all candidates only when the cheap check
+        cannot decide. Returns (set, exact rank after removing it, greedy path)."""
         limit = len(positions) if self.max_removals is None else min(self.max_removals, len(positions))
-        while rank <= k and len(S) < limit:
+        head, where = uc.head(model, self.watch, keep=[t])
+        th = int(where[t])
+        S: list[int] = []
+        path: list[tuple[int, float, float]] = []
+        while len(S) < limit:
             remaining = [p for p in positions if p not in S]
-            trials = [remove_positions(row, S + [p]) for p in remaining]
-            scores = model.forward_encoded(stack(trials))
+            scores = model.forward_encoded(stack([remove_positions(row, S + [p]) for p in remaining]))
             best = int(np.argmin(scores))
             S.append(remaining[best])
-            rank = int(uc.ranks(model, [S], [t])[0])
-            steps.append((remaining[best], float(scores[best]), rank))
-        return S, rank, steps
+            lower = int(head.ranks(model, [S], [th])[0])
+            path.append((remaining[best], float(scores[best]), float(lower)))
+            if lower > k:
+                break
+        return S, int(uc.ranks(model, [S], [t])[0]), path
 
     def _minimise(self, model: Any, uc: UserCandidates, t: int, S: list[int], positions: list[int], k: int
                   ) -> tuple[list[int], int, bool]:
-        """Drop items the set does not need, then look for a smaller set exhaustively while the
-        number of rankings stays within budget. Returns (set, rank, proven minimal)."""
+        """Drop items the set does not need (judged on the watched head: certain when it says
+        the item stays out), then look for a smaller set exhaustively on all candidates while
+        the number of rankings stays within budget. Returns (set, exact rank, proven minimal)."""
+        head, where = uc.head(model, self.watch, keep=[t])
+        th = int(where[t])
         changed = True
         while changed and len(S) > 1:
             changed = False
             subsets = [[p for p in S if p != q] for q in S]
-            ranks = uc.ranks(model, subsets, [t] * len(subsets))
+            ranks = head.ranks(model, subsets, [th] * len(subsets))
             ok = np.flatnonzero(ranks > k)
             if len(ok):
-                best = ok[np.argmax(ranks[ok])]
-                S = subsets[best]
+                S = subsets[ok[np.argmax(ranks[ok])]]
                 changed = True
         rank = int(uc.ranks(model, [S], [t])[0])
         budget = self.exhaustive_budget

@@ -73,7 +73,8 @@ class Vocab:
     """Known values of one id-like feature, in a stable order (index = 2 + position)."""
 
     keys: list[str]
-    _index: pd.Index | None = field(default=None, repr=False)
+    _map: dict | None = field(default=None, repr=False)
+    _ints: tuple | None = field(default=None, repr=False)
 
     @classmethod
     def fit(cls, *columns: Any) -> "Vocab":
@@ -88,16 +89,41 @@ class Vocab:
     def size(self) -> int:
         return len(self.keys) + N_RESERVED
 
+    def _prepare(self) -> None:
+        self._map = {k: i + N_RESERVED for i, k in enumerate(self.keys)}
+        try:  # all-integer vocabularies (the usual ids) get a vectorised searchsorted path
+            ints = np.array([int(k) for k in self.keys], dtype=np.int64)
+            if all(str(i) == k for i, k in zip(ints.tolist(), self.keys)):
+                order = np.argsort(ints, kind="stable")
+                self._ints = (ints[order], order.astype(np.int64) + N_RESERVED)
+        except (ValueError, OverflowError):
+            self._ints = None
+
     def lookup(self, values: Any) -> np.ndarray:
         """int64 indices: 0 for missing, 1 for unseen, 2.. for known values."""
-        if self._index is None:
-            self._index = pd.Index(self.keys, dtype=object)
-        keys = value_keys(values)
-        missing = np.array([k is None for k in keys], dtype=bool)
-        idx = self._index.get_indexer(np.where(missing, "", keys).astype(object))
-        out = np.where(idx >= 0, idx + N_RESERVED, OOV).astype(np.int64)
-        out[missing] = MISSING
-        return out
+        if self._map is None:
+            self._prepare()
+        s = values if isinstance(values, pd.Series) else pd.Series(values)
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            # look the (few) categories up once, then index by code
+            cat_idx = self.lookup(pd.Series(np.asarray(s.cat.categories, dtype=object)))
+            codes = s.cat.codes.to_numpy()
+            return np.where(codes >= 0, cat_idx[np.clip(codes, 0, None)] if len(cat_idx) else MISSING, MISSING).astype(np.int64)
+        numeric = (pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.is_float_dtype(s.dtype)) and not pd.api.types.is_bool_dtype(s.dtype)
+        if numeric and self._ints is not None:
+            v = s.to_numpy(dtype=float, na_value=np.nan)
+            out = np.full(len(v), OOV, dtype=np.int64)
+            finite = np.isfinite(v)
+            out[~finite] = MISSING
+            integral = finite & (v == np.round(v))
+            iv = v[integral].astype(np.int64)
+            sorted_ints, index = self._ints
+            pos = np.clip(np.searchsorted(sorted_ints, iv), 0, max(len(sorted_ints) - 1, 0))
+            hit = (sorted_ints[pos] == iv) if len(sorted_ints) else np.zeros(len(iv), bool)
+            out[integral] = np.where(hit, index[pos] if len(index) else OOV, OOV)
+            return out
+        m = self._map
+        return np.array([MISSING if k is None else m.get(k, OOV) for k in value_keys(s)], dtype=np.int64)
 
 
 def _sort_key(k: str) -> tuple:

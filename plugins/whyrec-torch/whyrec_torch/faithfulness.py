@@ -189,7 +189,9 @@ def _verdict(s: dict) -> tuple[str, str]:
                 else " and moves the explained items from mean rank "
                      f"{s['mean_rank_learned_attention']:.1f} to {s['mean_rank_uniform_attention']:.1f}.")
     if np.isnan(tau):
-        return "unknown", f"Cannot judge whether attention is faithful: the leave-one-out effects are constant.{uni}"
+        return "unknown", ("Cannot rank history items by attention: its weights (or the leave-one-out effects) are "
+                           "constant on every checked recommendation, so an attention map says nothing about which "
+                           f"item matters.{uni}")
     if tau >= FAITHFUL_TAU and beats_random:
         return "yes", f"Attention is a faithful explanation for this model on this sample: {tau_txt}, and {del_txt}.{uni}"
     if tau >= WEAK_TAU or beats_random:

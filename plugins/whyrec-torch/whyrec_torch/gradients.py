@@ -31,6 +31,9 @@ from .common import (Rows, base_pairs, check_model, cold_start_reasons, history_
 from .encoding import Encoded
 
 
+METHODS = ("gausslegendre", "riemann_middle", "riemann_left", "riemann_right")
+
+
 # -- computations ------------------------------------------------------------------------
 def ig_attributions(model: Any, enc: Encoded, steps: int = 32, method: str = "gausslegendre",
                     chunk: int = 128) -> dict[str, np.ndarray]:
@@ -41,7 +44,8 @@ def ig_attributions(model: Any, enc: Encoded, steps: int = 32, method: str = "ga
     if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
         raise WhyrecError(f"integrated-gradients: steps={steps!r} must be a positive integer (e.g. 32 or 128)")
     net = model.net
-    net.eval()
+    if net.training:
+        net.eval()
     offsets = torch.as_tensor(model.encoder.cat_offsets, dtype=torch.long, device=model.device)
 
     def fwd(items: torch.Tensor, cat: torch.Tensor, num: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -92,7 +96,8 @@ def grad_cam(model: Any, enc: Encoded, chunk: int = 2048) -> dict[str, np.ndarra
     """Grad-CAM over history positions. Returns ``cam`` (ReLU map, rows sum to 1 where any
     position is positive), ``cam_raw``, ``grad_x_act`` (signed), ``output``; all [B, N] but output."""
     net = model.net
-    net.eval()
+    if net.training:
+        net.eval()
     res: dict[str, list] = {k: [] for k in ("cam", "cam_raw", "grad_x_act", "output")}
     with model.threads():
         for s in range(0, len(enc), chunk):
@@ -146,9 +151,14 @@ class IntegratedGradients:
     def __init__(self, steps: int = 32, method: str = "gausslegendre", chunk: int = 128, reasons: int = 3) -> None:
         if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
             raise WhyrecError(f"integrated-gradients: steps={steps!r} must be a positive integer (e.g. 32 or 128)")
-        if method not in ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"):
-            raise WhyrecError(f"integrated-gradients: method={method!r} is not a Captum integration method "
-                              "(gausslegendre, riemann_trapezoid, riemann_left, riemann_right, riemann_middle)")
+        if method == "riemann_trapezoid":
+            # Captum 0.9's trapezoid weights are 1/n with halved ends: they sum to (n-1)/n, so every
+            # attribution is shrunk by that factor and completeness never holds.
+            raise WhyrecError("integrated-gradients: method='riemann_trapezoid' is refused: Captum's trapezoid step "
+                              "sizes sum to (n-1)/n, which biases every attribution; use gausslegendre (default) "
+                              "or riemann_middle")
+        if method not in METHODS:
+            raise WhyrecError(f"integrated-gradients: method={method!r} is not one of {', '.join(METHODS)}")
         self.steps, self.method, self.chunk, self.n_reasons = steps, method, int(chunk), int(reasons)
 
     def supports(self, model: Any) -> bool:

@@ -9,7 +9,7 @@ means a user's candidates are featurised once, however many edits are scored.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import numpy as np
@@ -39,11 +39,13 @@ def stack(parts: list[Encoded]) -> Encoded:
 
 @dataclass
 class UserCandidates:
-    """One user's candidate items, encoded once, with ranks computed for history edits."""
+    """One user's candidate items, encoded once; scores after history edits are cached by the
+    set of removed positions, so the explained items of one user share every ranking."""
 
     user: Any
     items: np.ndarray
     enc: Encoded
+    _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, model: Any, data: RecData, user: Any) -> "UserCandidates":
@@ -56,14 +58,47 @@ class UserCandidates:
         hit = np.flatnonzero(self.items == item)
         return int(hit[0]) if len(hit) else None
 
+    def scores(self, model: Any, removals: list[Iterable[int]], uniform: bool = False) -> np.ndarray:
+        """(len(removals), candidates) logits; edits not scored before go in one batched call."""
+        keys = [(frozenset(int(p) for p in r), uniform) for r in removals]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if todo:
+            stacked = stack([remove_positions(self.enc, sorted(k[0])) for k in todo])
+            got = model.forward_encoded(stacked, uniform_attention=uniform).reshape(len(todo), len(self.items))
+            self._cache.update(zip(todo, got))
+        if not keys:
+            return np.zeros((0, len(self.items)))
+        return np.stack([self._cache[k] for k in keys])
+
+    def head(self, model: Any, n: int, keep: Iterable[int] = ()) -> tuple["UserCandidates", np.ndarray]:
+        """The ``n`` best candidates under the unedited history (plus ``keep``), as their own
+        UserCandidates, and the map from full to head index (-1 where absent). A rank among a
+        subset of the candidates is a lower bound of the rank among all of them: when the head
+        says an item fell out of the top-k, it did."""
+        base = self.scores(model, [[]])[0]
+        idx = np.argsort(-base, kind="stable")[:n]
+        extra = np.setdiff1d(np.asarray(list(keep), dtype=np.int64), idx)
+        key = ("head", n, tuple(extra.tolist()))  # usually no extra: heads are shared by a user's items
+        if key in self._cache:
+            return self._cache[key]
+        idx = np.sort(np.concatenate([idx, extra]))
+        where = np.full(len(self.items), -1, dtype=np.int64)
+        where[idx] = np.arange(len(idx))
+        out = (UserCandidates(self.user, self.items[idx], self.enc.take(idx)), where)
+        self._cache[key] = out
+        return out
+
+    @property
+    def scored(self) -> int:
+        """How many candidate rankings were computed (for cost reports)."""
+        return sum(1 for k in self._cache if k[0] != "head")
+
     def ranks(self, model: Any, removals: list[Iterable[int]], targets: list[int], uniform: bool = False) -> np.ndarray:
-        """Rank (1 = best) of candidate ``targets[j]`` after removing ``removals[j]``; all
-        variants are scored in one batched call. Ties are broken by candidate order, as
-        ``recommend`` does (a stable sort)."""
+        """Rank (1 = best) of candidate ``targets[j]`` after removing ``removals[j]``. Ties are
+        broken by candidate order, as ``recommend`` does (a stable sort)."""
         if not removals:
             return np.zeros(0, dtype=np.int64)
-        stacked = stack([remove_positions(self.enc, r) for r in removals])
-        scores = model.forward_encoded(stacked, uniform_attention=uniform).reshape(len(removals), len(self.items))
+        scores = self.scores(model, removals, uniform)
         t = np.asarray(targets, dtype=np.int64)
         own = scores[np.arange(len(t)), t]
         earlier = np.arange(len(self.items))[None, :] < t[:, None]

@@ -66,7 +66,7 @@ class TorchAttentionModel(BaseModel):
         amp: bool = True,
         score_batch_size: int = 8192,
         tensorboard: bool | None = None,
-        num_threads: int | None = None,
+        num_threads: int | None = 1,
     ) -> None:
         hidden = [64, 32] if hidden is None else [int(h) for h in hidden]
         super().__init__(
@@ -329,7 +329,8 @@ class TorchAttentionModel(BaseModel):
             raise UnsupportedError("torch-attention is not fitted or loaded; call fit(data) or load(dir, data) first")
         net = self.net
         was_training = net.training
-        net.eval()
+        if was_training:  # toggling walks every module: only when needed
+            net.eval()
         bs = int(batch_size or self.params["score_batch_size"])
         out, att = [], []
         with torch.inference_mode(), self.threads():
@@ -339,7 +340,8 @@ class TorchAttentionModel(BaseModel):
                 out.append(logit.float().cpu().numpy())
                 if return_attention:
                     att.append(w.float().cpu().numpy())
-        net.train(was_training)
+        if was_training:
+            net.train()
         logits = np.concatenate(out).astype(np.float64) if out else np.zeros(0)
         if return_attention:
             n_hist = len(self.encoder.sequence)
