@@ -144,10 +144,12 @@ def _figure_title(fig: Any) -> str:
     return "; ".join(parts)
 
 
-def figure_to_img(fig_or_path: Any, alt: str | None = None, *, dpi: int = 96, css_class: str = "wr-fig") -> str:
+def figure_to_img(fig_or_path: Any, alt: str | None = None, *, dpi: int = 96, css_class: str = "wr-fig",
+                  crop: bool | None = None) -> str:
     """An inline ``<img>`` (base64 data URI) from a matplotlib Figure or a PNG/JPEG/SVG file.
 
-    alt defaults to the figure's titles or the file name. A Figure is closed afterwards.
+    alt defaults to the figure's titles or the file name. A Figure is closed afterwards; it is
+    cropped to what is drawn (``crop``) unless it has a layout engine (cropping draws twice).
     Raises ArtifactError when the file is missing or does not decode.
     """
     if isinstance(fig_or_path, (str, Path)):
@@ -173,8 +175,9 @@ def figure_to_img(fig_or_path: Any, alt: str | None = None, *, dpi: int = 96, cs
         alt = alt or _figure_title(fig) or "figure"
         buf = io.BytesIO()
         # a figure with a layout engine is laid out already; cropping would draw it twice
-        laid_out = getattr(fig, "get_layout_engine", lambda: None)() is not None
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches=None if laid_out else "tight", facecolor="white")
+        if crop is None:
+            crop = getattr(fig, "get_layout_engine", lambda: None)() is None
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if crop else None, facecolor="white")
         data, mime = buf.getvalue(), "image/png"
         plt = sys.modules.get("matplotlib.pyplot")
         if plt is not None:  # only pyplot figures are tracked by pyplot

@@ -47,7 +47,7 @@ table.wr-sortable thead th[aria-sort=descending]::after { content:" \\25BC"; col
 table.wr-table td.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
 table.wr-kv th { font-weight:600; background:none; white-space:nowrap; }
 .wr-grid { display:flex; flex-wrap:wrap; gap:14px; align-items:flex-start; }
-.wr-grid > * { flex:1 1 420px; min-width:0; }
+.wr-grid > * { flex:0 1 calc(50% - 7px); min-width:320px; }
 figure.wr-figure { margin:8px 0 14px; }
 figure.wr-figure figcaption { color:var(--muted); font-size:12.5px; }
 img.wr-fig { max-width:100%; height:auto; border:1px solid var(--line); border-radius:4px; }

@@ -361,25 +361,32 @@ def _with_ranks(run: Any, expl: Any) -> Any:
     file (explanations/recommendations__<model>.parquet), else by score within each user."""
     import copy
 
-    if "rank" in expl.pairs.columns:
+    if "rank" in expl.pairs.columns and "title" in expl.pairs.columns:
         return expl
     pairs = expl.pairs.copy()
     rec = run_path(run) / "explanations" / f"recommendations__{expl.model}.parquet"
     ranks = None
     if rec.exists():
         try:
-            r = read_table(run, rec)[["user", "item", "rank"]]
+            r = read_table(run, rec)
+            cols = [c for c in ("rank", "title") if c in r.columns and c not in pairs.columns]
             key = pairs[["user", "item"]].astype(str)
-            r = r.astype({"user": str, "item": str}).drop_duplicates(["user", "item"])
-            ranks = key.merge(r, on=["user", "item"], how="left")["rank"].to_numpy()
+            r = r[["user", "item", *cols]].astype({"user": str, "item": str}).drop_duplicates(["user", "item"])
+            merged = key.merge(r, on=["user", "item"], how="left")
+            if "title" in cols:
+                pairs["title"] = merged["title"].to_numpy()
+            if "rank" in cols:
+                ranks = merged["rank"].to_numpy()
         except Exception:  # noqa: BLE001  (fall back to ranking by score)
             ranks = None
+    if "rank" in pairs.columns:
+        ranks = pairs["rank"].to_numpy()
     if ranks is None or all(_isnan(x) for x in ranks):
         score = "output_value" if "output_value" in pairs.columns else ("score" if "score" in pairs.columns else None)
-        if score is None:
-            return expl
-        ranks = pairs.groupby(pairs["user"].astype(str))[score].rank(ascending=False, method="first").to_numpy()
-    pairs["rank"] = ranks
+        ranks = None if score is None else \
+            pairs.groupby(pairs["user"].astype(str))[score].rank(ascending=False, method="first").to_numpy()
+    if ranks is not None:
+        pairs["rank"] = ranks
     out = copy.copy(expl)  # the loaded explanation is cached: leave it as saved
     out.pairs = pairs
     return out
@@ -412,7 +419,7 @@ def render_global_importance(run: Any) -> Section | None:
         elif not expl.additive:
             meta.append("not additive")
         if expl.params:
-            meta.append("parameters: " + ", ".join(f"{k}={fmt_value(v)}" for k, v in expl.params.items()))
+            meta.append("parameters: " + ", ".join(f"{k}={_clip(fmt_value(v), 60)}" for k, v in expl.params.items()))
         b.add(_p(" · ".join(meta), "wr-small"))
         figs = []
         with b.guard(f"{rel(run, d.path)}: "):
@@ -440,8 +447,9 @@ def render_global_importance(run: Any) -> Section | None:
             with b.guard():
                 own.append(figure_block(figure_to_img(img, alt=f"{expl.method} on {expl.model}: {img.stem.replace('_', ' ')}"),
                                         f"{img.name} (from the explainer)"))
-        if own:
-            b.add("<h4>Figures from the explainer</h4>", '<div class="wr-grid">' + "".join(own) + "</div>")
+        if own:  # the explainer's own plots (e.g. shap's), folded: the figures above are the common view
+            b.add(details(f"{len(own)} figure{'s' if len(own) != 1 else ''} from {expl.method}",
+                          '<div class="wr-grid">' + "".join(own) + "</div>"))
         if expl.extras:
             extra = "".join(table_html(pd.DataFrame(t), caption=f"{name} ({len(t)} rows)", max_rows=20)
                             for name, t in expl.extras.items())
@@ -485,9 +493,13 @@ def _item_label(pairs, i: int, with_rank: bool = True) -> str:
 def _short_value(v: Any) -> str:
     try:
         f = float(v)
-        return f"{f:.3g}"
     except (TypeError, ValueError):
-        return str(v)[:16]
+        return _clip(str(v), 16)
+    return str(int(f)) if f.is_integer() and abs(f) < 1e9 else f"{f:.4g}"
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _isnan(v: Any) -> bool:
@@ -584,7 +596,7 @@ def render_users(run: Any) -> Section | None:
                                        "contrib": contrib, "output": out})
                     fig = plots.waterfall_grid(panels, f"Why each item scored as it did: {e.method} on {model}, user {user}",
                                                f"contribution ({_unit(e)})")
-                    b.add(figure_block(figure_to_img(fig), f"Waterfalls from {e.method} "
+                    b.add(figure_block(figure_to_img(fig, crop=False), f"Waterfalls from {e.method} "
                                        f"({'additive' if e.additive else 'not additive'}); top 7 features, the rest summed."))
             for d, e in mex:
                 att = _attention_table(e)
