@@ -9,6 +9,7 @@ a pre-period covariate is named; and an always-valid sequential test along daily
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,21 @@ from . import stats
 from .store import Events, exposures, normalise
 
 METRICS = ("ctr", "helpful")
+
+
+@dataclass
+class Units:
+    """One entry per exposure: its arm, success (click / helpful), time and covariate."""
+
+    arm: pd.Series
+    success: np.ndarray
+    timestamp: pd.Series | None = None
+    covariate: np.ndarray | None = None
+
+    def take(self, mask: np.ndarray) -> "Units":
+        ts = None if self.timestamp is None else self.timestamp[mask].reset_index(drop=True)
+        return Units(self.arm[mask].reset_index(drop=True), self.success[mask], ts,
+                     None if self.covariate is None else self.covariate[mask])
 
 
 class ABTest:
@@ -75,7 +91,7 @@ class ABTest:
             return df[self.arm[0]]
         return df[self.arm].astype(str).agg("/".join, axis=1).where(df[self.arm].notna().all(axis=1))
 
-    def units(self, ev: Events) -> tuple[pd.DataFrame, dict]:
+    def units(self, ev: Events) -> tuple["Units", dict]:
         if self.metric == "ctr":
             imp, info = exposures(ev)
             if not len(imp):
@@ -92,28 +108,29 @@ class ABTest:
             if np.isnan(success).any():
                 raise DataError(f"ab-test: {int(np.isnan(success).sum())} explanation_feedback event(s) have no 'helpful' value")
         arms = self._arm_values(src, "the exposures")
-        # the arm stays a pandas column: categorical variants stay codes, never 10M Python strings
-        cols = {"arm": arms.reset_index(drop=True), "success": success}
-        if "timestamp" in src.columns:
-            cols["timestamp"] = src["timestamp"].to_numpy()
+        covariate = None
         if self.covariate:
             if self.covariate not in src.columns:
                 raise DataError(f"ab-test: covariate column {self.covariate!r} is not in the events (columns: {list(src.columns)[:20]})")
             try:
-                cols["covariate"] = pd.to_numeric(src[self.covariate]).to_numpy(dtype=float)
+                covariate = pd.to_numeric(src[self.covariate]).to_numpy(dtype=float)
             except (ValueError, TypeError) as exc:
                 raise DataError(f"ab-test: covariate column {self.covariate!r} is not numeric ({exc})") from exc
-        units = pd.DataFrame(cols)
-        no_arm = units["arm"].isna()
+        # plain arrays, no DataFrame: the arm stays a pandas column (categorical variants stay
+        # codes, never 10M Python strings)
+        units = Units(arms.reset_index(drop=True), success,
+                      src["timestamp"].reset_index(drop=True) if "timestamp" in src.columns else None, covariate)
+        no_arm = units.arm.isna().to_numpy()
         if no_arm.any():
             info["exposures_without_arm"] = int(no_arm.sum())
-            units = units[~no_arm.to_numpy()]
+            units = units.take(~no_arm)
         return units, info
 
-    def _arms(self, units: pd.DataFrame, ev: Events) -> tuple[list, str]:
-        seen = sorted(units["arm"].unique().tolist(), key=str)
+    def _arms(self, units: "Units", ev: Events) -> tuple[list, str]:
+        seen = sorted(units.arm.unique().tolist(), key=str)
+        by_text = {str(a): a for a in seen}  # "1" on the command line names the arm 1 of the data
         if self.variants:
-            wanted = list(self.variants)
+            wanted = [by_text.get(str(v), v) for v in self.variants]
             for v in wanted:
                 if v not in seen:
                     other = set()
@@ -129,7 +146,7 @@ class ABTest:
         if len(arms) < 2:
             raise DataError(f"ab-test: needs at least two arms in column {'/'.join(self.arm)!r}, found {arms}; "
                             "set arm = \"<column>\" to the column that holds the variant")
-        control = self.control if self.control is not None else arms[0]
+        control = by_text.get(str(self.control), self.control) if self.control is not None else arms[0]
         if control not in arms:
             raise DataError(f"ab-test: control {control!r} has no events (arms: {', '.join(map(str, arms))})")
         return arms, control
@@ -140,11 +157,11 @@ class ABTest:
         ev = normalise(events, "ab-test events")
         units, unit_info = self.units(ev)
         arms, control = self._arms(units, ev)
-        keep = units["arm"].isin(arms).to_numpy()
+        keep = units.arm.isin(arms).to_numpy()
         if not keep.all():
-            units = units[keep]
-        code = pd.Categorical(units["arm"], categories=arms).codes
-        y = units["success"].to_numpy(dtype=float)
+            units = units.take(keep)
+        code = pd.Categorical(units.arm, categories=arms).codes
+        y = units.success
         n = np.bincount(code, minlength=len(arms)).astype(int)
         x = np.bincount(code, weights=y, minlength=len(arms)).round().astype(int)
         lo, hi = stats.wilson(x, n, self.alpha)
@@ -183,7 +200,7 @@ class ABTest:
                   "srm": pd.DataFrame({"arm": [str(a) for a in arms], "observed": n, "expected": srm["expected"],
                                        "expected_share": srm["expected_share"]})}
         if self.covariate:
-            rows, info = stats.cuped(y, units["covariate"].to_numpy(dtype=float), code, [str(a) for a in arms], ci, self.alpha)
+            rows, info = stats.cuped(y, units.covariate, code, [str(a) for a in arms], ci, self.alpha)
             tables["cuped"] = pd.DataFrame(rows)
             summary["cuped"] = {"covariate": self.covariate, **info,
                                 "comparisons": {r["arm"]: {k: v for k, v in r.items() if k != "arm"} for r in rows}}
@@ -221,9 +238,9 @@ class ABTest:
             raise DataError(f"ab-test: expected_split shares must be > 0, got {vals}")
         return vals
 
-    def _sequential(self, units: pd.DataFrame, code: np.ndarray, arms: list, ci: int, p_c: float) -> tuple[pd.DataFrame, dict]:
-        y = units["success"].to_numpy(dtype=float)
-        ts = units["timestamp"] if "timestamp" in units.columns else None
+    def _sequential(self, units: "Units", code: np.ndarray, arms: list, ci: int, p_c: float) -> tuple[pd.DataFrame, dict]:
+        y = units.success
+        ts = units.timestamp
         by_time = False
         if ts is not None and self.n_looks is None and (pd.api.types.is_datetime64_any_dtype(ts)
                                                          or (pd.api.types.is_numeric_dtype(ts) and ts.notna().all())):

@@ -267,19 +267,21 @@ class OffPolicy:
         that draws the clicked events exactly and the sums over the others from their moments.
         """
         keys = list(t)
+        N = len(next(iter(t.values())))
+        B = self.bootstrap
+        # cost of one resample in "gathers": 4 per event by index, ~28 per group by multinomial
+        affordable = lambda G: B * min(4 * N, 28 * G) <= EXACT_BOOTSTRAP_BUDGET  # noqa: E731
         code, G = None, 0
-        for k in keys:
+        for k in sorted(keys, key=lambda k: k != "w"):  # the weights first: they are the most distinct
             c, u = pd.factorize(t[k])
             if code is None:
                 code, G = c.astype(np.int64), len(u)
             else:
                 code, uniq = pd.factorize(code * len(u) + c)
                 G = len(uniq)
-        N = len(code)
-        B = self.bootstrap
-        # cost of one resample in "gathers": 4 per event by index, ~28 per group by multinomial
-        per_rep = min(4 * N, 28 * G)
-        if B * per_rep <= EXACT_BOOTSTRAP_BUDGET:
+            if not affordable(G):  # more keys only add groups: stop hashing millions of floats
+                break
+        if affordable(G):
             n_g = np.bincount(code, minlength=G)
             first = np.empty(G, dtype=np.int64)
             first[code[::-1]] = np.arange(N)[::-1]

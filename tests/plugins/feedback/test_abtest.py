@@ -150,6 +150,14 @@ def test_cuped_with_a_pre_period_covariate():
         ABTest(covariate="variant").analyze(events)
 
 
+def test_numeric_arms_are_named_by_text():
+    events = pd.DataFrame({"user": range(400), "item": 1, "label": [k % 5 == 0 for k in range(400)],
+                           "variant": [k % 2 for k in range(400)]})
+    s = ABTest(control="1", variants=["0", "1"]).analyze(events).summary  # as given on the command line
+    assert s["control"] == "1" and s["arms"] == ["0", "1"]
+    assert s["per_arm"]["0"]["exposures"] == 200
+
+
 def test_looks_and_parameters(obd):
     s = ABTest(control="random", n_looks=4).analyze(obd).summary
     assert s["sequential"]["looks"] == 4
