@@ -2,7 +2,8 @@
 
 The point estimates come from CausalNex ``InferenceEngine.do_intervention`` on the fitted
 network. The intervals are percentile intervals over ``n_boot`` bootstrap resamples of the
-training rows, refitting the CPDs on each resample with the *same* learned graph: they measure
+training data (users and items resampled, see structure.resample_weights), refitting the CPDs
+on each resample with the *same* learned graph: they measure
 how well the data pin down the probabilities, not the uncertainty of the graph itself (the edge
 stability table shows that).
 """
@@ -15,6 +16,7 @@ import pandas as pd
 
 from .discretise import VariableStates
 from .network import FittedNetwork, IsolateError
+from .structure import resample_weights
 
 
 LEVEL_COLUMNS = ["feature", "level", "state", "description", "interval", "p_do", "p_do_low", "p_do_high",
@@ -38,6 +40,7 @@ def do_effects(
     ci: float = 0.95,
     seed: int = 0,
     progress: Any = None,
+    groups: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(levels, features).
 
@@ -65,7 +68,8 @@ def do_effects(
         if progress is not None:
             it = progress(it, desc="do-effect bootstrap", total=n_boot)
         for _ in it:
-            sample = train_codes.iloc[rng.integers(0, n, n)]
+            w = resample_weights(n, rng, groups)
+            sample = train_codes.iloc[np.repeat(np.arange(n), w.astype(int))]
             nb = net.copy_structure().refit(sample)
             for f in with_path:
                 boots[f].append(_level_effects(nb, f))

@@ -50,6 +50,7 @@ class CausalNexLearner:
       method: "linear" NOTEARS (default) or "nonlinear" (CausalNex's PyTorch NOTEARS-MLP).
       hidden_units, max_iter: NOTEARS settings (hidden_units: nonlinear only).
       w_threshold: |edge weight| at or below which an edge is dropped.
+      lasso: L1 penalty of NOTEARS (CausalNex from_numpy_lasso); 0 = plain NOTEARS.
       standardise: scale columns to unit variance before NOTEARS (they are always centred).
       exogenous_fields: schema fields whose features nothing causes (default ["user"]).
       outcome_is_sink: the outcome causes nothing (default true).
@@ -57,7 +58,9 @@ class CausalNexLearner:
         cross by anything but the outcome (constraints.FIELD_RULES; default true).
       tabu_parents / tabu_children: more variables that cause nothing / that nothing causes.
       forbidden_edges / required_edges: [["cause", "effect"], ...] by name.
-      bootstrap: NOTEARS reruns on resampled rows for edge stability (0 = off).
+      bootstrap: NOTEARS reruns on resampled data for edge stability (0 = off).
+      bootstrap_unit: "users-items" (resample users and items: the pigeonhole bootstrap for
+        crossed data; used for the do-effect intervals too) or "pairs" (resample rows).
       stability_threshold: edges found in fewer resamples than this are marked unstable.
       drop_unstable: leave unstable edges out of the Bayesian network.
       discretiser: "quantile" or "supervised" (decision-tree splits predicting the outcome).
@@ -84,6 +87,7 @@ class CausalNexLearner:
         hidden_units: int = 8,
         max_iter: int = 100,
         w_threshold: float = 0.1,
+        lasso: float = 0.01,
         standardise: bool = True,
         exogenous_fields: list[str] | None = None,
         outcome_is_sink: bool = True,
@@ -93,6 +97,7 @@ class CausalNexLearner:
         forbidden_edges: list[list[str]] | None = None,
         required_edges: list[list[str]] | None = None,
         bootstrap: int = 20,
+        bootstrap_unit: Literal["users-items", "pairs"] = "users-items",
         stability_threshold: float = 0.7,
         drop_unstable: bool = False,
         discretiser: Literal["quantile", "supervised"] = "quantile",
@@ -111,6 +116,8 @@ class CausalNexLearner:
 
         if method not in ("linear", "nonlinear"):
             raise bad(f"method must be 'linear' or 'nonlinear', got {method!r}")
+        if bootstrap_unit not in ("users-items", "pairs"):
+            raise bad(f"bootstrap_unit must be 'users-items' or 'pairs', got {bootstrap_unit!r}")
         if discretiser not in ("quantile", "supervised"):
             raise bad(f"discretiser must be 'quantile' or 'supervised', got {discretiser!r}")
         if prior not in ("K2", "BDeu"):
@@ -126,16 +133,17 @@ class CausalNexLearner:
         if not 0 <= stability_threshold <= 1:
             raise bad(f"stability_threshold must be between 0 and 1, got {stability_threshold}")
         for key, val in (("w_threshold", w_threshold), ("bootstrap", bootstrap), ("effect_bootstrap", effect_bootstrap),
-                         ("min_effect", min_effect), ("attribution_share", attribution_share),
+                         ("min_effect", min_effect), ("attribution_share", attribution_share), ("lasso", lasso),
                          ("max_rows", max_rows), ("equivalent_sample_size", equivalent_sample_size)):
             if val < 0:
                 raise bad(f"{key} must not be negative, got {val}")
         self.params = dict(
             target=target, variables=variables, exclude=exclude, max_variables=max_variables, max_levels=max_levels,
             drop_constant=drop_constant, max_rows=max_rows, method=method, hidden_units=hidden_units, max_iter=max_iter,
-            w_threshold=w_threshold, standardise=standardise, exogenous_fields=exogenous_fields,
+            w_threshold=w_threshold, lasso=lasso, standardise=standardise, exogenous_fields=exogenous_fields,
             outcome_is_sink=outcome_is_sink, field_rules=field_rules, tabu_parents=tabu_parents, tabu_children=tabu_children,
             forbidden_edges=forbidden_edges, required_edges=required_edges, bootstrap=bootstrap,
+            bootstrap_unit=bootstrap_unit,
             stability_threshold=stability_threshold, drop_unstable=drop_unstable, discretiser=discretiser, bins=bins,
             prior=prior, equivalent_sample_size=equivalent_sample_size, interventions=interventions,
             effect_bootstrap=effect_bootstrap, ci=ci, min_effect=min_effect, attribution_share=attribution_share,
@@ -192,7 +200,8 @@ class CausalNexLearner:
         self.structure = learn_structure(
             X, names, self.constraints, w_threshold=p["w_threshold"], standardise=p["standardise"], method=p["method"],
             max_iter=p["max_iter"], hidden_units=p["hidden_units"], bootstrap=p["bootstrap"], seed=self._seed,
-            dist_types=dist_types, progress=self._progress)
+            dist_types=dist_types, progress=self._progress, lasso=p["lasso"],
+            groups=table.groups if p["bootstrap_unit"] == "users-items" else None)
         s = self.structure
         required = set(self.constraints.required)
         edges = dict(s.edges)
@@ -212,7 +221,8 @@ class CausalNexLearner:
                 "preprocessing": ("columns centred and scaled to unit variance" if p["standardise"] else
                                   "columns centred, original scale (not standardised)"),
                 "categoricals": "integer codes of their sorted levels",
-                "w_threshold": p["w_threshold"], "bootstrap": p["bootstrap"],
+                "w_threshold": p["w_threshold"], "lasso": p["lasso"], "bootstrap": p["bootstrap"],
+                "bootstrap_unit": p["bootstrap_unit"],
                 "stability_threshold": p["stability_threshold"], "drop_unstable": p["drop_unstable"],
                 "unstable_dropped": dropped, "rows": int(len(table.frame)), "seed": self._seed,
                 "max_iter": p["max_iter"], "data": data.name,
@@ -345,8 +355,10 @@ class CausalNexLearner:
             if not targets:
                 targets = [f for f in feats if self.net is not None and f in self.net.variables and self.net.has_path(f)]
                 why = "no actionable features: every variable with a directed path to the outcome"
+        groups = self.table.groups if p["bootstrap_unit"] == "users-items" else None
         levels, fx = do_effects(self.net, targets, self.states, self.codes, baseline=self.baseline,
-                                n_boot=p["effect_bootstrap"], ci=p["ci"], seed=self._seed, progress=self._progress)
+                                n_boot=p["effect_bootstrap"], ci=p["ci"], seed=self._seed, progress=self._progress,
+                                groups=groups)
         others = [f for f in feats if f not in targets]
         _, fx_other = do_effects(self.net, others, self.states, self.codes, baseline=self.baseline, n_boot=0)
         all_fx = pd.concat([fx, fx_other], ignore_index=True) if len(fx_other) else fx

@@ -63,9 +63,10 @@ def single_threaded_blas() -> Any:
 JITTER = 1e-3
 
 
-def reduced_matrix(X: np.ndarray, standardise: bool, seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def reduced_matrix(X: np.ndarray, standardise: bool, seed: int | None = None,
+                   weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(R, mean, scale): R is d x d with R'R/d equal to the covariance of the centred (and, if
-    ``standardise``, scaled) columns of X.
+    ``standardise``, scaled) columns of X, rows weighted by ``weights`` (bootstrap counts).
 
     Standardised data make the NOTEARS problem symmetric in w_ij <-> w_ji at its starting point
     W = 0 (the initial gradient is the correlation matrix). CausalNex's optimiser then converges
@@ -76,15 +77,16 @@ def reduced_matrix(X: np.ndarray, standardise: bool, seed: int | None = None) ->
     varies across bootstrap resamples, so the stability table shows it as uncertain.
     """
     X = np.asarray(X, dtype=float)
-    mean = X.mean(axis=0)
+    w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
+    mean = np.average(X, axis=0, weights=w)
     Xc = X - mean
-    scale = Xc.std(axis=0) if standardise else np.ones(X.shape[1])
+    scale = np.sqrt(np.average(Xc ** 2, axis=0, weights=w)) if standardise else np.ones(X.shape[1])
     scale = np.where(scale > 0, scale, 1.0)
     if standardise and seed is not None:
         scale = scale * (1 + JITTER * np.random.default_rng([int(seed), 1234]).standard_normal(len(scale)))
     Xs = Xc / scale
-    n, d = Xs.shape
-    S = Xs.T @ Xs / n
+    d = Xs.shape[1]
+    S = (Xs * w[:, None]).T @ Xs / w.sum()
     lam, V = np.linalg.eigh((S + S.T) / 2)
     R = np.sqrt(d) * (np.sqrt(np.clip(lam, 0.0, None))[:, None] * V.T)
     return R, mean, scale
@@ -114,18 +116,26 @@ def notears_weights(
     hidden_units: int = 8,
     seed: int = 0,
     dist_types: dict[str, str] | None = None,
+    lasso: float = 0.0,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The weighted adjacency matrix W (W[i, j] = weight of names[i] -> names[j]), unthresholded."""
+    """The weighted adjacency matrix W (W[i, j] = weight of names[i] -> names[j]), unthresholded.
+
+    ``lasso`` > 0 adds ``lasso * sum |W|`` (CausalNex ``from_numpy_lasso``): it keeps collinear
+    variables from spreading small spurious weights over each other."""
     compat.apply()
     d = len(names)
     tabu = _indices(names, constraints)
     if method == "linear":
-        from causalnex.structure.notears import from_numpy
+        from causalnex.structure.notears import from_numpy, from_numpy_lasso
 
-        R, _, _ = reduced_matrix(X, standardise, seed=seed)
+        R, _, _ = reduced_matrix(X, standardise, seed=seed, weights=weights)
         with warnings.catch_warnings(), single_threaded_blas(), compat.quiet_causalnex_logs():
             warnings.simplefilter("ignore")
-            sm = from_numpy(R, max_iter=max_iter, h_tol=h_tol, w_threshold=0.0, **tabu)
+            if lasso > 0:
+                sm = from_numpy_lasso(R, lasso, max_iter=max_iter, h_tol=h_tol, w_threshold=0.0, **tabu)
+            else:
+                sm = from_numpy(R, max_iter=max_iter, h_tol=h_tol, w_threshold=0.0, **tabu)
         W = np.zeros((d, d))
         for u, v, w in sm.edges(data="weight"):
             W[int(u), int(v)] = w
@@ -137,6 +147,8 @@ def notears_weights(
         torch.manual_seed(seed)
         threads = torch.get_num_threads()
         Xf = np.asarray(X, dtype=float)
+        if weights is not None:  # the MLP has no sufficient statistic: repeat rows by their counts
+            Xf = np.repeat(Xf, np.asarray(weights, dtype=int), axis=0)
         Xc = Xf - Xf.mean(axis=0)
         if standardise:
             sd = Xc.std(axis=0)
@@ -153,7 +165,7 @@ def notears_weights(
             with warnings.catch_warnings(), compat.quiet_causalnex_logs():
                 warnings.simplefilter("ignore")
                 sm = from_pandas(df, dist_type_schema=schema, hidden_layer_units=[hidden_units], max_iter=max_iter,
-                                 w_threshold=0.0, use_gpu=False, **kw)
+                                 w_threshold=0.0, use_gpu=False, lasso_beta=lasso, **kw)
         finally:
             torch.set_num_threads(threads)
         W = np.zeros((d, d))
@@ -197,6 +209,21 @@ def threshold_edges(W: np.ndarray, names: list[str], w_threshold: float, constra
     return edges
 
 
+def resample_weights(n: int, rng: np.random.Generator, groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Bootstrap counts of ``n`` rows: rows drawn with replacement, or with ``groups`` (user and
+    item codes 0..k-1 of each row) the users x items pigeonhole bootstrap (see learn_structure)."""
+    if groups is None:
+        return np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+    counts = []
+    for g in groups:
+        k = int(g.max()) + 1 if len(g) else 0
+        counts.append(np.bincount(rng.integers(0, k, k), minlength=k)[g])
+    w = counts[0] * counts[1]
+    if w.sum() == 0:  # pathological tiny data: fall back to rows
+        return resample_weights(n, rng, None)
+    return w.astype(float)
+
+
 @dataclass
 class StructureResult:
     names: list[str]
@@ -222,12 +249,20 @@ def learn_structure(
     seed: int = 0,
     dist_types: dict[str, str] | None = None,
     progress: Any = None,
+    lasso: float = 0.0,
+    groups: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> StructureResult:
-    """NOTEARS on all rows, then on ``bootstrap`` resamples (rows drawn with replacement):
-    ``stability[edge]`` is the fraction of resamples whose thresholded graph has the edge."""
+    """NOTEARS on all rows, then on ``bootstrap`` resamples: ``stability[edge]`` is the fraction of
+    resamples whose thresholded graph has the edge.
+
+    With ``groups = (user codes, item codes)`` of the rows, a resample draws users and items
+    (not rows) with replacement and weights each row by (times its user was drawn) x (times its
+    item was drawn): Owen's pigeonhole bootstrap for crossed data. Rows of one item share its
+    features, so resampling rows would treat 4,000 rows of 400 items as 4,000 independent draws
+    and call item-level accidents "stable"."""
     t0 = time.perf_counter()
     kw = dict(standardise=standardise, method=method, max_iter=max_iter, hidden_units=hidden_units,
-              dist_types=dist_types)
+              dist_types=dist_types, lasso=lasso)
     W = notears_weights(X, names, constraints, seed=seed, **kw)
     edges = threshold_edges(W, names, w_threshold, constraints)
     seconds = time.perf_counter() - t0
@@ -241,11 +276,12 @@ def learn_structure(
     no_required = Constraints(constraints.tabu_parents, constraints.tabu_children, constraints.forbidden, [],
                               constraints.field_forbidden, constraints.field_rules)
     for b in it:
-        rows = rng.integers(0, n, n)
-        Xb = X[rows]
+        w = resample_weights(n, rng, groups)
+        keep = w > 0
+        Xb, wb = X[keep], w[keep]
         if np.any(Xb.std(axis=0) == 0):  # a resample can make a rare column constant; keep it as is
             Xb = Xb + rng.normal(0, 1e-9, Xb.shape)
-        Wb = notears_weights(Xb, names, constraints, seed=seed + b + 1, **kw)
+        Wb = notears_weights(Xb, names, constraints, seed=seed + b + 1, weights=wb, **kw)
         # stability of what the data says: required edges are not forced in the resamples
         for e in threshold_edges(Wb, names, w_threshold, no_required):
             counts[e] = counts.get(e, 0) + 1

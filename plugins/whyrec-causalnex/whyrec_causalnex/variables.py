@@ -101,6 +101,7 @@ class VariableTable:
     fields: dict[str, str]
     notes: list[str] = field(default_factory=list)
     medians: dict[str, float] = field(default_factory=dict)
+    groups: tuple[np.ndarray, np.ndarray] | None = None  # user and item codes (0..k-1) of each row
 
     @property
     def names(self) -> list[str]:
@@ -186,21 +187,24 @@ def build_table(
         kinds[target] = "numeric"
     fields[target] = "outcome"
     frame = frame.reset_index(drop=True)
-    table = VariableTable(frame=frame, target=target, kinds=kinds, fields=fields, notes=notes, medians=fill)
+    groups = (pd.factorize(pairs[USER])[0].astype(np.int64), pd.factorize(pairs[ITEM])[0].astype(np.int64))
+    table = VariableTable(frame=frame, target=target, kinds=kinds, fields=fields, notes=notes, medians=fill,
+                          groups=groups)
     if check:
         _check_table(table, max_levels, drop_constant)
     return table
 
 
 def _check_table(table: VariableTable, max_levels: int, drop_constant: bool) -> None:
-    frame = table.frame
-    for name in list(frame.columns):
+    for name in list(table.frame.columns):
+        frame = table.frame
         col = frame[name]
         n_unique = col.nunique(dropna=False)
         if n_unique <= 1:
             value = col.iloc[0] if len(col) else None
+            value = value.item() if hasattr(value, "item") else value  # 5.0, not np.float64(5.0)
             if drop_constant and name != table.target:
-                frame.drop(columns=[name], inplace=True)
+                table.frame = frame.drop(columns=[name])
                 table.kinds.pop(name)
                 table.fields.pop(name)
                 table.notes.append(f"{name}: constant ({value!r}) in the training rows, dropped")
@@ -218,8 +222,8 @@ def _check_table(table: VariableTable, max_levels: int, drop_constant: bool) -> 
                 f"conditional probability tables would be too sparse to estimate (and NOTEARS sees its codes as an "
                 f"arbitrary order); exclude it with `exclude = [\"{name}\"]` or raise `max_levels` to {n_unique}"
             )
-    if frame.shape[1] < 2:
-        raise DataError(f"only {list(frame.columns)} left after dropping constant columns; a causal graph needs at "
+    if table.frame.shape[1] < 2:
+        raise DataError(f"only {list(table.frame.columns)} left after dropping constant columns; a causal graph needs at "
                         f"least one feature next to the outcome")
 
 

@@ -20,10 +20,13 @@ def sim():
 
 @pytest.fixture(scope="session")
 def fitted(sim):
-    """A learner run end to end on the toy SCM (shared: fitting is the slow part)."""
+    """A learner run end to end on the toy SCM (shared: fitting is the slow part).
+
+    Domain knowledge "the shop prices by quality" orients the quality-price pair, which
+    observational data cannot (see test_learner.test_recovers_the_skeleton_and_flags_the_orientation)."""
     from whyrec_causalnex.learner import CausalNexLearner
 
-    learner = CausalNexLearner(bootstrap=8, effect_bootstrap=12, seed=0, bins=3)
+    learner = CausalNexLearner(bootstrap=8, effect_bootstrap=12, seed=0, bins=3, required_edges=[["quality", "price"]])
     graph = learner.learn(sim)
     learner.fit(sim, graph)
     return learner

@@ -1,0 +1,157 @@
+"""causalnex-bn as a pipeline stage (the real runner) and `whyrec causal RUN --do ...`."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import whyrec
+import whyrec_causalnex
+from whyrec import builtins
+from whyrec.plugins import PluginHost
+
+HERE = Path(__file__).parent
+
+REGISTRY = """
+[defaults]
+pipeline = "toy"
+
+[pipelines.toy]
+seed = 0
+sample_users = 12
+top_k = 5
+dataset = { use = "toy-scm", n_pairs = 4000 }
+model = { use = "toy-logit" }
+explainers = [ { use = "linear-shap" } ]
+causal = { use = "causalnex-bn", bootstrap = 4, effect_bootstrap = 6 }
+"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    import cnx_toy_plugin
+
+    host = PluginHost()
+    host.add(builtins, "whyrec.builtins")
+    host.add(whyrec_causalnex, "whyrec-causalnex")
+    host.add(cnx_toy_plugin, "cnx-toy")
+    host.check()
+    tmp = tmp_path_factory.mktemp("cnx-run")
+    reg = tmp / "registry.toml"
+    reg.write_text(REGISTRY)
+    run = whyrec.run(registry=reg, out=tmp / "runs", host=host)
+    assert run.manifest["status"] == "complete"
+    return run.path
+
+
+def test_stage_artifacts(run_dir):
+    d = run_dir / "causal" / "causalnex-bn"
+    for name in ("summary.json", "graph.json", "graph.png", "graph.svg", "graph.html", "bn.json", "effects.csv",
+                 "effects.json", "feature_effects.csv", "edge_stability.csv", "causal_vs_attribution.csv",
+                 "states.parquet"):
+        assert (d / name).is_file(), name
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    stage = next(s for s in manifest["stages"] if s["name"] == "causal:causalnex-bn")
+    assert stage["status"] == "complete" and stage["component"] == "causalnex-bn"
+    assert stage["summary"]["standardise"] is True
+    params = manifest["spec"]["causal"][0]["params"]
+    assert params["bootstrap"] == 4 and params["w_threshold"] == 0.1  # defaults are recorded
+
+
+def test_causal_vs_attribution_flags_the_proxy(run_dir):
+    """The model sees reviews (a child of quality) instead of quality: it leans on a variable that
+    causes nothing, and misses the real cause."""
+    t = pd.read_csv(run_dir / "causal" / "causalnex-bn" / "causal_vs_attribution.csv").set_index("feature")
+    assert t.loc["reviews", "flag"] == "model uses it, no causal effect"
+    assert t.loc["reviews", "attribution_share"] > 0.1 and t.loc["reviews", "causal_effect"] == 0.0
+    assert t.loc["quality", "flag"] == "causal effect, model ignores it (not a model input)"
+    assert t.loc["price", "flag"] == "both" and t.loc["discount", "flag"] == "both"
+    assert set(t["model"]) == {"toy-logit"} and set(t["method"]) == {"linear-shap"}
+
+
+def test_report_embeds_the_causal_stage(run_dir):
+    html = (run_dir / "report.html").read_text()
+    assert "Causal analysis" in html and "causal_vs_attribution" in html.replace(" ", "_")
+    assert "graph (interactive)" in html  # the pyvis page is embedded: it loads nothing remote
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "whyrec"
+    env = {**os.environ, "WHYREC_PROGRESS": "0"}
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_do(run_dir):
+    from whyrec_causalnex.learner import CausalNexLearner
+
+    out = _cli("causal", str(run_dir), "--do", "price=low")
+    assert out.returncode == 0, out.stderr
+    want = CausalNexLearner.load(run_dir / "causal" / "causalnex-bn").intervene({"price": "low"})
+    p = want["p_do"].iloc[1]
+    line = out.stdout.strip()
+    assert line.startswith(f"P(label = 1 | do(price = low)) = {p:.4f} (observed P(label = 1) = ")
+    assert "bootstrap interval of the run [" in line
+
+
+def test_cli_json_and_errors(run_dir):
+    from whyrec.cli import main
+
+    def call(*args):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            return exc.code
+        return 0
+
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert call("causal", str(run_dir), "--do", "discount=1", "--do", "price=high", "--format", "json") == 0
+    out = json.loads(buf.getvalue())
+    assert out["intervention"] == "do(discount = 1, price = high)" and out["ci"] is None
+    assert sum(r["p_do"] for r in out["distribution"]) == pytest.approx(1.0)
+    for args, msg in [
+        (("--do", "price=cheap"), "error: unknown state in the intervention: 'price' has no state 'cheap'"),
+        (("--do", "prize=low"), "error: unknown node 'prize' in the intervention (did you mean 'price'?)"),
+        (("--do", "price"), "error: --do 'price': expected FEATURE=LEVEL, e.g. --do price=low"),
+        (("--do", "colour=red"), "error: 'colour' is not connected to 'label' in the learned graph"),
+        (("--name", "other", "--do", "price=low"), "error: "),
+    ]:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert call("causal", str(run_dir), *args) == 2
+        assert err.getvalue().startswith(msg) and err.getvalue().count("\n") == 1, err.getvalue()
+
+
+def test_cli_without_do_lists_the_effects(run_dir):
+    from whyrec.cli import main
+
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        try:
+            main(["causal", str(run_dir)])
+        except SystemExit as exc:
+            assert exc.code in (0, None)
+    text = buf.getvalue()
+    assert text.startswith("P(label = 1) observed: ")
+    assert "do(price: low): " in text and "do(discount: 1): " in text
+
+
+def test_cli_on_a_run_without_the_stage(tmp_path):
+    from whyrec.rundir import Run
+
+    Run.create({"pipeline": "x", "stages": [], "status": "complete"}, tmp_path / "r")
+    out = _cli("causal", str(tmp_path / "r"), "--do", "price=low")
+    assert out.returncode == 2
+    assert out.stderr.strip() == (f"error: {tmp_path / 'r'}: pipeline 'x' ran no causalnex-bn causal stage; add "
+                                  "`causal = { use = \"causalnex-bn\" }` to it and rerun")
