@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-TITLE = "User feedback: A/B tests and off-policy evaluation"
+TITLE = "Feedback analysis: A/B tests and off-policy estimates"
 
 
 OURS = ("ab-test", "off-policy")

@@ -58,7 +58,7 @@ def test_report_section(run_dir):
     assert "on-policy CTR of &#x27;random&#x27; = 0.0038" in sec.body
     assert sec.body.count("<img") >= 4
     html = (run_dir / "report.html").read_text()
-    assert "User feedback: A/B tests and off-policy evaluation" in html
+    assert "Feedback analysis: A/B tests and off-policy estimates" in html
 
 
 def test_report_section_says_what_is_missing(run_dir, tmp_path):
