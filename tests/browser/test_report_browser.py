@@ -30,6 +30,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 @pytest.fixture(scope="module")
 def chromium() -> str:
     try:
+        import websocket  # noqa: F401  (websocket-client, from the test extra)
+    except ImportError:
+        pytest.fail("the browser test needs websocket-client: pip install -e '.[test]'", pytrace=False)
+    try:
         return headless.ensure_chromium()
     except RuntimeError as exc:
         pytest.fail(f"the browser test needs Chromium: {exc}", pytrace=False)
