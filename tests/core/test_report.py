@@ -267,6 +267,7 @@ def _broken_hook(register):
 def with_plugins(base_run, tmp_path_factory) -> dict[str, dict]:
     d = tmp_path_factory.mktemp("plugins") / base_run.path.name
     shutil.copytree(base_run.path, d)
+    shutil.copytree(d / "causal" / "effect-table", d / "causal" / "second")  # not covered by "rich"
     host = kit.make_host()
     host.add(_plugin(register_report_sections=lambda register: (
         register("mine", _boom, order=65), register("wrong", lambda run: "<p>x</p>"),
@@ -297,7 +298,20 @@ def test_a_plugin_section_covering_a_stage_replaces_the_generic_view(with_plugin
     assert secs["rich"]["status"] == "ok" and "effect_per_sd" in secs["rich"]["text"]
     causal = secs["causal"]
     assert 'Shown in <a href="#rich-causal">Causal effects, richly</a>' in causal["html"]
-    assert "effect_per_sd" not in causal["text"]
+    assert causal["text"].count("effect_per_sd") == 1  # the uncovered copy only
+
+
+def test_a_generic_section_whose_stages_are_all_covered_is_left_out(small_run, tmp_path, khost):
+    d = tmp_path / small_run.path.name
+    shutil.copytree(small_run.path, d)
+
+    def render(run):
+        return Section("Quality, richly", body="<p>curves</p>", covers=("explanations/linear-shap__linear/quality",))
+
+    host = kit.make_host()
+    host.add(_plugin(register_report_sections=lambda register: register("rich-quality", render)), "rq")
+    secs = parse(build_report(d, host=host))
+    assert "rich-quality" in secs and "explanation-quality" not in secs
 
 
 def test_html_that_loads_from_the_network_is_linked_not_embedded(base_run, tmp_path, khost):

@@ -798,6 +798,8 @@ def _group_section(run: Any, group: str, title: str, intro: str) -> Section | No
     orphans = stages_without_dir(run, group, dirs)
     if not dirs and not orphans:
         return None
+    if not orphans and all(_covered_note(run, d) for d in dirs):
+        return None  # plugin sections show all of it
     b = Body(run)
     b.add(_p(intro, "wr-small"))
     for stage in orphans:
@@ -841,7 +843,7 @@ def render_feedback(run: Any) -> Section | None:
 @generic
 def render_quality(run: Any) -> Section | None:
     dirs = [d for d in stage_dirs(run, "explanations") if (d.path / "quality").is_dir()]
-    if not dirs:
+    if not dirs or all(_covered_note(run, StageDir("quality", d.path / "quality")) for d in dirs):
         return None
     b = Body(run)
     b.add(_p("How far to trust each explanation: deletion/insertion curves (does removing the top-attributed "
