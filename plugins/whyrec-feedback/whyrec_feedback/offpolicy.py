@@ -118,9 +118,7 @@ class OffPolicy:
 
     def _target(self, space: policies.ItemSpace, logged: pd.DataFrame, slots: np.ndarray, positions: list, ctx: Any) -> policies.Target:
         if self.target == "uniform":
-            t = policies.uniform(space, self.items)
-            t.choice = np.zeros(len(logged), dtype=np.int64)  # only the length is used for uniform
-            return t
+            return policies.uniform(space, self.items)
         if self.target == "ranking":
             return policies.ranking(space, self.ranking, slots, positions)
         return policies.from_model(self.target[len("model:"):], ctx, space, logged["user"], slots, len(positions))
