@@ -108,7 +108,7 @@ class LightGBMModel(BaseModel):
             "bagging_fraction": p["bagging_fraction"], "bagging_freq": 1 if p["bagging_fraction"] < 1 else 0,
             "lambda_l2": p["lambda_l2"], "use_missing": p["use_missing"], "max_cat_to_onehot": p["max_cat_to_onehot"],
             "cat_smooth": p["cat_smooth"], "num_threads": p["num_threads"], "seed": p["seed"],
-            "deterministic": True, "force_col_wise": True, "verbose": -1,
+            "deterministic": True, "verbose": -1,
         }
         if p["objective"] == "binary":
             out["metric"] = "binary_logloss"

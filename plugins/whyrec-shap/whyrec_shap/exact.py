@@ -23,7 +23,7 @@ from whyrec.explanation import Explanation
 from .background import sample_background
 from .base import ShapExplainer, base_pairs, is_model_agnostic_target
 from .masking import expected_outputs
-from .reasons import unit_reasons
+from .reasons import LazyReasons, unit_reasons
 
 MAX_FIELDS = 16
 LEVELS = ("field", "group")
@@ -122,7 +122,8 @@ class ExactFieldShapley(ShapExplainer):
         phi, base, fx = exact_group_shapley(model.score_features, X, B, groups, max_rows=self.params["max_rows"])
         attr = pd.DataFrame(phi, columns=list(groups))
         out = base_pairs(pairs, fx, base)
-        reasons = unit_reasons(data, attr, X, groups, B, n=int(self.params["n_reasons"]))
+        n_reasons = int(self.params["n_reasons"])
+        reasons = LazyReasons(lambda: unit_reasons(data, attr, X, groups, B, n=n_reasons), len(X))
         n_rows = len(X) * 2 ** len(groups) * len(B)
         return Explanation(
             method=self.name, model=model.name, pairs=out, schema=data.schema.select([c for c in X.columns if c in data.schema]),

@@ -21,7 +21,7 @@ from whyrec.explanation import Explanation
 
 from .background import FrameCodec, kmeans_background, sample_background
 from .base import ShapExplainer, base_pairs, is_model_agnostic_target
-from .reasons import feature_reasons
+from .reasons import LazyReasons, feature_reasons
 
 # shap's maskers compute x * mask + background * ~mask, which turns NaN (a missing history
 # position) into NaN everywhere; a finite sentinel survives that arithmetic exactly.
@@ -78,12 +78,13 @@ class _SamplingShap(ShapExplainer):
                 base: np.ndarray, t0: float, summary: dict) -> Explanation:
         names = list(model.feature_names)
         attr = pd.DataFrame(phi, columns=names)
+        n_reasons = int(self.params["n_reasons"])
         fx = np.asarray(model.score_features(X), dtype=float)
         out = base_pairs(pairs, fx, base)
         return Explanation(
             method=self.name, model=model.name, pairs=out, schema=data.schema.select([c for c in names if c in data.schema]),
             attributions=attr, feature_values=X, params={**self.params, "output": "model score_features (raw)"},
-            additive=True, reasons=feature_reasons(data, attr, X, n=int(self.params["n_reasons"])),
+            additive=True, reasons=LazyReasons(lambda: feature_reasons(data, attr, X, n=n_reasons), len(X)),
             summary={**summary, "seconds": round(time.perf_counter() - t0, 4), "rows": int(len(X))},
         )
 

@@ -15,7 +15,7 @@ from whyrec.explanation import Explanation
 from .background import sample_background
 from .base import ShapExplainer, base_pairs
 from .interventional import has_categorical_splits, interventional_shap
-from .reasons import feature_reasons
+from .reasons import LazyReasons, feature_reasons
 
 PERTURBATIONS = ("tree_path_dependent", "interventional")
 
@@ -116,7 +116,8 @@ class TreeShap(ShapExplainer):
         attr = pd.DataFrame(phi, columns=names)
         out = base_pairs(pairs, margin, base)
         out["additivity_error"] = err
-        reasons = feature_reasons(data, attr, X, n=int(self.params["n_reasons"]))
+        n_reasons = int(self.params["n_reasons"])
+        reasons = LazyReasons(lambda: feature_reasons(data, attr, X, n=n_reasons), len(X))
         return Explanation(
             method=self.name, model=model.name, pairs=out, schema=data.schema.select(names), attributions=attr,
             feature_values=X, params={**self.params, "engine": engine, "output": "raw margin"}, additive=True,

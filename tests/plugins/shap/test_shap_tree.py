@@ -123,6 +123,17 @@ def test_reasons_in_words(lgb_model, toy_data, top_pairs):
     assert any("shares a genre with" in r for rs in e.reasons for r in rs)
 
 
+def test_reasons_are_worded_on_first_use(lgb_model, toy_data, top_pairs):
+    from whyrec.atomic import to_json
+    import json
+
+    e = TreeShap().explain(lgb_model, toy_data, top_pairs)
+    assert not e.reasons.built and len(e.reasons) == len(top_pairs)
+    first = e.reasons[0]
+    assert e.reasons.built and first == e.row(0)["reasons"]
+    assert json.loads(to_json({"r": e.reasons})) == {"r": e.reasons.tolist()}
+
+
 def test_explanation_roundtrip(lgb_model, toy_data, top_pairs, tmp_path):
     e = TreeShap().explain(lgb_model, toy_data, top_pairs)
     e.save(tmp_path / "e")
