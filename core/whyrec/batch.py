@@ -314,9 +314,6 @@ def _job_diff(old: dict, new: dict) -> list[str]:
 
 def _prepare_out_dir(out_dir: Path, job: dict) -> dict | None:
     """Refuse a directory that is not this job's; return the stored job when resuming."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"{out_dir}: exists and is not a directory; pass a directory for --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
     existing = [p.name for p in out_dir.iterdir() if p.name != LOCK_FILE]
     jf = out_dir / JOB_FILE
     if not jf.exists():
@@ -476,8 +473,13 @@ def explain_pairs_batched(
     job["fingerprint"] = _fingerprint(job)
 
     t0 = time.perf_counter()
-    old = _prepare_out_dir(out_dir, job)
-    with _DirLock(out_dir):
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"{out_dir}: exists and is not a directory; pass a directory for --out")
+    if out_dir.exists():
+        _prepare_out_dir(out_dir, job)  # refuse a foreign directory before touching it
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _DirLock(out_dir):  # and check again under the lock: no other writer slips in between
+        old = _prepare_out_dir(out_dir, job)
         _clean_temp_files(out_dir)
         if old is None:
             write_json(out_dir / JOB_FILE, job)
@@ -517,8 +519,9 @@ def explain_pairs_batched(
 
         hashes: dict[int, str] = {}
         fn = ChunkExplainer(model, data, explainer, cold_start, layout)
+        results = executor.map_batches(fn, todo())
         try:
-            for i, table in executor.map_batches(fn, todo()):
+            for i, table in results:
                 if table.schema.names != columns:
                     raise UnsupportedError(f"chunk {i}: output columns {table.schema.names} differ from the job's {columns}")
                 metas[i] = _write_part(out_dir, i, table, job, hashes.pop(i))
@@ -528,6 +531,9 @@ def explain_pairs_batched(
                 if bar is not None:
                     bar.update(table.num_rows)
         finally:
+            close = getattr(results, "close", None)
+            if close is not None:  # stop a cluster executor's workers now, not at garbage collection
+                close()
             if bar is not None:
                 bar.close()
 

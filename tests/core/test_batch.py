@@ -217,6 +217,7 @@ def test_non_empty_foreign_directory_is_refused(toy, tmp_path):
     with pytest.raises(DataError, match=r"directory is not empty \(part-00000.parquet\) and holds no explain-batch job"):
         run(toy, tmp_path / "p.parquet", tmp_path / "out")
     assert (tmp_path / "out" / "part-00000.parquet").read_bytes() == b"someone else's"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["part-00000.parquet"]  # nothing added
 
 
 def test_a_second_writer_of_the_same_directory_is_refused(toy, tmp_path):

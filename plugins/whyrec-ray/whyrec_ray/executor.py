@@ -41,15 +41,18 @@ class RayExecutor:
         ``ray start --head`` on this machine; "ray://host:port" connects through Ray Client.
         When Ray is already initialised in the process (a platform or a notebook did it), that
         instance is used and left running.
-    workers: worker actors (1 CPU each); default: every CPU of the cluster.
+    workers: worker actors; default: as many as the cluster's CPUs allow.
+    cpus_per_worker: CPUs reserved by each worker; Ray sets OMP_NUM_THREADS to it, so
+        LightGBM/numpy inside a worker use that many threads.
     in_flight: batches queued per worker; the driver holds at most ``workers * in_flight``
         batches and results at a time.
     """
 
-    def __init__(self, address: str = "local", num_cpus: int | None = None, workers: int | None = None, in_flight: int = 2) -> None:
+    def __init__(self, address: str = "local", num_cpus: int | None = None, workers: int | None = None,
+                 cpus_per_worker: int = 1, in_flight: int = 2) -> None:
         if not isinstance(address, str) or not (address in ADDRESSES or address.startswith("ray://")):
             raise RegistryError(f"executor 'ray': address {address!r} is not \"local\", \"auto\" or \"ray://host:port\"")
-        for name, value in (("num_cpus", num_cpus), ("workers", workers)):
+        for name, value in (("num_cpus", num_cpus), ("workers", workers), ("cpus_per_worker", cpus_per_worker)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise RegistryError(f"executor 'ray': {name} must be a positive integer, got {value!r}")
         if not isinstance(in_flight, int) or in_flight < 1:
@@ -57,6 +60,7 @@ class RayExecutor:
         if num_cpus is not None and address != "local":
             raise RegistryError(f"executor 'ray': num_cpus sizes a local Ray instance; with address {address!r} the cluster decides (use workers)")
         self.address, self.num_cpus, self.workers, self.in_flight = address, num_cpus, workers, in_flight
+        self.cpus_per_worker = cpus_per_worker
         self._started = False
 
     # -- connecting -------------------------------------------------------------------------
@@ -93,10 +97,11 @@ class RayExecutor:
     def n_workers(self) -> int:
         self.connect()
         cpus = int(ray.cluster_resources().get("CPU", 0))
-        n = self.workers or max(cpus, 1)
-        if n > cpus:
-            raise PluginError(f"executor 'ray': workers = {n} but the Ray cluster has {cpus} CPUs; "
-                              f"lower workers or give the cluster more CPUs (num_cpus for address = \"local\")")
+        n = self.workers or max(cpus // self.cpus_per_worker, 1)
+        if n * self.cpus_per_worker > cpus:
+            raise PluginError(f"executor 'ray': workers = {n} x cpus_per_worker = {self.cpus_per_worker} needs "
+                              f"{n * self.cpus_per_worker} CPUs but the Ray cluster has {cpus}; lower workers or "
+                              f"cpus_per_worker, or give the cluster more CPUs (num_cpus for address = \"local\")")
         return n
 
     # -- the contract -------------------------------------------------------------------------
@@ -104,7 +109,7 @@ class RayExecutor:
         """Yield ``fn(batch)`` for every batch, in input order."""
         n = self.n_workers()
         fn_ref = ray.put(fn)  # one copy in the object store; each actor resolves it once
-        worker_cls = ray.remote(num_cpus=1)(_Worker)
+        worker_cls = ray.remote(num_cpus=self.cpus_per_worker)(_Worker)
         actors = [worker_cls.remote(fn_ref) for _ in range(n)]
         load = [0] * n
         window: collections.deque = collections.deque()  # (object ref, actor index), in input order

@@ -133,8 +133,18 @@ def test_close_leaves_a_ray_instance_it_did_not_start(ray_cluster):
 
 
 def test_more_workers_than_cpus_is_refused(ray_cluster):
-    with pytest.raises(PluginError, match=r"workers = 3 but the Ray cluster has 2 CPUs"):
+    with pytest.raises(PluginError, match=r"workers = 3 x cpus_per_worker = 1 needs 3 CPUs but the Ray cluster has 2"):
         list(RayExecutor(workers=3).map_batches(operator.neg, [1]))
+    with pytest.raises(PluginError, match=r"workers = 2 x cpus_per_worker = 2 needs 4 CPUs but the Ray cluster has 2"):
+        list(RayExecutor(workers=2, cpus_per_worker=2).map_batches(operator.neg, [1]))
+
+
+def test_a_worker_with_two_cpus_runs_two_threads(ray_cluster):
+    """Ray sets OMP_NUM_THREADS to the worker's CPUs: LightGBM/numpy threads follow."""
+    ex = RayExecutor(cpus_per_worker=2)
+    assert ex.n_workers() == 1
+    assert list(ex.map_batches(os.environ.get, ["OMP_NUM_THREADS"])) == ["2"]
+    assert list(RayExecutor(workers=2).map_batches(os.environ.get, ["OMP_NUM_THREADS"] * 2)) == ["1", "1"]
 
 
 @pytest.mark.parametrize("params, message", [
@@ -142,6 +152,7 @@ def test_more_workers_than_cpus_is_refused(ray_cluster):
     ({"workers": 0}, "workers must be a positive integer, got 0"),
     ({"num_cpus": -1}, "num_cpus must be a positive integer"),
     ({"in_flight": 0}, "in_flight must be a positive integer"),
+    ({"cpus_per_worker": 0}, "cpus_per_worker must be a positive integer"),
     ({"address": "auto", "num_cpus": 2}, "num_cpus sizes a local Ray instance"),
 ])
 def test_bad_parameters_are_refused(params, message):
