@@ -37,3 +37,10 @@ def register_explainers(register):
              description="Grad-CAM over history positions (gradient x activation of the history embeddings)")
     register("history-counterfactual", lazy("whyrec_torch.counterfactual:HistoryCounterfactual"),
              description="smallest set of history items whose removal drops the item out of the top-k")
+
+
+@whyrec.hookimpl
+def register_report_sections(register):
+    from .report import render  # whyrec.report is imported only when the section renders
+
+    register("torch-faithfulness", render, order=52)

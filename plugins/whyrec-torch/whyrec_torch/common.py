@@ -10,7 +10,7 @@ import pandas as pd
 from whyrec.data import ITEM, USER, RecData
 from whyrec.errors import DataError, UnsupportedError
 
-from .encoding import Encoded
+from .encoding import Encoded, value_keys
 
 
 def check_model(model: Any, explainer: str, need: str = "attention") -> None:
@@ -60,10 +60,12 @@ def history_items(model: Any, X: pd.DataFrame) -> list[list[tuple[int, Any]]]:
     seq = model.sequence_features
     if not seq:
         return [[] for _ in range(len(X))]
-    vals = X[seq].to_numpy(dtype=object)
+    block = X[seq]
+    keys = np.stack([value_keys(block[c]) for c in seq], axis=1)  # (rows, N) canonical ids, None = empty
+    ids = model.item_ids_by_key()
     out = []
-    for row in vals:
-        out.append([(k, model.item_id(v)) for k, v in enumerate(row) if not _isna(v)])
+    for row_keys, row_vals in zip(keys, block.to_numpy(dtype=object)):
+        out.append([(k, ids.get(key, val)) for k, (key, val) in enumerate(zip(row_keys, row_vals)) if key is not None])
     return out
 
 
@@ -85,16 +87,17 @@ def base_pairs(rows: Rows, output: np.ndarray, base: np.ndarray | float) -> pd.D
 def position_table(rows: Rows, data: RecData, values: dict[str, np.ndarray]) -> pd.DataFrame:
     """Long table: one row per (explained pair, filled history position) with item titles
     and one column per array in ``values`` (each [pairs, N])."""
-    recs = []
-    for i, hist in enumerate(rows.history):
-        for pos, item in hist:
-            rec = {"pair": i, "user": rows.pairs.at[i, USER], "item": rows.pairs.at[i, ITEM], "position": pos,
-                   "history_item": item, "history_title": data.item_title(item)}
-            for name, arr in values.items():
-                rec[name] = float(arr[i, pos])
-            recs.append(rec)
-    cols = ["pair", "user", "item", "position", "history_item", "history_title", *values]
-    df = pd.DataFrame(recs, columns=cols)
+    pair = np.array([i for i, h in enumerate(rows.history) for _ in h], dtype=np.int64)
+    pos = np.array([p for h in rows.history for p, _ in h], dtype=np.int64)
+    items = [it for h in rows.history for _, it in h]
+    titles = {it: data.item_title(it) for it in set(items)}
+    df = pd.DataFrame({
+        "pair": pair, "user": rows.pairs[USER].to_numpy()[pair] if len(pair) else [],
+        "item": rows.pairs[ITEM].to_numpy()[pair] if len(pair) else [], "position": pos,
+        "history_item": pd.Series(items, dtype=object), "history_title": [titles[it] for it in items],
+    })
+    for name, arr in values.items():
+        df[name] = np.asarray(arr, dtype=float)[pair, pos] if len(pair) else np.zeros(0)
     # ids of mixed types do not fit a Parquet column; titles carry the meaning, ids stay exact as text
     for c in ("user", "item", "history_item"):
         if df[c].dtype == object:

@@ -133,13 +133,12 @@ def feature_reasons(model: Any, data: RecData, rows: Rows, i: int, attr: pd.Seri
             return f"you watched {data.item_title(item)}" if item is not None else f"{name} (empty)"
         return data.describe_feature(name, row.get(name), row)
 
-    out = []
-    pos = attr[attr > 0].sort_values(ascending=False).head(n)
-    for name, v in pos.items():
-        out.append(f"{words(name)}: {v:+.2f}")
-    neg = attr[attr < 0].sort_values().head(1)
-    for name, v in neg.items():
-        out.append(f"against it: {words(name)}: {v:+.2f}")
+    names, v = attr.index.to_numpy(), attr.to_numpy(dtype=float)
+    order = np.argsort(-v, kind="stable")
+    out = [f"{words(names[j])}: {v[j]:+.2f}" for j in order[:n] if v[j] > 0]
+    j = order[-1] if len(order) else None
+    if j is not None and v[j] < 0:
+        out.append(f"against it: {words(names[j])}: {v[j]:+.2f}")
     return out
 
 

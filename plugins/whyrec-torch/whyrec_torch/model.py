@@ -167,13 +167,17 @@ class TorchAttentionModel(BaseModel):
     def sequence_features(self) -> list[str]:
         return [] if self.encoder is None else list(self.encoder.sequence)
 
-    def item_id(self, value: Any) -> Any:
-        """The dataset's own item id for a value read from a feature row (50.0 -> 50)."""
+    def item_ids_by_key(self) -> dict[str, Any]:
+        """Canonical id key -> the dataset's own item id (so 50.0 read from a row is item 50)."""
         if self._item_ids is None:
             ids = self._require_data().item_ids
             self._item_ids = dict(zip(value_keys(pd.Series(ids)), ids))
+        return self._item_ids
+
+    def item_id(self, value: Any) -> Any:
+        """The dataset's own item id for a value read from a feature row (50.0 -> 50)."""
         (key,) = value_keys(pd.Series([value], dtype=object))
-        return self._item_ids.get(key, value)
+        return self.item_ids_by_key().get(key, value)
 
     # -- training ------------------------------------------------------------------------
     def fit(self, data: RecData, ctx: "PipelineContext | None" = None) -> dict:

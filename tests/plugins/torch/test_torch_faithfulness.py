@@ -121,3 +121,18 @@ def test_verdict_rules(tau, att, rand, expect):
 def test_attention_map_quality_can_be_switched_off(model, toy, pairs):
     ex = AttentionMap(check=False)
     assert ex.quality(model, toy, ex.explain(model, toy, pairs), None) is None
+
+
+def test_report_section_states_the_verdict(checked, tmp_path):
+    from whyrec_torch.report import TITLE, render
+
+    assert render(tmp_path) is None  # a run without the check has no such section
+    _, q = checked
+    q.save(tmp_path / "explanations" / "attention-map__din" / "quality")
+    s = render(tmp_path)
+    assert s.title == TITLE and s.status == "ok"
+    assert s.covers == ("explanations/attention-map__din/quality",)
+    import html
+
+    assert html.escape(q.summary["verdict"], quote=True) in s.body
+    assert s.body.count("<img") == 2
