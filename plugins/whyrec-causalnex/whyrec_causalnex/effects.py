@@ -53,7 +53,9 @@ def do_effects(
         return pd.DataFrame(columns=LEVEL_COLUMNS), pd.DataFrame(columns=["feature", "effect", "effect_low", "effect_high",
                                                                          "path_to_outcome"])
     with_path = [f for f in features if net is not None and f in net.variables and net.has_path(f)]
-    point: dict[str, np.ndarray] = {f: _level_effects(net, f) for f in with_path}
+    # interventions only need the outcome's ancestors (same answer, smaller junction tree)
+    anc = net.ancestral() if with_path else None
+    point: dict[str, np.ndarray] = {f: _level_effects(anc, f) for f in with_path}
     observational: dict[str, np.ndarray] = {}
     if net is not None:
         pos = net.positive_state
@@ -70,7 +72,7 @@ def do_effects(
         for _ in it:
             w = resample_weights(n, rng, groups)
             sample = train_codes.iloc[np.repeat(np.arange(n), w.astype(int))]
-            nb = net.copy_structure().refit(sample)
+            nb = anc.copy_structure().refit(sample)
             for f in with_path:
                 boots[f].append(_level_effects(nb, f))
     alpha = (1 - ci) / 2

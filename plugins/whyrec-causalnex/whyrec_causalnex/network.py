@@ -118,6 +118,27 @@ class FittedNetwork:
         self._arrays = None
         return self
 
+    def ancestral(self) -> "FittedNetwork":
+        """The sub-network of the outcome and its ancestors, with the same CPDs (no refit).
+
+        P(outcome | do(x)) for any x in it is the same as in the whole network (the other
+        variables marginalise out of the factorisation), and CausalNex's junction tree over
+        fewer nodes is much faster: the do-effects and their bootstrap use it."""
+        import networkx as nx
+
+        g = nx.DiGraph(self.edges)
+        g.add_nodes_from(self.variables)
+        keep = nx.ancestors(g, self.target) | {self.target}
+        if len(keep) == len(self.variables):
+            return self
+        d = self.to_dict()
+        d["variables"] = [v for v in self.variables if v in keep]
+        d["edges"] = [e for e in d["edges"] if e[0] in keep and e[1] in keep]
+        d["node_names"] = {v: n for v, n in d["node_names"].items() if v in keep}
+        d["states"] = {v: st for v, st in d["states"].items() if v in keep}
+        d["cpds"] = {v: c for v, c in d["cpds"].items() if v in keep}
+        return FittedNetwork.from_dict(d)
+
     def copy_structure(self) -> "FittedNetwork":
         other = FittedNetwork(self.variables, self.edges, self.target, self.states, self.prior,
                               self.equivalent_sample_size, node_of=dict(self.node_of))

@@ -201,3 +201,21 @@ def test_drop_unstable_and_required_edges(sim):
     stab = learner.stability_table().set_index(["source", "target"])
     assert bool(stab.loc[("colour", "label"), "required"]) is True
     assert g.constraints["required_edges"] == [["colour", "label"]]
+
+
+def test_ancestral_network_gives_the_same_interventions(sim):
+    """do-effects run on the outcome's ancestors only; the answer must equal the whole network's."""
+    from whyrec.causal import Edge
+
+    learner = CausalNexLearner(bootstrap=0, effect_bootstrap=0, seed=0)
+    # colour hangs off quality without reaching the outcome: not an ancestor of label
+    graph = CausalGraph(nodes=["quality", "price", "colour", "discount", "label"],
+                        edges=[Edge("quality", "price"), Edge("quality", "label"), Edge("price", "label"),
+                               Edge("quality", "colour"), Edge("discount", "label")])
+    learner.fit(sim, graph)
+    full = learner.net
+    anc = full.ancestral()
+    assert anc.variables == ["quality", "price", "discount", "label"]
+    for var in ("quality", "price", "discount"):
+        for lvl in range(full.states[var].n_states):
+            np.testing.assert_allclose(anc.do_outcome({var: lvl}), full.do_outcome({var: lvl}), atol=1e-12)
