@@ -71,3 +71,40 @@ def test_report_section_says_what_is_missing(run_dir, tmp_path):
     assert sec.status == "missing"
     assert "feedback/ab-test" in sec.message and "rerun `whyrec run obd-feedback`" in sec.message
     assert "uniform-from-bts" in sec.body  # the other stage still shows
+
+
+def test_explanation_ab_test_from_a_feedback_log_in_a_pipeline(tmp_path):
+    """A pipeline reads a recorded feedback log (one malformed line) through the feedback-log dataset."""
+    from whyrec.runner import run
+
+    from whyrec_feedback.store import record_event
+
+    log = tmp_path / "feedback.jsonl"
+    for k in range(60):
+        method = ("attention-map", "tree-shap")[k % 2]
+        record_event(log, "impression", k, k % 5, variant="explained", explanation_method=method, label=int(k % 3 == 0))
+        record_event(log, "explanation_feedback", k, k % 5, explanation_method=method, helpful=k % 2 == 1 or k % 5 == 0)
+        if k == 10:
+            with open(log, "a") as fh:
+                fh.write("not json\n")
+    reg = tmp_path / "registry.toml"
+    reg.write_text(f"""
+[pipelines.explanations]
+dataset = {{ use = "feedback-log", path = "{log}" }}
+feedback = {{ use = "ab-test", arm = "explanation_method", metric = "helpful", control = "attention-map", min_exposures = 5, logs = {{ use = "feedback-log", path = "{log}" }} }}
+""")
+    host = PluginHost()
+    host.add(builtins, "whyrec.builtins")
+    host.add(whyrec_feedback, "whyrec-feedback")
+    out = run("explanations", registry=reg, out=tmp_path / "runs", host=host)
+    stage = next(s for s in out.manifest["stages"] if s["name"] == "feedback:ab-test")
+    assert any("line 23: " in w and "line skipped" in w for w in stage["warnings"])
+    s = stage["summary"]
+    assert s["per_arm"]["tree-shap"] == {"exposures": 30, "helpful": 30, "helpful_rate": 1.0,
+                                         "ci_low": pytest.approx(s["per_arm"]["tree-shap"]["ci_low"]), "ci_high": 1.0}
+    assert s["per_arm"]["attention-map"]["helpful"] == 6
+    assert s["explanations"]["most_helpful"] == "tree-shap"
+    with pytest.raises(Exception, match="no such events file"):
+        from whyrec_feedback.dataset import FeedbackLog
+
+        FeedbackLog(str(tmp_path / "missing.jsonl")).load()
