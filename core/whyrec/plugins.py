@@ -20,7 +20,7 @@ from . import hookspecs
 from .contracts import KINDS
 from .errors import PluginError, RegistryError
 
-BUILTINS = ("whyrec.builtins",)
+BUILTINS = ("whyrec.builtins", "whyrec.report.sections")
 
 # Components of first-party plugins, so an unknown name can say which package provides it.
 KNOWN_COMPONENTS = {
@@ -169,7 +169,10 @@ class PluginHost:
             def reg(name: str, render: Callable, *, order: int = 50, _p: str = plugin_name) -> None:
                 self.sections[name] = (render, order, _p)
 
-            impl.function(register=reg)
+            try:
+                impl.function(register=reg)
+            except Exception as exc:  # noqa: BLE001  (a broken report section must not break the catalogue)
+                self.infos[plugin_name].error = self.infos[plugin_name].error or f"register_report_sections: {type(exc).__name__}: {exc}"
         self._collected = True
 
     def _registrar(self, kind: str, plugin_name: str) -> Callable:

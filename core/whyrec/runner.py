@@ -289,6 +289,7 @@ def _run_explainers(run_obj: Run, ctx: PipelineContext, explainers: list) -> Non
     for mname, model in ctx.models.items():
         rows = [model.recommend(u, min(k, len(ctx.data.candidates(u)))) for u in ctx.progress(users, desc=f"top-{k} for {mname}")]
         recs[mname] = pd.concat(rows, ignore_index=True)
+        recs[mname]["title"] = [ctx.data.item_title(i) for i in recs[mname]["item"]]
         write_parquet(run_obj.path / "explanations" / f"recommendations__{mname}.parquet", recs[mname])
     for espec, explainer in explainers:
         wanted = espec.extra.get("models") or list(ctx.models)
