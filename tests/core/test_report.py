@@ -139,8 +139,9 @@ def test_sections_show_the_runs_figures(base_run):
 def test_why_above_gap_equals_the_score_difference(base_run):
     expl = whyrec.Explanation.load(base_run.path / "explanations" / "linear-shap__linear")
     text = parse(base_run.path / "report.html")["why-above"]["text"]
-    m = re.search(r"user (\S+), #1 item (\S+) above #4 item (\S+)", text)
-    user, a, b = m.group(1), m.group(2), m.group(3)
+    # items show as "item 7" or, with titles, "Some Title (7)"
+    m = re.search(r"user (\S+), #1 (?:item (\S+)|[^()]*\((\S+)\)) above #4 (?:item (\S+)|[^()]*\((\S+)\))", text)
+    user, a, b = m.group(1), m.group(2) or m.group(3), m.group(4) or m.group(5)
     p = expl.pairs
     sa = p[(p["user"].astype(str) == user) & (p["item"].astype(str) == a)]["output_value"].iloc[0]
     sb = p[(p["user"].astype(str) == user) & (p["item"].astype(str) == b)]["output_value"].iloc[0]
