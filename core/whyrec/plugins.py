@@ -30,7 +30,7 @@ KNOWN_COMPONENTS = {
     "whyrec-torch": ["torch-attention", "attention-map", "integrated-gradients", "grad-cam", "history-counterfactual"],
     "whyrec-causalnex": ["causalnex-bn"],
     "whyrec-distill": ["distill", "prune", "quantize", "mlp"],
-    "whyrec-feedback": ["ab-test", "off-policy"],
+    "whyrec-feedback": ["ab-test", "off-policy", "feedback-log"],
     "whyrec-ray": ["ray"],
     "whyrec-mlflow": [],
 }
