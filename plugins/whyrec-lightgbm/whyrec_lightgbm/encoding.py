@@ -96,7 +96,10 @@ class FrameEncoder:
 
     @staticmethod
     def _numeric(name: str, col: pd.Series) -> np.ndarray:
-        if isinstance(col.dtype, pd.CategoricalDtype):
+        dt = col.dtype
+        if isinstance(dt, np.dtype) and dt.kind in "fiub":  # plain numpy numbers: no conversion needed
+            return col.to_numpy(dtype=np.float64)
+        if isinstance(dt, pd.CategoricalDtype):
             col = col.astype(object)
         try:
             return pd.to_numeric(col).to_numpy(dtype=np.float64, na_value=np.nan)

@@ -24,6 +24,7 @@ from whyrec.errors import DataError, RegistryError
 from .encoding import FrameEncoder, lightgbm_names
 
 OBJECTIVES = ("binary", "lambdarank")
+SMALL_BATCH = 5000  # rows below which prediction runs on one thread
 
 
 class LightGBMModel(BaseModel):
@@ -221,12 +222,22 @@ class LightGBMModel(BaseModel):
         self._require_booster()
         return self.encoder.encode(X)
 
+    def predict_threads(self, n_rows: int) -> int:
+        """Threads for a prediction of ``n_rows``: one for small batches (a recommendation
+        request), where waking an OpenMP team costs more than the trees."""
+        return 1 if n_rows < SMALL_BATCH else self.params["num_threads"]
+
+    def predict_margin(self, M: np.ndarray) -> np.ndarray:
+        """Raw margin of already encoded rows."""
+        booster = self._require_booster()
+        if len(M) == 0:
+            return np.zeros(0)
+        return booster.predict(M, raw_score=True, num_threads=self.predict_threads(len(M)))
+
     def score_features(self, X: pd.DataFrame) -> np.ndarray:
         """Raw margin for each row of ``X`` (columns: ``feature_names``)."""
-        booster = self._require_booster()
-        if len(X) == 0:
-            return np.zeros(0)
-        return booster.predict(self.encoder.encode(X), raw_score=True, num_threads=self.params["num_threads"])
+        self._require_booster()
+        return self.predict_margin(self.encoder.encode(X))
 
     def n_parameters(self) -> int | None:
         if self.booster is None:

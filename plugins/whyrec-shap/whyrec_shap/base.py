@@ -65,6 +65,23 @@ class ShapExplainer:
     def __init__(self, **params: Any) -> None:
         self.params = params
         self.seed = int(params.get("seed", 0))
+        self._bg_cache: tuple | None = None
+
+    def background(self, model: Any, data: RecData, size: int | None = None) -> pd.DataFrame:
+        """The seeded background sample, featurised once per (model, data, size): a service
+        explaining request after request does not redraw it."""
+        from .background import sample_background
+
+        size = int(self.params["background_size"] if size is None else size)
+        key = (id(model), id(data), tuple(model.feature_names), size, self.seed)
+        if self._bg_cache is None or self._bg_cache[0] != key or self._bg_cache[1] is not model or self._bg_cache[2] is not data:
+            B = sample_background(model, data, size, self.seed)
+            self._bg_cache = (key, model, data, B, {})
+        return self._bg_cache[3]
+
+    def background_memo(self) -> dict:
+        """A dict living as long as the cached background (for statistics derived from it)."""
+        return self._bg_cache[4] if self._bg_cache is not None else {}
 
     # -- support --------------------------------------------------------------------------
     def supports(self, model: Any) -> bool:  # pragma: no cover - overridden
@@ -125,8 +142,15 @@ class ShapExplainer:
 
 
 def base_pairs(pairs: pd.DataFrame, output: np.ndarray, base: np.ndarray | float) -> pd.DataFrame:
-    keep = [c for c in pairs.columns if c in (USER, ITEM, "rank", "score")]
-    out = pairs[keep].copy()
-    out["output_value"] = np.asarray(output, dtype=float)
-    out["base_value"] = np.broadcast_to(np.asarray(base, dtype=float), (len(out),)).copy()
-    return out
+    """The Explanation's pairs table: user, item (rank, score when given), output and base."""
+    cols = {c: pairs[c].to_numpy() for c in (USER, ITEM, "rank", "score") if c in pairs.columns}
+    cols["output_value"] = np.asarray(output, dtype=float)
+    cols["base_value"] = np.broadcast_to(np.asarray(base, dtype=float), (len(pairs),)).copy()
+    return pd.DataFrame(cols)
+
+
+def field_sums(phi: np.ndarray, names: list[str], schema) -> pd.DataFrame:
+    """Per-field sums of per-feature attributions (what Explanation would compute, in numpy)."""
+    groups = schema.select([n for n in names if n in schema]).groups()
+    pos = {n: j for j, n in enumerate(names)}
+    return pd.DataFrame({g: phi[:, [pos[c] for c in cols]].sum(axis=1) for g, cols in groups.items()})

@@ -20,7 +20,6 @@ from whyrec.data import RecData
 from whyrec.errors import RegistryError, UnsupportedError
 from whyrec.explanation import Explanation
 
-from .background import sample_background
 from .base import ShapExplainer, base_pairs, is_model_agnostic_target
 from .masking import expected_outputs
 from .reasons import LazyReasons, unit_reasons
@@ -118,12 +117,13 @@ class ExactFieldShapley(ShapExplainer):
     def _explain(self, model: Any, data: RecData, pairs: pd.DataFrame, X: pd.DataFrame) -> Explanation:
         t0 = time.perf_counter()
         groups = self.groups_for(model, data)
-        B = sample_background(model, data, self.params["background_size"], self.seed)
+        B = self.background(model, data)
         phi, base, fx = exact_group_shapley(model.score_features, X, B, groups, max_rows=self.params["max_rows"])
         attr = pd.DataFrame(phi, columns=list(groups))
         out = base_pairs(pairs, fx, base)
         n_reasons = int(self.params["n_reasons"])
-        reasons = LazyReasons(lambda: unit_reasons(data, attr, X, groups, B, n=n_reasons), len(X))
+        memo = self.background_memo()
+        reasons = LazyReasons(lambda: unit_reasons(data, attr, X, groups, B, n=n_reasons, memo=memo), len(X))
         n_rows = len(X) * 2 ** len(groups) * len(B)
         return Explanation(
             method=self.name, model=model.name, pairs=out, schema=data.schema.select([c for c in X.columns if c in data.schema]),

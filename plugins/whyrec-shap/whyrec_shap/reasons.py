@@ -114,38 +114,54 @@ def feature_reasons(data: RecData, attributions: pd.DataFrame, values: pd.DataFr
     return out
 
 
-def _notable(values: pd.Series, background: pd.DataFrame, cols: Sequence[str], n: int = 2) -> list[str]:
-    """The features of a unit whose value is least typical of the background (z-score for
-    numbers, rarity for categories): the ones worth naming in a field-level reason."""
-    scores = []
-    for c in cols:
-        v, bg = values[c], background[c]
+class _Typicality:
+    """How untypical a value is of the background, per column (z-score for numbers, rarity
+    for categories); statistics computed once per explanation."""
+
+    def __init__(self, background: pd.DataFrame) -> None:
+        self.stats: dict[str, tuple] = {}
+        for c in background.columns:
+            bg = background[c]
+            if pd.api.types.is_numeric_dtype(bg.dtype) and not isinstance(bg.dtype, pd.CategoricalDtype):
+                sd = float(bg.std()) if bg.notna().sum() > 1 else 0.0
+                self.stats[c] = ("num", float(bg.mean()) if bg.notna().any() else 0.0, sd if sd > 0 else 1.0, float(bg.isna().mean()))
+            else:
+                freq = bg.astype(object).value_counts(normalize=True, dropna=True).to_dict()
+                self.stats[c] = ("cat", freq, float(bg.isna().mean()))
+
+    def score(self, c: str, v) -> float:
+        st = self.stats[c]
         if pd.isna(v):
-            s = float(bg.isna().mean() < 0.5)
-        elif pd.api.types.is_numeric_dtype(bg.dtype) and not isinstance(bg.dtype, pd.CategoricalDtype):
-            sd = float(bg.std()) if bg.notna().sum() > 1 else 0.0
-            s = abs(float(v) - float(bg.mean())) / (sd if sd > 0 else 1.0)
+            s = float(st[-1] < 0.5)
+        elif st[0] == "num":
+            s = abs(float(v) - st[1]) / st[2]
         else:
-            s = 1.0 - float((bg.astype(object) == v).mean())
+            s = 1.0 - st[1].get(v, 0.0)
         if c.endswith("_id"):  # an identifier is always "rare": name it only when nothing else stands out
             s *= 0.01
-        scores.append(s)
-    order = np.argsort(-np.asarray(scores), kind="stable")[:n]
-    return [cols[j] for j in order]
+        return s
+
+    def notable(self, row: pd.Series, cols: Sequence[str], n: int = 2) -> list[str]:
+        """The ``n`` features of a unit least typical of the background: worth naming."""
+        scores = np.array([self.score(c, row[c]) for c in cols])
+        return [cols[j] for j in np.argsort(-scores, kind="stable")[:n]]
 
 
 def unit_reasons(data: RecData, attributions: pd.DataFrame, values: pd.DataFrame, units: Mapping[str, Sequence[str]],
-                 background: pd.DataFrame, n: int = 3) -> list[list[str]]:
+                 background: pd.DataFrame, n: int = 3, memo: dict | None = None) -> list[list[str]]:
     """Reasons for field/group attributions: the unit in words plus its most notable features."""
     A = attributions.to_numpy(dtype=float)
     names = list(attributions.columns)
     picks = top_units(A, n)
+    typical = (memo or {}).get("typicality") or _Typicality(background)
+    if memo is not None:
+        memo["typicality"] = typical
     out = []
     for i, row in enumerate(_rows(values)):
         lines = []
         for j in picks[i]:
             cols = [c for c in units[names[j]] if c in values.columns]
-            detail = "; ".join(data.describe_feature(c, row[c], row) for c in _notable(row, background, cols))
+            detail = "; ".join(data.describe_feature(c, row[c], row) for c in typical.notable(row, cols))
             lines.append(f"{unit_label(names[j])}" + (f" ({detail})" if detail else "") + f": {_fmt(A[i, j])}")
         out.append(lines)
     return out

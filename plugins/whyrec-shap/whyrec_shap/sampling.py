@@ -19,8 +19,8 @@ from whyrec.data import RecData
 from whyrec.errors import RegistryError
 from whyrec.explanation import Explanation
 
-from .background import FrameCodec, kmeans_background, sample_background
-from .base import ShapExplainer, base_pairs, is_model_agnostic_target
+from .background import FrameCodec, kmeans_background
+from .base import ShapExplainer, base_pairs, field_sums, is_model_agnostic_target
 from .reasons import LazyReasons, feature_reasons
 
 # shap's maskers compute x * mask + background * ~mask, which turns NaN (a missing history
@@ -60,7 +60,7 @@ class _SamplingShap(ShapExplainer):
         return is_model_agnostic_target(model)
 
     def _setup(self, model: Any, data: RecData, X: pd.DataFrame) -> tuple[FrameCodec, np.ndarray, np.ndarray, Any]:
-        B = sample_background(model, data, self.params["background_size"], self.seed)
+        B = self.background(model, data)
         k = self.params["background_k"]
         if k < 1:
             raise RegistryError(f"explainer {self.name!r}: background_k must be >= 1, got {k}")
@@ -81,9 +81,10 @@ class _SamplingShap(ShapExplainer):
         n_reasons = int(self.params["n_reasons"])
         fx = np.asarray(model.score_features(X), dtype=float)
         out = base_pairs(pairs, fx, base)
+        schema = data.schema.select([c for c in names if c in data.schema])
         return Explanation(
-            method=self.name, model=model.name, pairs=out, schema=data.schema.select([c for c in names if c in data.schema]),
-            attributions=attr, feature_values=X, params={**self.params, "output": "model score_features (raw)"},
+            method=self.name, model=model.name, pairs=out, schema=schema,
+            attributions=attr, field_attributions=field_sums(phi, names, schema), feature_values=X, params={**self.params, "output": "model score_features (raw)"},
             additive=True, reasons=LazyReasons(lambda: feature_reasons(data, attr, X, n=n_reasons), len(X)),
             summary={**summary, "seconds": round(time.perf_counter() - t0, 4), "rows": int(len(X))},
         )

@@ -12,8 +12,7 @@ from whyrec.data import RecData
 from whyrec.errors import WhyrecError
 from whyrec.explanation import Explanation
 
-from .background import sample_background
-from .base import ShapExplainer, base_pairs
+from .base import ShapExplainer, base_pairs, field_sums
 from .interventional import has_categorical_splits, interventional_shap
 from .reasons import LazyReasons, feature_reasons
 
@@ -83,7 +82,7 @@ class TreeShap(ShapExplainer):
             phi = np.asarray(phi[-1] if isinstance(phi, list) else phi, dtype=float)
             base = np.full(len(M), float(np.ravel(ex.expected_value)[-1]))
             return phi, base, "shap.TreeExplainer(tree_path_dependent) via LightGBM pred_contrib"
-        B = model.encode(sample_background(model, data, self.params["background_size"], self.seed))
+        B = model.encode(self.background(model, data))
         if has_categorical_splits(booster):
             # shap 0.51 cannot represent LightGBM category sets here (see interventional.py).
             phi, base = interventional_shap(booster, M, B)
@@ -100,7 +99,7 @@ class TreeShap(ShapExplainer):
     def _explain(self, model: Any, data: RecData, pairs: pd.DataFrame, X: pd.DataFrame) -> Explanation:
         t0 = time.perf_counter()
         M = model.encode(X)
-        margin = np.asarray(model.booster.predict(M, raw_score=True), dtype=float)
+        margin = np.asarray(model.predict_margin(M) if hasattr(model, "predict_margin") else model.booster.predict(M, raw_score=True), dtype=float)
         phi, base, engine = self.shap_values(model, data, M)
         err = np.abs(base + phi.sum(axis=1) - margin)
         tol = float(self.params["tolerance"])
@@ -118,8 +117,10 @@ class TreeShap(ShapExplainer):
         out["additivity_error"] = err
         n_reasons = int(self.params["n_reasons"])
         reasons = LazyReasons(lambda: feature_reasons(data, attr, X, n=n_reasons), len(X))
+        schema = data.schema.select(names)
         return Explanation(
-            method=self.name, model=model.name, pairs=out, schema=data.schema.select(names), attributions=attr,
+            method=self.name, model=model.name, pairs=out, schema=schema, attributions=attr,
+            field_attributions=field_sums(phi, names, schema),
             feature_values=X, params={**self.params, "engine": engine, "output": "raw margin"}, additive=True,
             reasons=reasons,
             summary={
