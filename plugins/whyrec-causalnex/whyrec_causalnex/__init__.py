@@ -28,3 +28,11 @@ def register_commands(cli):
     from .cli import causal_command
 
     cli.add_command(causal_command, "causal")
+
+
+@whyrec.hookimpl
+def register_report_sections(register):
+    from .report import render_causal
+
+    # core has a generic "causal" section (order 60); this one covers causalnex-bn directories in full
+    register("causalnex", render_causal, order=59)

@@ -74,10 +74,29 @@ def test_causal_vs_attribution_flags_the_proxy(run_dir):
     assert set(t["model"]) == {"toy-logit"} and set(t["method"]) == {"linear-shap"}
 
 
-def test_report_embeds_the_causal_stage(run_dir):
+def test_report_section(run_dir):
     html = (run_dir / "report.html").read_text()
-    assert "Causal analysis" in html and "causal_vs_attribution" in html.replace(" ", "_")
-    assert "graph (interactive)" in html  # the pyvis page is embedded: it loads nothing remote
+    assert "What drives the outcome causally (CausalNex)" in html
+    assert "<b>reviews</b> (toy-logit, linear-shap): model uses it, no causal effect" in html
+    assert "Interactive graph" in html and "srcdoc=" in html  # the pyvis page is embedded: it loads nothing remote
+    assert "P(outcome | do(feature = level))" in html and "structural Hamming distance" in html
+    # the core's generic causal section does not repeat what ours shows
+    assert html.count("edge_stability.csv") <= 1 and html.count("id=\"causalnex\"") == 1
+
+
+def test_report_section_survives_a_broken_artifact(run_dir, tmp_path):
+    import shutil
+
+    from whyrec.rundir import Run
+
+    from whyrec_causalnex.report import render_causal
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "causal" / "causalnex-bn" / "summary.json").write_text("{not json")
+    sec = render_causal(Run(copy))
+    assert sec.status == "missing" and "summary.json is not valid JSON" in sec.message
+    assert "rerun `whyrec run toy`" in sec.message
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -1,0 +1,160 @@
+"""The "What drives the outcome causally" section of report.html, from the run directory alone
+(run/causal/<name>/ of causalnex-bn stages: summary.json, its tables, graph.png, graph.html)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+TITLE = "What drives the outcome causally (CausalNex)"
+
+
+def _ours(sd: Any) -> bool:
+    """A causalnex-bn directory: by the manifest's stage, else by its summary."""
+    if sd.stage is not None:
+        return sd.stage.get("component") == "causalnex-bn"
+    try:
+        return json.loads((sd.path / "summary.json").read_text()).get("learner") == "causalnex-bn"
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+def render_causal(run: Any) -> Any:
+    from whyrec.report.artifacts import regen_hint, rel, stage_dirs, stage_ok
+    from whyrec.report.html import Section, esc, notice
+
+    mine = [sd for sd in stage_dirs(run, "causal") if stage_ok(sd.stage) and _ours(sd)]
+    if not mine:
+        return None
+    bodies, missing, covers = [], [], []
+    for sd in mine:
+        covers.append(rel(run, sd.path))
+        name = (sd.stage or {}).get("name") or f"causal:{sd.name}"
+        try:
+            bodies.append(f"<h3>{esc(name)}</h3>" + _stage_html(sd.path))
+        except Exception as exc:  # noqa: BLE001  (a broken artifact must not lose the others)
+            msg = f"{rel(run, sd.path)}: {exc}; {regen_hint(run)}"
+            missing.append(msg)
+            bodies.append(f"<h3>{esc(name)}</h3>" + notice(msg))
+    body = "".join(bodies)
+    if missing:
+        return Section.missing(TITLE, "; ".join(missing), body=body, covers=tuple(covers))
+    return Section(title=TITLE, body=body, covers=tuple(covers))
+
+
+def _read(d: Path, name: str) -> Any:
+    import pandas as pd
+    from whyrec.report.html import ArtifactError
+
+    p = d / f"{name}.parquet"
+    if not p.exists():
+        return None
+    try:
+        return pd.read_parquet(p)
+    except Exception as exc:  # noqa: BLE001
+        raise ArtifactError(f"{p.name}: unreadable table ({type(exc).__name__})") from exc
+
+
+def _pct(v: Any) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
+
+
+def _stage_html(d: Path) -> str:
+    from whyrec.report.html import (
+        ArtifactError, details, esc, figure_block, figure_to_img, iframe_html, kv_table, notice, table_html,
+    )
+
+    sp = d / "summary.json"
+    if not sp.exists():
+        raise ArtifactError("summary.json is missing")
+    try:
+        s = json.loads(sp.read_text())
+    except json.JSONDecodeError as exc:
+        raise ArtifactError("summary.json is not valid JSON") from exc
+    out: list[str] = []
+    outcome = s.get("outcome", "label")
+    out.append(f"<p>Outcome <b>{esc(outcome)}</b>: P({esc(outcome)} = 1) = {_pct(s.get('baseline_outcome_probability'))} "
+               f"in the training data. {esc(s.get('method', ''))} over {len(s.get('variables', []))} variables "
+               f"({esc(s.get('standardisation', ''))}), |weight| &gt; {esc(s.get('w_threshold'))}: "
+               f"{esc(s.get('edges'))} edges.</p>")
+    out.append(notice(s.get("caution", ""), "warning"))
+    if s.get("unstable_edges"):
+        out.append(notice("Unstable edges (found in fewer bootstrap refits than the threshold): "
+                          + ", ".join(f"{a} → {b}" for a, b in s["unstable_edges"]), "note"))
+    # headline: the causal effects
+    fx = _read(d, "feature_effects")
+    if fx is not None and len(fx):
+        top = fx[fx["path_to_outcome"]].copy()
+        if len(top):
+            lines = []
+            for r in top.head(8).itertuples():
+                ci = "" if math.isnan(r.effect_low) else f" (95% interval {_pct(r.effect_low)} to {_pct(r.effect_high)})"
+                lines.append(f"<li><b>{esc(r.feature)}</b>: setting it across its levels moves P({esc(outcome)}) by "
+                             f"{_pct(r.effect)}{ci}</li>")
+            out.append("<p>Causes of the outcome found (largest first):</p><ul>" + "".join(lines) + "</ul>")
+        none = fx[~fx["path_to_outcome"]]["feature"].tolist()
+        if none:
+            out.append(f"<p class=\"wr-small\">No directed path to {esc(outcome)} (causal effect 0 in this graph): "
+                       f"{esc(', '.join(none))}.</p>")
+    png = d / "graph.png"
+    if png.exists():
+        out.append(figure_block(figure_to_img(png, alt="learned causal graph"),
+                                "Learned graph: left to right by causal depth; width = |weight|; red = negative; "
+                                "dashed = unstable"))
+    page = d / "graph.html"
+    if page.exists():
+        from whyrec.report.artifacts import remote_references
+
+        text = page.read_text(encoding="utf-8")
+        if not remote_references(text):
+            out.append(details("Interactive graph (drag, zoom, hover for weights and stability)",
+                               iframe_html(text, "causal graph", height=560)))
+    eff = _read(d, "effects")
+    if eff is not None and len(eff):
+        cols = ["description", "interval", "p_do", "p_do_low", "p_do_high", "effect_vs_first", "effect_low",
+                "effect_high", "p_observed", "path_to_outcome"]
+        out.append("<h4>Interventions: P(outcome | do(feature = level))</h4>")
+        out.append(f"<p class=\"wr-small\">{esc(s.get('interventions_from', ''))}; intervals: {esc(s.get('effect_bootstrap'))} "
+                   f"bootstrap refits of the network's probabilities on the learned graph. p_observed is "
+                   f"P(outcome | feature = level) (conditioning): where it differs from p_do, the association is "
+                   f"confounded. Ask your own with <code>whyrec causal RUN --do feature=level</code>.</p>")
+        out.append(table_html(eff[[c for c in cols if c in eff.columns]], max_rows=60))
+    cva = _read(d, "causal_vs_attribution")
+    if cva is not None and len(cva):
+        out.append("<h4>Causal effect vs what the model uses</h4>")
+        flagged = cva[cva["flag"].str.startswith(("model uses it", "causal effect, model"))]
+        if len(flagged):
+            out.append("<ul>" + "".join(
+                f"<li><b>{esc(r.feature)}</b> ({esc(r.model)}, {esc(r.method)}): {esc(r.flag)}</li>"
+                for r in flagged.itertuples()) + "</ul>")
+        cols = ["feature", "model", "method", "causal_effect", "causal_effect_low", "causal_effect_high",
+                "attribution_share", "attribution_rank", "flag"]
+        out.append(table_html(cva[[c for c in cols if c in cva.columns]], max_rows=80))
+    q = s.get("predictive_quality") or {}
+    if q:
+        out.append("<h4>Predictive quality of the network on the test split</h4>")
+        out.append(kv_table({k: v for k, v in q.items() if not isinstance(v, (dict, list))}))
+    truth = s.get("truth") or {}
+    if truth:
+        out.append("<h4>Against the simulator's ground truth</h4>")
+        st = truth.get("structure", {})
+        iv = truth.get("interventions", {})
+        out.append(kv_table({
+            "structural Hamming distance": st.get("shd"), "true edges": st.get("true_edges"),
+            "missing edges": ", ".join(f"{a} → {b}" for a, b in st.get("missing_edges", [])) or "none",
+            "extra edges": ", ".join(f"{a} → {b}" for a, b in st.get("extra_edges", [])) or "none",
+            "reversed edges": ", ".join(f"{a} → {b}" for a, b in st.get("reversed_edges", [])) or "none",
+            "do-effect mean abs error": iv.get("do_mae"), "do-effect max error": iv.get("do_max_error"),
+            "effect (difference) mean abs error": iv.get("effect_mae"),
+        }))
+        ti = _read(d, "truth_interventions")
+        if ti is not None and len(ti):
+            out.append(table_html(ti, max_rows=40))
+    stab = _read(d, "edge_stability")
+    if stab is not None and len(stab):
+        out.append(details(f"Edge stability ({len(stab)} edges seen)", table_html(stab, max_rows=100)))
+    notes = s.get("notes") or []
+    if notes:
+        out.append(details("Notes", "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"))
+    return "".join(out)
