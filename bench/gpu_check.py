@@ -41,7 +41,6 @@ def load_data(kind: str):
 
 
 def measure(device: str, data, epochs: int, batch_size: int, users: list, repeats: int) -> dict:
-    import numpy as np
     import pandas as pd
     import torch
 

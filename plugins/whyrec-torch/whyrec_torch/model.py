@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from whyrec.context import PipelineContext
 
 FORMAT_VERSION = 1
-# Constructor parameters that fix the network's shape: a checkpoint must agree on all of them.
 # Set by ``load``: the device a saved model runs on now (the saved parameter says where it trained).
 _LOAD_DEVICE: ContextVar[str | None] = ContextVar("whyrec_torch_load_device", default=None)
+# Constructor parameters that fix the network's shape: a checkpoint must agree on all of them.
 STRUCTURAL = ("embedding_dim", "attention_hidden", "hidden", "dropout", "position_embedding", "item_feature")
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 from itertools import combinations
 from math import factorial
 
-import numpy as np
-import pandas as pd
 import pytest
 
 whyrec_shap = pytest.importorskip("whyrec_shap", reason="whyrec-shap is a separate plugin (make test installs it)")
