@@ -36,6 +36,8 @@ def rank_against(others: np.ndarray, score: float | np.ndarray) -> np.ndarray:
 
 
 def _check_item(data: RecData, item: Any, label: str) -> Any:
+    if not label and hasattr(data, "check_item"):
+        return data.check_item(item)
     idx = data.items.index
     if item in idx:
         return item
@@ -45,7 +47,8 @@ def _check_item(data: RecData, item: Any, label: str) -> Any:
         conv = item
     if conv in idx:
         return conv
-    raise DataError(f"item {label} {item!r} is not in dataset {data.name!r} ({len(idx)} items, e.g. {list(idx[:3])})")
+    label = f"{label} " if label else ""
+    raise DataError(f"item {label}{item!r} is not in dataset {data.name!r} ({len(idx)} items, e.g. {list(idx[:3])})")
 
 
 def default_changeable(model: Any, data: RecData) -> list[str]:
@@ -195,6 +198,49 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def smallest_change_into_top_k(model: Any, data: RecData, user: Any, item: Any, k: int = 10, max_changes: int = 3,
+                               max_features: int = 12, changeable: Sequence[str] | None = None,
+                               extra_donors: Sequence[Any] = (), scores: pd.Series | None = None) -> dict:
+    """Counterfactual "what would have to change": the fewest item-side features of ``item``
+    that, set to the values of one of the user's current top-k items (or ``extra_donors``),
+    lift it above the k-th best other candidate. Returns a JSON-ready dict: ``found``,
+    ``changes`` [{feature, from, to, donor, actionable}], ``new_score``, ``new_rank``,
+    ``threshold``, ``already_in_top_k``, ``searched_features``, ``max_changes``."""
+    user = data.check_user(user)
+    item = _check_item(data, item, "")
+    if scores is None:
+        scores = candidate_scores(model, data, user)
+    if k < 1 or k > len(scores):
+        raise DataError(f"k={k} but user {user!r} has {len(scores)} candidate items; use 1 <= k <= {len(scores)}")
+    others = scores.drop(index=item, errors="ignore")
+    pair = pd.DataFrame({USER: [user], ITEM: [item]})
+    own = float(model.score(pair)[0])
+    rest = np.sort(others.to_numpy())[::-1]
+    threshold = float(rest[k - 1]) if len(rest) >= k else -np.inf
+    rank = int(rank_against(others.to_numpy(), own))
+    base = {"item": _plain(item), "k": k, "score": own, "rank": rank, "threshold": threshold}
+    if rank <= k:
+        return {**base, "already_in_top_k": True, "found": True, "changes": []}
+    top_items = others.sort_values(ascending=False, kind="stable").index[:k].tolist()
+    donor_items = list(dict.fromkeys(top_items + [d for d in extra_donors if d != item]))
+    feats = list(changeable) if changeable is not None else default_changeable(model, data)
+    unknown = [f for f in feats if f not in model.feature_names]
+    if unknown:
+        raise DataError(f"changeable features {unknown} are not features of model {model.name!r}")
+    X = data.features(pd.DataFrame({USER: [user] * (1 + len(donor_items)), ITEM: [item, *donor_items]}))[list(model.feature_names)]
+    x_a = X.iloc[[0]].reset_index(drop=True)
+    donors = X.iloc[1:].copy()
+    donors.index = donor_items
+    cf = smallest_change(model, x_a, donors, feats, threshold, max_changes=max_changes, max_features=max_features)
+    cf = {**base, **cf, "already_in_top_k": False}
+    if cf.get("found"):
+        cf["new_rank"] = int(rank_against(others.to_numpy(), cf["new_score"]))
+    actionable = set(data.schema.actionable())
+    for c in cf.get("changes", []):
+        c["actionable"] = c["feature"] in actionable
+    return cf
+
+
 def why_above(model: Any, data: RecData, user: Any, item_a: Any, item_b: Any, explainer: Any = None, k: int = 10,
               max_changes: int = 3, max_features: int = 12, changeable: Sequence[str] | None = None) -> WhyAbove:
     """Explain the score gap between items A and B for ``user`` (difference of additive
@@ -228,29 +274,8 @@ def why_above(model: Any, data: RecData, user: Any, item_a: Any, item_b: Any, ex
     base_gap = float(expl.pairs["base_value"].iloc[0] - expl.pairs["base_value"].iloc[1])
     diff_err = abs(float(diff["difference"].sum()) + base_gap - (s_a - s_b))
 
-    # counterfactual: A must beat the k-th best of the other candidates
-    rest = np.sort(others(a))[::-1]
-    threshold = float(rest[k - 1]) if len(rest) >= k else -np.inf
-    if rank_a <= k:
-        cf = {"already_in_top_k": True, "found": True, "changes": [], "threshold": threshold}
-    else:
-        top_items = scores.drop(index=a, errors="ignore").sort_values(ascending=False, kind="stable").index[:k].tolist()
-        donor_items = list(dict.fromkeys(top_items + [b]))
-        feats = list(changeable) if changeable is not None else default_changeable(model, data)
-        unknown = [f for f in feats if f not in model.feature_names]
-        if unknown:
-            raise DataError(f"changeable features {unknown} are not features of model {model.name!r}")
-        X = data.features(pd.DataFrame({USER: [user] * (1 + len(donor_items)), ITEM: [a, *donor_items]}))[list(model.feature_names)]
-        x_a = X.iloc[[0]].reset_index(drop=True)
-        donors = X.iloc[1:].copy()
-        donors.index = donor_items
-        cf = smallest_change(model, x_a, donors, feats, threshold, max_changes=max_changes, max_features=max_features)
-        cf["already_in_top_k"] = False
-        if cf.get("found"):
-            cf["new_rank"] = int(rank_against(others(a), cf["new_score"]))
-        actionable = set(data.schema.actionable())
-        for c in cf.get("changes", []):
-            c["actionable"] = c["feature"] in actionable
+    cf = smallest_change_into_top_k(model, data, user, a, k=k, max_changes=max_changes, max_features=max_features,
+                                    changeable=changeable, extra_donors=[b], scores=scores)
     return WhyAbove(
         user=_plain(user), item_a=_plain(a), item_b=_plain(b), title_a=data.item_title(a), title_b=data.item_title(b),
         score_a=s_a, score_b=s_b, rank_a=rank_a, rank_b=rank_b, k=k, n_candidates=int(len(scores)),

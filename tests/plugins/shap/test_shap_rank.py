@@ -115,3 +115,16 @@ def test_string_ids_from_the_command_line(lgb_model, toy_data):
     items, _ = _ranked(lgb_model, toy_data, 2)
     w = why_above(lgb_model, toy_data, "2", str(items[0]), str(items[1]), k=2)
     assert w.user == 2 and w.item_a == items[0] and w.rank_a == 1
+
+
+def test_smallest_change_into_top_k_as_the_cli_calls_it(lgb_model, toy_data):
+    """core's `whyrec explain --why-above` calls smallest_change_into_top_k(model, data, user, item, k=k)."""
+    from whyrec_shap.rank import smallest_change_into_top_k
+
+    items, scores = _ranked(lgb_model, toy_data, 4)
+    cf = smallest_change_into_top_k(lgb_model, toy_data, 4, items[12], k=3)
+    assert cf["item"] == items[12] and cf["k"] == 3 and cf["rank"] > 3 and cf["found"]
+    assert cf["new_score"] > cf["threshold"] == pytest.approx(scores[2]) and cf["new_rank"] <= 3
+    json.loads(to_json(cf))
+    top = smallest_change_into_top_k(lgb_model, toy_data, 4, items[0], k=3)
+    assert top["already_in_top_k"] and top["changes"] == [] and top["rank"] == 1
