@@ -42,8 +42,8 @@ class RayExecutor:
         When Ray is already initialised in the process (a platform or a notebook did it), that
         instance is used and left running.
     workers: worker actors; default: as many as the cluster's CPUs allow.
-    cpus_per_worker: CPUs reserved by each worker; Ray sets OMP_NUM_THREADS to it, so
-        LightGBM/numpy inside a worker use that many threads.
+    cpus_per_worker: CPUs reserved by each worker; its OMP_NUM_THREADS (and BLAS threads)
+        are set to it, so LightGBM/numpy inside a worker use that many threads.
     in_flight: batches queued per worker; the driver holds at most ``workers * in_flight``
         batches and results at a time.
     """
@@ -109,7 +109,11 @@ class RayExecutor:
         """Yield ``fn(batch)`` for every batch, in input order."""
         n = self.n_workers()
         fn_ref = ray.put(fn)  # one copy in the object store; each actor resolves it once
-        worker_cls = ray.remote(num_cpus=self.cpus_per_worker)(_Worker)
+        # A worker's native thread pools (OpenMP in LightGBM, BLAS) get its CPUs, no more:
+        # otherwise each worker would start one thread per core of the machine.
+        threads = str(self.cpus_per_worker)
+        env = {k: threads for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        worker_cls = ray.remote(num_cpus=self.cpus_per_worker, runtime_env={"env_vars": env})(_Worker)
         actors = [worker_cls.remote(fn_ref) for _ in range(n)]
         load = [0] * n
         window: collections.deque = collections.deque()  # (object ref, actor index), in input order
