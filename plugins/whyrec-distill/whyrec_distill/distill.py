@@ -10,6 +10,10 @@ Modes (``mode``):
   extra positives, weighted by position importance w_r ∝ exp(-r / ``ranking_lambda``) and by
   ``ranking_weight`` (alpha); binary cross-entropy.
 - ``hybrid``: the score term (soft labels, bce) plus the ranking term.
+- ``listwise``: per user, the student's softmax over the user's candidates learns the teacher's
+  softmax(margin / T) (ListNet-style cross-entropy, plus ``pointwise_weight`` x the mse on
+  margins); a ``tree-student`` learns the teacher's ranking with LightGBM's lambdarank on graded
+  labels from the teacher's ranks instead. This puts the weight where the top-k is decided.
 
 A same-size student trained on the labels alone (``baseline = true``) is measured next to the
 distilled one, so the report shows what distillation itself bought.
@@ -45,15 +49,16 @@ class Distiller:
         self,
         student: str = "mlp",
         student_params: dict | None = None,
-        mode: Literal["score", "ranking", "hybrid"] = "score",
+        mode: Literal["score", "ranking", "hybrid", "listwise"] = "listwise",
         loss: Literal["mse", "bce"] = "mse",
         temperature: float = 1.0,
-        candidates_per_user: int = 200,
+        candidates_per_user: int = 0,
         max_users: int = 0,
         ranking_k: int = 10,
         ranking_lambda: float = 5.0,
         ranking_weight: float = 0.5,
         ranking_pool: int = 0,
+        pointwise_weight: float = 0.1,
         baseline: bool = True,
         eval_users: int = 100,
         k: int = 10,
@@ -64,17 +69,17 @@ class Distiller:
         repeats: int = 3,
         seed: int = 0,
     ) -> None:
-        if mode not in ("score", "ranking", "hybrid"):
-            raise RegistryError(f"compressor 'distill': mode={mode!r} is not one of 'score', 'ranking', 'hybrid'")
+        if mode not in ("score", "ranking", "hybrid", "listwise"):
+            raise RegistryError(f"compressor 'distill': mode={mode!r} is not one of 'score', 'ranking', 'hybrid', 'listwise'")
         if loss not in ("mse", "bce"):
             raise RegistryError(f"compressor 'distill': loss={loss!r} is not 'mse' or 'bce'")
         for key, val, lo in (("candidates_per_user", candidates_per_user, 0), ("max_users", max_users, 0),
                              ("ranking_k", ranking_k, 1), ("ranking_pool", ranking_pool, 0)):
             if int(val) < lo:
                 raise RegistryError(f"compressor 'distill': {key}={val} must be >= {lo}")
-        if not temperature > 0 or not ranking_lambda > 0 or not 0 <= ranking_weight:
+        if not temperature > 0 or not ranking_lambda > 0 or not 0 <= ranking_weight or not 0 <= pointwise_weight:
             raise RegistryError(f"compressor 'distill': temperature={temperature} and ranking_lambda={ranking_lambda} "
-                                f"must be > 0, ranking_weight={ranking_weight} >= 0")
+                                f"must be > 0, ranking_weight={ranking_weight} and pointwise_weight={pointwise_weight} >= 0")
         check_eval_params("distill", eval_users, k, explain_users, explain_k, repeats)
         self.student = student
         self.student_params = dict(student_params or {})
@@ -82,6 +87,7 @@ class Distiller:
         self.candidates_per_user, self.max_users = int(candidates_per_user), int(max_users)
         self.ranking_k, self.ranking_lambda = int(ranking_k), float(ranking_lambda)
         self.ranking_weight, self.ranking_pool = float(ranking_weight), int(ranking_pool)
+        self.pointwise_weight = float(pointwise_weight)
         self.baseline = bool(baseline)
         self.settings = EvalSettings(eval_users=int(eval_users), k=int(k), explain_users=int(explain_users),
                                      explain_k=int(explain_k), explainer=explainer, threads=int(threads),
@@ -121,12 +127,12 @@ class Distiller:
         info: dict[str, Any] = {"training_users": int(len(users))}
         t0 = time.perf_counter()
         parts, targets, weights = [], [], []
-        loss = self.loss if self.mode == "score" else "bce"
-        if self.mode in ("score", "hybrid"):
+        loss = {"score": self.loss, "listwise": "listnet"}.get(self.mode, "bce")
+        if self.mode in ("score", "hybrid", "listwise"):
             pairs = sample_pairs(data, users, self.candidates_per_user, rng)
             z = score_pairs(teacher, data, pairs)
             parts.append(pairs)
-            targets.append(z if loss == "mse" else _sigmoid(z / self.temperature))
+            targets.append(z if loss in ("mse", "listnet") else _sigmoid(z / self.temperature))
             weights.append(np.ones(len(pairs)))
             info["score_pairs"] = int(len(pairs))
         if self.mode in ("ranking", "hybrid"):
@@ -160,7 +166,11 @@ class Distiller:
         t0 = time.perf_counter()
         X = data.features(pairs[[USER, ITEM]])
         student.prepare(data, X)
-        train_info = student.fit_targets(X, targets, weights, loss=loss)
+        if loss == "listnet":
+            train_info = student.fit_targets(X, targets, loss=loss, groups=pairs[USER].to_numpy(),
+                                             temperature=self.temperature, pointwise_weight=self.pointwise_weight)
+        else:
+            train_info = student.fit_targets(X, targets, weights, loss=loss)
         info.update({"student_seconds": round(time.perf_counter() - t0, 3), "loss": loss, "mode": self.mode,
                      "student_train": train_info})
         del X

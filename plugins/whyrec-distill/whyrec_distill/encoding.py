@@ -54,6 +54,7 @@ class Vocab:
 
     keys: list[str]
     _index: pd.Index | None = field(default=None, repr=False)
+    _cat_cache: tuple | None = field(default=None, repr=False)
 
     @classmethod
     def fit(cls, column: Any) -> "Vocab":
@@ -69,8 +70,15 @@ class Vocab:
             self._index = pd.Index(self.keys, dtype=object)
         s = values if isinstance(values, pd.Series) else pd.Series(values)
         if isinstance(s.dtype, pd.CategoricalDtype):
-            # map the (few) categories once, then gather by code: fast on id columns
-            cat_idx = self.lookup(pd.Series(np.asarray(s.cat.categories, dtype=object)))
+            # map the categories once (and remember them: featurizers reuse one categories
+            # index for every batch), then gather by code: fast on id columns
+            cats = s.cat.categories
+            hit = self._cat_cache
+            if hit is not None and hit[0] is cats:
+                cat_idx = hit[1]
+            else:
+                cat_idx = self.lookup(pd.Series(np.asarray(cats, dtype=object)))
+                self._cat_cache = (cats, cat_idx)
             codes = s.cat.codes.to_numpy()
             return np.where(codes >= 0, cat_idx[np.maximum(codes, 0)], UNKNOWN).astype(np.int64)
         keys = value_keys(s)
@@ -110,6 +118,14 @@ class TabularEncoder:
         return cls(list(categorical), list(numeric), {c: Vocab.fit(X[c]) for c in categorical}, mean, std)
 
     @property
+    def _mean_vec(self) -> np.ndarray:
+        return np.array([self.mean[n] for n in self.numeric], dtype=np.float64)
+
+    @property
+    def _std_vec(self) -> np.ndarray:
+        return np.array([self.std[n] for n in self.numeric], dtype=np.float64)
+
+    @property
     def features(self) -> list[str]:
         return [*self.categorical, *self.numeric]
 
@@ -121,6 +137,12 @@ class TabularEncoder:
         cat = np.zeros((len(X), len(self.categorical)), dtype=np.int64)
         for j, c in enumerate(self.categorical):
             cat[:, j] = self.vocabs[c].lookup(X[c])
+        if self.numeric and all(pd.api.types.is_numeric_dtype(X[n].dtype) and not isinstance(X[n].dtype, pd.CategoricalDtype)
+                                for n in self.numeric):
+            # one block conversion instead of a loop over columns: the student's speed is its encoding
+            v = X[self.numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+            z = (v - self._mean_vec) / self._std_vec
+            return cat, np.where(np.isfinite(z), z, 0.0).astype(np.float32)
         num = np.zeros((len(X), len(self.numeric)), dtype=np.float32)
         for j, n in enumerate(self.numeric):
             try:
@@ -134,12 +156,39 @@ class TabularEncoder:
     # -- JSON ----------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"categorical": self.categorical, "numeric": self.numeric,
-                "vocabs": {c: v.keys for c, v in self.vocabs.items()}, "mean": self.mean, "std": self.std}
+                "vocabs": {c: pack_keys(v.keys) for c, v in self.vocabs.items()}, "mean": self.mean, "std": self.std}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TabularEncoder":
         try:
-            return cls(list(d["categorical"]), list(d["numeric"]), {c: Vocab(list(k)) for c, k in d["vocabs"].items()},
+            return cls(list(d["categorical"]), list(d["numeric"]), {c: Vocab(unpack_keys(k)) for c, k in d["vocabs"].items()},
                        {k: float(v) for k, v in d["mean"].items()}, {k: float(v) for k, v in d["std"].items()})
         except (KeyError, TypeError, AttributeError) as exc:
             raise DataError(f"encoder description is incomplete ({exc!r}); re-save the model") from exc
+
+
+def pack_keys(keys: list[str]) -> list | dict:
+    """A vocabulary for JSON: integer ids (the usual case: 1..943) as runs of consecutive
+    numbers, {"int_runs": [[first, last], ...]}; anything else as the list of keys."""
+    try:
+        ints = [int(k) for k in keys]
+    except ValueError:
+        return list(keys)
+    if [str(i) for i in ints] != list(keys) or ints != sorted(ints):
+        return list(keys)
+    runs: list[list[int]] = []
+    for i in ints:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return {"int_runs": runs}
+
+
+def unpack_keys(packed: list | dict) -> list[str]:
+    if isinstance(packed, dict):
+        try:
+            return [str(i) for a, b in packed["int_runs"] for i in range(int(a), int(b) + 1)]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"vocabulary {str(packed)[:80]} is not a list of keys or int runs ({exc!r}); re-save the model") from exc
+    return [str(k) for k in packed]

@@ -84,6 +84,7 @@ class MLPStudent(BaseModel):
         embedding_dim: int = 4,
         id_embedding_dim: int = 1,
         id_threshold: int = 100,
+        embedding_dims: dict[str, int] | None = None,
         epochs: int = 8,
         batch_size: int = 512,
         lr: float = 5e-3,
@@ -93,6 +94,7 @@ class MLPStudent(BaseModel):
         seed: int = 0,
         score_batch_size: int = 65536,
         num_threads: int = 1,
+        weights_dtype: Literal["float32", "float16"] = "float32",
     ) -> None:
         hidden = [32] if hidden is None else [int(h) for h in hidden]
         for key, val, lo in (("embedding_dim", embedding_dim, 0), ("id_embedding_dim", id_embedding_dim, 0),
@@ -104,11 +106,17 @@ class MLPStudent(BaseModel):
             raise RegistryError(f"model 'mlp': hidden={hidden} must list positive layer widths")
         if not lr > 0:
             raise RegistryError(f"model 'mlp': lr={lr} must be > 0")
+        if weights_dtype not in ("float32", "float16"):
+            raise RegistryError(f"model 'mlp': weights_dtype={weights_dtype!r} is not 'float32' or 'float16'")
+        bad = {k: v for k, v in (embedding_dims or {}).items() if not isinstance(v, int) or isinstance(v, bool) or v < 0}
+        if bad:
+            raise RegistryError(f"model 'mlp': embedding_dims {bad} must map feature names to dimensions >= 0")
         super().__init__(hidden=hidden, embedding_dim=int(embedding_dim), id_embedding_dim=int(id_embedding_dim),
                          id_threshold=int(id_threshold), epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                          weight_decay=float(weight_decay), features=None if features is None else list(features),
                          exclude=list(exclude or []), seed=int(seed), score_batch_size=int(score_batch_size),
-                         num_threads=int(num_threads))
+                         num_threads=int(num_threads), embedding_dims=dict(embedding_dims or {}),
+                         weights_dtype=weights_dtype)
         self.net: MLPNet | None = None
         self.encoder: TabularEncoder | None = None
         self.train_info: dict = {}
@@ -148,6 +156,12 @@ class MLPStudent(BaseModel):
         p = self.params
         cards = [enc.vocabs[c].size for c in enc.categorical]
         dims = [p["id_embedding_dim"] if card > p["id_threshold"] else p["embedding_dim"] for card in cards]
+        over = p.get("embedding_dims") or {}
+        unknown = sorted(set(over) - set(enc.categorical))
+        if unknown:
+            raise DataError(f"model 'mlp': embedding_dims names {unknown}, which are not categorical features of this "
+                            f"model (categorical: {enc.categorical})")
+        dims = [int(over.get(c, d)) for c, d in zip(enc.categorical, dims)]
         return MLPConfig(cards, dims, len(enc.numeric), list(p["hidden"]))
 
     def _build_net(self, cfg: MLPConfig) -> MLPNet:
@@ -171,9 +185,16 @@ class MLPStudent(BaseModel):
         return self._train(X, y, None, "bce", self.params["epochs"], progress=ctx.progress if ctx else None)
 
     def fit_targets(self, X: pd.DataFrame, targets: np.ndarray, weights: np.ndarray | None = None,
-                    loss: Literal["bce", "mse"] = "bce", epochs: int | None = None) -> dict:
+                    loss: Literal["bce", "mse", "listnet"] = "bce", epochs: int | None = None,
+                    groups: np.ndarray | None = None, temperature: float = 1.0, pointwise_weight: float = 0.0) -> dict:
         """Train the current network on feature rows and a teacher's targets: probabilities in
-        [0, 1] for ``bce`` (soft labels), raw margins for ``mse``; ``weights`` per row."""
+        [0, 1] for ``bce`` (soft labels), raw margins for ``mse``; ``weights`` per row.
+
+        ``listnet`` is listwise distillation: per group (a user's candidates, ``groups`` gives
+        each row's user), the cross-entropy between the teacher's softmax(margin / T) and the
+        student's, which puts the weight where the teacher's ranking is decided, at its top;
+        ``pointwise_weight`` adds that much of the ``mse`` on margins (keeps scores comparable
+        across users)."""
         if self.net is None or self.encoder is None:
             raise UnsupportedError("model 'mlp': call prepare(data) (or fit/load) before fit_targets")
         t = np.asarray(targets, dtype=np.float32)
@@ -181,8 +202,15 @@ class MLPStudent(BaseModel):
             raise DataError(f"model 'mlp': fit_targets needs one finite target per row ({len(X)} rows), got shape {t.shape}")
         if loss == "bce" and np.any((t < 0) | (t > 1)):
             raise DataError("model 'mlp': bce targets must be probabilities in [0, 1]; use loss='mse' for margins")
-        if loss not in ("bce", "mse"):
-            raise DataError(f"model 'mlp': loss {loss!r} is not 'bce' or 'mse'")
+        if loss not in ("bce", "mse", "listnet"):
+            raise DataError(f"model 'mlp': loss {loss!r} is not 'bce', 'mse' or 'listnet'")
+        if loss == "listnet":
+            if groups is None or len(groups) != len(t):
+                raise DataError("model 'mlp': loss='listnet' needs groups: one group id (the user) per row")
+            if not temperature > 0 or pointwise_weight < 0:
+                raise DataError(f"model 'mlp': temperature={temperature} must be > 0 and pointwise_weight={pointwise_weight} >= 0")
+            return self._train_listwise(X, t, np.asarray(groups), float(temperature), float(pointwise_weight),
+                                        int(epochs or self.params["epochs"]))
         w = None if weights is None else np.asarray(weights, dtype=np.float32)
         if w is not None and (w.shape != t.shape or np.any(w < 0)):
             raise DataError("model 'mlp': weights must be one non-negative number per row")
@@ -221,7 +249,61 @@ class MLPStudent(BaseModel):
                     total += float(batch_loss.detach()) * len(idx)
                 losses.append(total / max(n, 1))
         net.eval()
+        self._round_weights()
         self.train_info = {"epochs": epochs, "loss": loss, "rows": int(n), "final_train_loss": losses[-1] if losses else None,
+                           "seconds": round(time.perf_counter() - t0, 3), "n_parameters": self.n_parameters()}
+        return dict(self.train_info)
+
+    def _train_listwise(self, X: pd.DataFrame, t: np.ndarray, groups: np.ndarray, temperature: float,
+                        pointwise_weight: float, epochs: int) -> dict:
+        t0 = time.perf_counter()
+        cat_np, num_np = self.encoder.encode(X)
+        cat, num = torch.as_tensor(cat_np), torch.as_tensor(num_np)
+        codes, _ = pd.factorize(groups)
+        order = np.argsort(codes, kind="stable")
+        counts = np.bincount(codes)
+        n_groups, width = len(counts), int(counts.max())
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        slots = np.full((n_groups, width), -1, dtype=np.int64)  # row index per (group, position)
+        slots[codes[order], np.arange(len(order)) - starts[codes[order]]] = order
+        valid = torch.as_tensor(slots >= 0)
+        slots_t = torch.as_tensor(slots)
+        tt = torch.as_tensor(t, dtype=torch.float32)
+        teacher = torch.full((n_groups, width), float("-inf"))
+        teacher[valid] = tt[slots_t[valid]] / temperature
+        target_p = torch.softmax(teacher, dim=1)  # the teacher's distribution over each user's candidates
+        net, p = self.net, self.params
+        opt = torch.optim.Adam(net.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+        gen = torch.Generator().manual_seed(p["seed"])
+        per_batch = max(1, p["batch_size"] // width)
+        losses = []
+        with torch_threads(p["num_threads"]), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(p["seed"])
+            net.train()
+            for _ in range(epochs):
+                perm = torch.randperm(n_groups, generator=gen)
+                total = 0.0
+                for s in range(0, n_groups, per_batch):
+                    g = perm[s:s + per_batch]
+                    v = valid[g]
+                    rows = slots_t[g][v]
+                    out = net(cat[rows], num[rows])
+                    logits = torch.full(v.shape, float("-inf"))
+                    logits[v] = out / temperature
+                    logq = torch.log_softmax(logits, dim=1).masked_fill(~v, 0.0)
+                    batch_loss = -(target_p[g] * logq).sum(dim=1).mean()
+                    if pointwise_weight > 0:
+                        batch_loss = batch_loss + pointwise_weight * ((out - tt[rows]) ** 2).mean()
+                    opt.zero_grad(set_to_none=True)
+                    batch_loss.backward()
+                    opt.step()
+                    total += float(batch_loss.detach()) * len(g)
+                losses.append(total / n_groups)
+        net.eval()
+        self._round_weights()
+        self.train_info = {"epochs": epochs, "loss": "listnet", "rows": int(len(t)), "groups": int(n_groups),
+                           "temperature": temperature, "pointwise_weight": pointwise_weight,
+                           "final_train_loss": losses[-1] if losses else None,
                            "seconds": round(time.perf_counter() - t0, 3), "n_parameters": self.n_parameters()}
         return dict(self.train_info)
 
@@ -249,9 +331,20 @@ class MLPStudent(BaseModel):
         return {"format_version": FORMAT_VERSION, "model": "mlp", "net": asdict(self.net.cfg),
                 "torch_version": torch.__version__, "train_info": self.train_info}
 
+    def _round_weights(self) -> None:
+        """With ``weights_dtype = "float16"`` the model keeps exactly the weights it saves:
+        half the bytes on disk, and the scores before and after a reload are identical."""
+        if self.params.get("weights_dtype") == "float16":
+            with torch.no_grad():
+                for prm in self.net.parameters():
+                    prm.copy_(prm.half().float())
+
     def state_tensors(self) -> dict:
         """The tensors saved to weights.safetensors (compressed subclasses re-encode them)."""
-        return dict(self.net.state_dict())
+        state = dict(self.net.state_dict())
+        if self.params.get("weights_dtype") == "float16":
+            state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+        return state
 
     def _save_weights(self, directory: Path) -> None:
         if self.net is None or self.encoder is None:
@@ -290,8 +383,8 @@ class MLPStudent(BaseModel):
         self._check_values(d)
 
     def decode_state(self, tensors: dict, directory: Path, net: MLPNet) -> dict:
-        """Dense state_dict from the saved tensors (compressed subclasses decode theirs)."""
-        return tensors
+        """The float32 state_dict from the saved tensors (float16 storage widened back)."""
+        return {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
 
     def _check_values(self, directory: Path) -> None:
         """An id feature whose saved vocabulary matches none of the data's values (ids

@@ -53,14 +53,17 @@ class TreeStudent(LightGBMModel):
         self.encoder = FrameEncoder.fit(X[names], names, cats, use_missing=self.params["use_missing"])
 
     def fit_targets(self, X: pd.DataFrame, targets: np.ndarray, weights: np.ndarray | None = None,
-                    loss: Literal["bce", "mse"] = "mse", epochs: int | None = None) -> dict:
+                    loss: Literal["bce", "mse", "listnet"] = "mse", epochs: int | None = None,
+                    groups: np.ndarray | None = None, temperature: float = 1.0, pointwise_weight: float = 0.0) -> dict:
         """Fit the teacher's targets: margins (``mse``: L2 regression) or probabilities
-        (``bce``: LightGBM's cross_entropy objective). ``epochs`` is ignored (boosting rounds
-        are ``n_estimators``)."""
+        (``bce``: LightGBM's cross_entropy objective). ``listnet`` (listwise, needs ``groups``)
+        becomes lambdarank on graded labels from the teacher's rank within each group:
+        ranks 1-5 -> 4, 6-10 -> 3, 11-20 -> 2, 21-50 -> 1, the rest 0. ``epochs``,
+        ``temperature`` and ``pointwise_weight`` do not apply to trees."""
         if self.encoder is None:
             raise UnsupportedError("model 'tree-student': call prepare(data) (or fit/load) before fit_targets")
-        if loss not in ("bce", "mse"):
-            raise DataError(f"model 'tree-student': loss {loss!r} is not 'bce' or 'mse'")
+        if loss not in ("bce", "mse", "listnet"):
+            raise DataError(f"model 'tree-student': loss {loss!r} is not 'bce', 'mse' or 'listnet'")
         t = np.asarray(targets, dtype=float)
         if t.shape != (len(X),) or not np.isfinite(t).all():
             raise DataError(f"model 'tree-student': fit_targets needs one finite target per row ({len(X)} rows)")
@@ -71,7 +74,20 @@ class TreeStudent(LightGBMModel):
         params = {**self.lgb_params(), "objective": "cross_entropy" if loss == "bce" else "regression",
                   "metric": "cross_entropy" if loss == "bce" else "l2"}
         params.pop("eval_at", None)
-        ds = lgb.Dataset(M, t, weight=None if weights is None else np.asarray(weights, float),
+        group_sizes = None
+        if loss == "listnet":
+            if groups is None or len(groups) != len(t):
+                raise DataError("model 'tree-student': loss='listnet' needs groups: one group id (the user) per row")
+            codes, _ = pd.factorize(np.asarray(groups))
+            order = np.lexsort((-t, codes))  # by group, then the teacher's score, best first
+            M, t, codes = M[order], t[order], codes[order]
+            group_sizes = np.bincount(codes)
+            starts = np.r_[0, np.cumsum(group_sizes)[:-1]]
+            rank = np.arange(len(t)) - starts[codes] + 1
+            t = np.select([rank <= 5, rank <= 10, rank <= 20, rank <= 50], [4, 3, 2, 1], 0).astype(float)
+            weights = None
+            params.update(objective="lambdarank", metric="ndcg", eval_at=[10])
+        ds = lgb.Dataset(M, t, group=group_sizes, weight=None if weights is None else np.asarray(weights, float),
                          feature_name=lightgbm_names(self.feature_names),
                          categorical_feature=self.encoder.categorical_indices, free_raw_data=True, params={"verbose": -1})
         try:

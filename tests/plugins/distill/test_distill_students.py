@@ -123,3 +123,69 @@ def test_tree_student_loaded_against_a_different_schema(data, other_schema_data,
     t.save(tmp_path / "t")
     with pytest.raises(DataError, match="price"):
         TreeStudent.load(tmp_path / "t", other_schema_data)
+
+
+def test_mlp_listwise_learns_each_users_order(data):
+    """ListNet on per-user groups: the student reproduces the teacher's order within users."""
+    from scipy.stats import kendalltau
+
+    pairs = data.train[["user", "item"]]
+    X = data.features(pairs)
+    teacher = 3.0 * X["genre_B"].to_numpy() - 0.5 * X["price"].to_numpy() + 0.1 * X["age"].to_numpy()
+    m = MLPStudent(hidden=[16], epochs=60, lr=1e-2, batch_size=64, seed=0)
+    m.prepare(data, X)
+    info = m.fit_targets(X[m.feature_names], teacher, loss="listnet", groups=pairs["user"].to_numpy(), temperature=1.0)
+    assert info["loss"] == "listnet" and info["groups"] == pairs["user"].nunique()
+    pred = m.score_features(X[m.feature_names])
+    taus = [kendalltau(teacher[g], pred[g]).statistic for g in pairs.groupby("user").indices.values()]
+    assert np.nanmean(taus) > 0.8
+    with pytest.raises(DataError, match="needs groups"):
+        m.fit_targets(X[m.feature_names], teacher, loss="listnet")
+
+
+def test_mlp_float16_weights_and_embedding_dims(data, tmp_path):
+    m32 = MLPStudent(epochs=2, seed=0)
+    m16 = MLPStudent(epochs=2, seed=0, weights_dtype="float16", embedding_dims={"user_id": 0, "item_id": 3})
+    for m in (m32, m16):
+        m.fit(data)
+        m.save(tmp_path / m.params["weights_dtype"])
+    assert dict(zip(m16.encoder.categorical, m16.net.cfg.embedding_dims)) == {"user_id": 0, "gender": 4, "item_id": 3}
+    # every float weight is exactly a float16 number, so the reload scores identically
+    assert all(torch_equal_half(p) for p in m16.net.parameters())
+    back = MLPStudent.load(tmp_path / "float16", data)
+    X = data.features(data.test[["user", "item"]])
+    assert np.array_equal(back.score_features(X[back.feature_names]), m16.score_features(X[m16.feature_names]))
+    with pytest.raises(DataError, match="embedding_dims names \\['age'\\]"):
+        MLPStudent(embedding_dims={"age": 2}).prepare(data)
+    with pytest.raises(RegistryError, match="weights_dtype"):
+        MLPStudent(weights_dtype="int4")
+
+
+def torch_equal_half(p) -> bool:
+    return bool((p.detach().half().float() == p.detach()).all())
+
+
+def test_vocab_packing():
+    from whyrec_distill.encoding import pack_keys, unpack_keys
+
+    assert pack_keys(["1", "2", "3", "7", "8"]) == {"int_runs": [[1, 3], [7, 8]]}
+    assert unpack_keys({"int_runs": [[1, 3], [7, 8]]}) == ["1", "2", "3", "7", "8"]
+    assert pack_keys(["F", "M"]) == ["F", "M"]
+    assert pack_keys(["01", "2"]) == ["01", "2"]  # not canonical integers: kept as written
+    with pytest.raises(DataError, match="int runs"):
+        unpack_keys({"runs": []})
+
+
+def test_tree_student_listwise_is_lambdarank_per_user(data):
+    from scipy.stats import kendalltau
+
+    pairs = data.train[["user", "item"]]
+    X = data.features(pairs)
+    teacher = -X["price"].to_numpy()
+    t = TreeStudent(n_estimators=20, num_leaves=4, min_child_samples=2)
+    t.prepare(data, X)
+    t.fit_targets(X, teacher, loss="listnet", groups=pairs["user"].to_numpy())
+    assert "lambdarank" in t.booster.model_to_string()[:2000]
+    pred = t.score_features(X[t.feature_names])
+    taus = [kendalltau(teacher[g], pred[g]).statistic for g in pairs.groupby("user").indices.values()]
+    assert np.nanmean(taus) > 0.6
