@@ -209,6 +209,7 @@ def test_bad_parameters(toy):
 
 
 def test_plugin_registers_components_lazily():
+    import subprocess
     import sys
 
     import whyrec_torch
@@ -222,4 +223,8 @@ def test_plugin_registers_components_lazily():
     assert isinstance(m, TorchAttentionModel) and m.params["epochs"] == 1
     with pytest.raises(WhyrecError, match="steps=0 must be a positive integer"):
         host.create("explainers", "integrated-gradients", {"steps": 0})
-    assert "torch" in sys.modules  # (imported by this test module; registration itself is lazy)
+    # registering (what `whyrec --help` and `whyrec plugins` do) must not import torch
+    code = ("import sys, whyrec_torch; from whyrec.plugins import PluginHost; h = PluginHost(); "
+            "h.add(whyrec_torch, 'whyrec-torch'); h.collect(); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
