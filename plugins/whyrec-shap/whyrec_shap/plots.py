@@ -37,9 +37,23 @@ def to_shap(explanation: Explanation):
 
     table = explanation.attributions if explanation.attributions is not None else explanation.field_attributions
     cols = list(table.columns)
-    data = _numeric_view(explanation.feature_values, cols) if explanation.attributions is not None else None
+    per_feature = explanation.attributions is not None and explanation.feature_values is not None
+    data = _numeric_view(explanation.feature_values, cols) if per_feature else None
+    # waterfalls label features with their real values (ids, not category codes)
+    display = _display_view(explanation.feature_values, cols) if per_feature else None
     base = explanation.pairs["base_value"].to_numpy(float) if "base_value" in explanation.pairs else np.zeros(len(table))
-    return shap.Explanation(values=table.to_numpy(float), base_values=base, data=data, feature_names=cols)
+    return shap.Explanation(values=table.to_numpy(float), base_values=base, data=data, display_data=display, feature_names=cols)
+
+
+def _display_view(values: pd.DataFrame, columns: list[str]) -> np.ndarray | None:
+    if not set(columns) <= set(values.columns):
+        return None
+    out = values[columns].to_numpy(dtype=object)
+    for idx in np.ndindex(out.shape):  # round floats for the labels
+        v = out[idx]
+        if isinstance(v, float):
+            out[idx] = float(f"{v:.4g}")
+    return out
 
 
 def _label(explanation: Explanation, i: int) -> str:
