@@ -60,12 +60,18 @@ def simulate(W: np.ndarray, n: int, seed: int) -> np.ndarray:
     return X
 
 
-def shd(W_true: np.ndarray, W_est: np.ndarray, threshold: float) -> int:
+def shd_parts(W_true: np.ndarray, W_est: np.ndarray, threshold: float) -> dict:
+    """SHD and its parts: missing, extra and reversed edges (a reversed edge counts once)."""
     a = {(int(i), int(j)) for i, j in zip(*np.nonzero(W_true))}
     b = {(int(i), int(j)) for i, j in zip(*np.nonzero(np.abs(W_est) > threshold))}
-    extra_missing = sum(1 for s, t in a - b if (t, s) not in b) + sum(1 for s, t in b - a if (t, s) not in a)
+    missing = sum(1 for s, t in a - b if (t, s) not in b)
+    extra = sum(1 for s, t in b - a if (t, s) not in a)
     reversed_ = sum(1 for s, t in b - a if (t, s) in a)
-    return extra_missing + reversed_
+    return {"shd": missing + extra + reversed_, "missing": missing, "extra": extra, "reversed": reversed_}
+
+
+def shd(W_true: np.ndarray, W_est: np.ndarray, threshold: float) -> int:
+    return shd_parts(W_true, W_est, threshold)["shd"]
 
 
 def prepare(X: np.ndarray, standardise: bool) -> np.ndarray:
@@ -116,7 +122,8 @@ def part1(sizes, rows, peer_timeout: float, peer_max_cells: int) -> list[dict]:
                 ours = time.perf_counter() - t0
                 row = {"variables": d, "rows": n, "data": "standardised" if standardise else "raw (centred)",
                        "true_edges": int((W_true != 0).sum()), "whyrec_s": round(ours, 3),
-                       "whyrec_shd": shd(W_true, W, 0.3), "causalnex_s": None, "causalnex_shd": None,
+                       "whyrec_shd": shd(W_true, W, 0.3), "whyrec_shd_parts": shd_parts(W_true, W, 0.3),
+                       "causalnex_s": None, "causalnex_shd": None,
                        "speedup": None, "max_abs_weight_diff": None, "peer": "not run"}
                 if d * n <= peer_max_cells:
                     secs, Wp = run_peer(prepare(X, standardise), peer_timeout)
@@ -124,6 +131,7 @@ def part1(sizes, rows, peer_timeout: float, peer_max_cells: int) -> list[dict]:
                         row["peer"] = f"stopped after {peer_timeout:.0f} s"
                     else:
                         row.update(causalnex_s=round(secs, 3), causalnex_shd=shd(W_true, Wp, 0.3),
+                                   causalnex_shd_parts=shd_parts(W_true, Wp, 0.3),
                                    speedup=round(secs / ours, 1) if ours > 0 else None,
                                    max_abs_weight_diff=float(np.abs(W - Wp).max()), peer="ok")
                 out.append(row)
@@ -134,8 +142,10 @@ def part1(sizes, rows, peer_timeout: float, peer_max_cells: int) -> list[dict]:
 def _fmt_row(r: dict) -> str:
     peer = (f"{r['causalnex_s']:8.2f} s  SHD {r['causalnex_shd']:3d}  x{r['speedup']:<7}"
             if r["causalnex_s"] is not None else f"{r['peer']:>33}")
+    p = r["whyrec_shd_parts"]
     return (f"{r['variables']:3d} vars {r['rows']:6d} rows {r['data']:14s} | whyrec {r['whyrec_s']:7.2f} s  "
-            f"SHD {r['whyrec_shd']:3d} | causalnex {peer} | true edges {r['true_edges']}")
+            f"SHD {r['whyrec_shd']:3d} (miss {p['missing']}, extra {p['extra']}, rev {p['reversed']}) | "
+            f"causalnex {peer} | true edges {r['true_edges']}")
 
 
 def part2(thresholds) -> list[dict]:

@@ -361,7 +361,8 @@ class CausalNexLearner:
                                 groups=groups)
         others = [f for f in feats if f not in targets]
         _, fx_other = do_effects(self.net, others, self.states, self.codes, baseline=self.baseline, n_boot=0)
-        all_fx = pd.concat([fx, fx_other], ignore_index=True) if len(fx_other) else fx
+        parts = [f for f in (fx, fx_other) if len(f)]
+        all_fx = pd.concat(parts, ignore_index=True) if parts else fx
         all_fx["intervention_target"] = all_fx["feature"].isin(targets)
         all_fx = all_fx.sort_values("effect", ascending=False, kind="stable").reset_index(drop=True)
         cva = causal_vs_attribution(all_fx, explanations, min_effect=p["min_effect"], attribution_share=p["attribution_share"])

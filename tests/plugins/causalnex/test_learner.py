@@ -219,3 +219,14 @@ def test_ancestral_network_gives_the_same_interventions(sim):
     for var in ("quality", "price", "discount"):
         for lvl in range(full.states[var].n_states):
             np.testing.assert_allclose(anc.do_outcome({var: lvl}), full.do_outcome({var: lvl}), atol=1e-12)
+
+
+def test_nonlinear_notears_end_to_end(sim):
+    learner = CausalNexLearner(method="nonlinear", hidden_units=4, max_iter=15, max_rows=1500, bootstrap=0,
+                               effect_bootstrap=0, seed=0, variables=["quality", "price", "discount"])
+    g = learner.learn(sim)
+    assert g.method["algorithm"] == "NOTEARS nonlinear (CausalNex 0.12.2)"
+    assert g.is_acyclic() and all(e.source != "label" for e in g.edges)
+    assert ("discount", "label") in g.edge_set()  # the clearest cause: independent of everything else
+    learner.fit(sim, g)
+    assert learner.intervene({"discount": "1"})["p_do"].iloc[1] > learner.intervene({"discount": "0"})["p_do"].iloc[1]
