@@ -2,7 +2,10 @@
 
 Same booster (the MovieLens-100K LightGBM model), same rows (the top-10 recommendations of
 ``--users`` test users), path-dependent TreeSHAP on the raw margin, side by side in one
-process, repeats interleaved (A B A B ...) so machine load hits both alike; median seconds.
+process, repeats interleaved (A B A B ...) so machine load hits both alike. The shared
+machine's load moves the median of one method by more than whyrec's overhead, so the
+headline ratio uses each method's fastest repeat (the least disturbed run of identical work);
+medians are printed and stored too.
 
 - direct: ``shap.TreeExplainer(booster).shap_values(M)`` on the encoded matrix M;
 - whyrec: ``TreeShap().explain_features(model, data, pairs, X)`` on the same rows: encoding,
@@ -35,7 +38,7 @@ from shap_bench_common import machine, sample_users, setup, write
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--n-estimators", type=int, default=300)
     ap.add_argument("--interventional-rows", type=int, default=20)
     ap.add_argument("--background", type=int, default=100)
@@ -77,9 +80,10 @@ def main() -> None:
     sv = np.asarray(sv[-1] if isinstance(sv, list) else sv)
     same = float(np.abs(sv - e.attributions.to_numpy()).max())
     med = {k: statistics.median(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items()}
     rows = len(X)
-    table = [{"method": k, "median_s": med[k], "rows_per_s": rows / med[k], "ratio_vs_direct": med["direct"] / med[k]}
-             for k in times]
+    table = [{"method": k, "min_s": best[k], "median_s": med[k], "rows_per_s": rows / best[k],
+              "ratio_vs_direct": best["direct"] / best[k], "ratio_vs_direct_median": med["direct"] / med[k]} for k in times]
 
     # interventional: shap's own engine vs whyrec's on the categorical model
     Xi = X.head(args.interventional_rows)
@@ -97,10 +101,11 @@ def main() -> None:
     t_int = time.perf_counter() - t
 
     print(f"tree-shap vs shap.TreeExplainer: {rows} rows (top-10 of {len(users)} users), {model.booster.num_trees()} trees, "
-          f"{len(model.feature_names)} features, median of {args.repeats}")
-    print(f"{'method':18} {'median s':>9} {'rows/s':>9} {'ratio':>6}")
+          f"{len(model.feature_names)} features, {args.repeats} interleaved repeats")
+    print(f"{'method':18} {'min s':>8} {'median s':>9} {'rows/s':>8} {'ratio':>6} {'ratio(median)':>13}")
     for r in table:
-        print(f"{r['method']:18} {r['median_s']:9.4f} {r['rows_per_s']:9.0f} {r['ratio_vs_direct']:6.3f}")
+        print(f"{r['method']:18} {r['min_s']:8.4f} {r['median_s']:9.4f} {r['rows_per_s']:8.0f} {r['ratio_vs_direct']:6.3f} "
+              f"{r['ratio_vs_direct_median']:13.3f}")
     print(f"max |phi_whyrec - phi_shap| = {same:.2e}; max additivity error {e.summary['max_additivity_error']:.2e}")
     print(f"explainer build: shap {build_direct:.2f}s, whyrec first call {build_ours:.2f}s")
     print(f"interventional ({args.interventional_rows} rows x {args.background} background): shap -> {shap_interventional}")

@@ -24,7 +24,7 @@ from whyrec.errors import DataError, RegistryError
 from .encoding import FrameEncoder, lightgbm_names
 
 OBJECTIVES = ("binary", "lambdarank")
-SMALL_BATCH = 5000  # rows below which prediction runs on one thread
+SMALL_BATCH = 1000  # rows below which prediction runs on one thread
 
 
 class LightGBMModel(BaseModel):
