@@ -20,7 +20,9 @@ Cases:
 
 Peak memory is sampled (psutil, every 20 ms) as the resident memory of this process ("driver")
 and of this process plus all its descendants ("total": the Ray instance and its workers, which
-this process starts), minus the value before the case began. Ray start-up is timed apart.
+this process starts), minus the value before the case began. CPU seconds are summed over the
+same process tree: on a shared machine they, not wall seconds, say what a case costs. Ray
+start-up is timed apart.
 The explain-batch outputs of all executors are checked to be byte-identical, and their
 attributions equal to the in-memory pred_contrib values.
 """
@@ -42,7 +44,12 @@ import shap_bench_common as common  # noqa: E402
 
 
 class PeakRSS:
-    """Samples resident memory of this process and of its whole process tree."""
+    """Samples resident memory and CPU time of this process and of its whole process tree.
+
+    CPU seconds (user + system, summed over the process, its threads and every descendant seen,
+    such as Ray workers) are what a case costs whatever else runs on the machine; wall seconds
+    on a shared machine are not.
+    """
 
     def __init__(self, interval: float = 0.02) -> None:
         import psutil
@@ -51,23 +58,28 @@ class PeakRSS:
         self.interval = interval
         self.base_self = self.base_tree = 0
         self.peak_self = self.peak_tree = 0
+        self.cpu_base: dict[int, float] = {}
+        self.cpu_last: dict[int, float] = {}
         self._stop = threading.Event()
 
-    def _tree(self) -> tuple[int, int]:
+    def _sample(self) -> tuple[int, int]:
         import psutil
 
         own = self.proc.memory_info().rss
         total = own
-        for child in self.proc.children(recursive=True):
+        for p in [self.proc, *self.proc.children(recursive=True)]:
             try:
-                total += child.memory_info().rss
+                if p is not self.proc:
+                    total += p.memory_info().rss
+                t = p.cpu_times()
+                self.cpu_last[p.pid] = t.user + t.system
             except psutil.Error:
                 pass
         return own, total
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            own, total = self._tree()
+            own, total = self._sample()
             self.peak_self, self.peak_tree = max(self.peak_self, own), max(self.peak_tree, total)
             time.sleep(self.interval)
 
@@ -75,7 +87,8 @@ class PeakRSS:
         import gc
 
         gc.collect()
-        self.base_self, self.base_tree = self._tree()
+        self.base_self, self.base_tree = self._sample()
+        self.cpu_base = dict(self.cpu_last)
         self.peak_self, self.peak_tree = self.base_self, self.base_tree
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -84,12 +97,16 @@ class PeakRSS:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        own, total = self._tree()
+        own, total = self._sample()
         self.peak_self, self.peak_tree = max(self.peak_self, own), max(self.peak_tree, total)
+
+    def cpu_seconds(self) -> float:
+        return sum(v - self.cpu_base.get(pid, 0.0) for pid, v in self.cpu_last.items())
 
     def mb(self) -> dict:
         return {"driver_mb": round((self.peak_self - self.base_self) / 2**20, 1),
-                "total_mb": round((self.peak_tree - self.base_tree) / 2**20, 1)}
+                "total_mb": round((self.peak_tree - self.base_tree) / 2**20, 1),
+                "cpu_s": round(self.cpu_seconds(), 1)}
 
 
 def make_pairs(data, rows: int, path: Path) -> Path:
@@ -124,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keep", action="store_true", help="keep the output directories")
     args = ap.parse_args(argv)
     cases = args.cases.split(",")
+    result_name = "batch" if args.rows == 1_000_000 else f"batch-{args.rows}"  # bench/results/<name>.json
 
     import numpy as np
     import pyarrow.parquet as pq
@@ -155,17 +173,25 @@ def main(argv: list[str] | None = None) -> None:
         outputs[name] = out
         results[name] = {"seconds": round(secs, 2), "rows_per_s": round(args.rows / secs, 1), **mem.mb(),
                          "parts": res.parts, "output_mb": round(sum(p.stat().st_size for p in out.glob("part-*")) / 2**20, 1)}
-        print(f"{name:>9}: {secs:8.1f}s  {args.rows / secs:10,.0f} rows/s  peak +{results[name]['driver_mb']:.0f} MB driver, "
-              f"+{results[name]['total_mb']:.0f} MB total", flush=True)
+        print(f"{name:>9}: {secs:8.1f}s  {args.rows / secs:10,.0f} rows/s  {results[name]['cpu_s']:.0f} CPU s  "
+              f"peak +{results[name]['driver_mb']:.0f} MB driver, +{results[name]['total_mb']:.0f} MB total", flush=True)
+
+    def save_partial() -> None:  # a long run that is stopped still leaves what it measured
+        common.write(result_name, {"benchmark": "explain-batch", "partial": True, "rows": args.rows,
+                               "chunk_rows": args.chunk_rows, "results": results, "ray_start_s": ray_start_s,
+                               "machine": common.machine()})
 
     for case in cases:
+        if results:
+            save_partial()
         if case == "in-memory":
             with PeakRSS() as mem:
                 t = time.perf_counter()
                 reference = in_memory(data, model, pairs)
                 secs = time.perf_counter() - t
             results[case] = {"seconds": round(secs, 2), "rows_per_s": round(args.rows / secs, 1), **mem.mb()}
-            print(f"{case:>9}: {secs:8.1f}s  {args.rows / secs:10,.0f} rows/s  peak +{results[case]['driver_mb']:.0f} MB", flush=True)
+            print(f"{case:>9}: {secs:8.1f}s  {args.rows / secs:10,.0f} rows/s  {results[case]['cpu_s']:.0f} CPU s  "
+                  f"peak +{results[case]['driver_mb']:.0f} MB", flush=True)
         elif case == "local":
             explain_case(case, LocalExecutor())
         elif case.startswith("ray-"):
@@ -207,22 +233,27 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(f"explain-batch on {args.rows:,} MovieLens pairs (LightGBM, {model.booster.num_trees()} trees, "
           f"{len(model.feature_names)} features), chunk_rows = {args.chunk_rows:,}, {os.cpu_count()} CPUs")
-    print(f"{'case':>10} {'seconds':>9} {'rows/s':>10} {'vs in-memory':>13} {'peak driver MB':>15} {'peak total MB':>14}")
+    cpu_base = results.get("in-memory", {}).get("cpu_s")
+    print(f"{'case':>10} {'seconds':>9} {'rows/s':>10} {'vs in-memory':>13} {'CPU s':>8} {'CPU vs in-memory':>17} {'peak driver MB':>15} {'peak total MB':>14}")
     for name, r in results.items():
         ratio = f"{r['seconds'] / base:.2f}x" if base else "-"
-        print(f"{name:>10} {r['seconds']:9.1f} {r['rows_per_s']:10,.0f} {ratio:>13} {r['driver_mb']:15.0f} {r['total_mb']:14.0f}")
+        cratio = f"{r['cpu_s'] / cpu_base:.2f}x" if cpu_base else "-"
+        print(f"{name:>10} {r['seconds']:9.1f} {r['rows_per_s']:10,.0f} {ratio:>13} {r['cpu_s']:8.1f} {cratio:>17} "
+              f"{r['driver_mb']:15.0f} {r['total_mb']:14.0f}")
     print(f"outputs of {', '.join(outputs)} byte-identical: {identical}; max |attribution - pred_contrib| = {max_diff}")
     if ray_start_s is not None:
         print(f"Ray start-up (not in the rows above): {ray_start_s:.1f}s")
     payload = {
         "benchmark": "explain-batch", "command": "bench/bench_batch.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "rows": args.rows, "chunk_rows": args.chunk_rows, "model": {"trees": model.booster.num_trees(), "features": len(model.feature_names)},
-        "results": results, "chunking_overhead": {n: round(r["seconds"] / base, 3) for n, r in results.items() if base and n != "in-memory"},
+        "results": results, "chunking_overhead_wall": {n: round(r["seconds"] / base, 3) for n, r in results.items() if base and n != "in-memory"},
+        "chunking_overhead_cpu": {n: round(r["cpu_s"] / results["in-memory"]["cpu_s"], 3)
+                                  for n, r in results.items() if base and n != "in-memory"},
         "outputs_identical": identical, "max_abs_diff_vs_pred_contrib": max_diff, "ray_start_s": ray_start_s,
         "pairs_file_mb": round(pairs.stat().st_size / 2**20, 1), "total_seconds": round(time.perf_counter() - t0, 1),
         "machine": common.machine(),
     }
-    print(f"wrote {common.write('batch', payload)}")
+    print(f"wrote {common.write(result_name, payload)}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
