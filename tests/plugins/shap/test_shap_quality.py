@@ -79,6 +79,7 @@ def test_stability_and_sanity(tree_quality):
     assert s["rerun_identical"] and s["rerun_max_abs_diff"] == 0.0  # path-dependent TreeSHAP is deterministic
     assert s["seed_spearman_mean"] == pytest.approx(1.0)  # ...and ignores the seed
     assert s["sanity_passed"] is True and abs(s["sanity_spearman_mean"]) < 0.5
+    assert s["sanity_relative_change"] > 0.5 and s["sanity_magnitude_ratio"] < 1
 
 
 def test_field_explanations_and_seed_dependence(lgb_model, toy_data, top_pairs):
@@ -107,3 +108,25 @@ def test_statistics():
     assert spearman(np.array([1, 2, 3]), np.array([3, 2, 1])) == pytest.approx(-1.0)
     assert np.isnan(spearman(np.array([1, 1, 1]), np.array([1, 2, 3])))
     assert top_overlap(np.array([5, -4, 0.1, 0]), np.array([-6, 0, 5, 0.2]), k=2) == pytest.approx(1 / 3)
+
+
+def test_sanity_check_fails_when_retraining_changes_nothing(lgb_model, toy_data, top_pairs):
+    """The check can fail: a 'retrained' model that is the same model keeps every attribution."""
+    ex = TreeShap()
+    e = ex.explain(lgb_model, toy_data, top_pairs)
+    q = explanation_quality(lgb_model, toy_data, e, explainer_for_seed=ex.with_seed, n_pairs=6, n_random=2,
+                            retrain=lambda model, data, seed: model)
+    s = q.summary
+    assert s["sanity_relative_change"] == 0.0 and s["sanity_spearman_mean"] == pytest.approx(1.0)
+    assert s["sanity_passed"] is False
+
+
+def test_sanity_skipped_with_the_reason_when_the_model_cannot_be_refitted(lgb_model, toy_data, top_pairs):
+    def refuse(model, data, seed):
+        raise RuntimeError("no training data in this deployment")
+
+    ex = TreeShap()
+    e = ex.explain(lgb_model, toy_data, top_pairs)
+    q = explanation_quality(lgb_model, toy_data, e, explainer_for_seed=ex.with_seed, n_pairs=4, n_random=2, retrain=refuse)
+    assert q.summary["sanity_skipped"] == "RuntimeError: no training data in this deployment"
+    assert "sanity_passed" not in q.summary
