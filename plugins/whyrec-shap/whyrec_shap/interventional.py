@@ -122,14 +122,16 @@ def interventional_shap(booster, X: np.ndarray, B: np.ndarray, chunk: int = 4096
         db = np.stack([_goes_left(n, B[:, n["split_feature"]]) for n in t.nodes])
         for leaf in t.leaves:
             feats = sorted({t.feature[k] for k, _ in leaf.path})
+            slot = {f: j for j, f in enumerate(feats)}
+            path = [(slot[t.feature[k]], k, left) for k, left in leaf.path]
             okb = np.ones((len(feats), n_b), dtype=bool)
-            for k, left in leaf.path:
-                okb[feats.index(t.feature[k])] &= db[k] == left
+            for j, k, left in path:
+                okb[j] &= db[k] == left
             for i0 in range(0, len(X), step):
                 dx = dx_all[:, i0 : i0 + step]
                 okx = np.ones((len(feats), dx.shape[1]), dtype=bool)
-                for k, left in leaf.path:
-                    okx[feats.index(t.feature[k])] &= dx[k] == left
+                for j, k, left in path:
+                    okx[j] &= dx[k] == left
                 A = okx[:, :, None]
                 Bm = okb[:, None, :]
                 reach = np.all(A | Bm, axis=0)  # (n_x, n_b)
