@@ -51,7 +51,7 @@ class Distiller:
         student_params: dict | None = None,
         mode: Literal["score", "ranking", "hybrid", "listwise"] = "listwise",
         loss: Literal["mse", "bce"] = "mse",
-        temperature: float = 1.0,
+        temperature: float = 0.5,
         candidates_per_user: int = 0,
         max_users: int = 0,
         ranking_k: int = 10,

@@ -23,7 +23,7 @@ from whyrec.errors import DataError
 
 from . import fidelity as F
 from .agreement import agreement, attributions, choose_explainer
-from .persist import model_bytes
+from .persist import model_bytes, weight_bytes
 
 # The bar the issue sets for a compressed model (checked, never assumed).
 BAR = {"size_ratio": ("<=", 0.1), "speedup": (">=", 5.0), "jaccard@k": (">=", 0.8), "top3_agreement": (">=", 0.8)}
@@ -63,13 +63,15 @@ def eval_users(data: RecData, n: int, seed: int) -> list:
 
 
 def model_size(model: Any) -> dict:
-    """Bytes of the saved model (figures excluded), parameters and non-zero parameters."""
+    """Bytes of the saved model (figures excluded), of its weight files alone, parameters and
+    non-zero parameters."""
     with tempfile.TemporaryDirectory(prefix="whyrec-distill-size-") as tmp:
         model.save(Path(tmp) / "m")
         size = model_bytes(Path(tmp) / "m")
+        wsize = weight_bytes(Path(tmp) / "m")
     params = model.n_parameters() if hasattr(model, "n_parameters") else None
     nz = model.nonzero_parameters() if hasattr(model, "nonzero_parameters") else params
-    return {"bytes": int(size), "parameters": params, "nonzero_parameters": nz}
+    return {"bytes": int(size), "weight_bytes": int(wsize), "parameters": params, "nonzero_parameters": nz}
 
 
 def rows_per_second(model: Any, X: pd.DataFrame, repeats: int = 3, threads: int = 1) -> float:

@@ -117,19 +117,23 @@ def ndcg_hr(ranked_items: Sequence, relevant: set, k: int = 10) -> tuple[float, 
 def ratios(teacher: dict, student: dict) -> dict:
     """Student/teacher ratios of size and parameters, and the scoring speed-up.
 
-    Both dicts may hold ``bytes``, ``parameters`` and ``rows_per_second``; a figure missing or
-    zero on either side gives NaN. ``speedup`` = student throughput / teacher throughput.
+    Both dicts may hold ``bytes``, ``parameters``, ``rows_per_second`` (and ``weight_bytes``,
+    giving ``weight_size_ratio``); a figure missing or zero on either side gives NaN.
+    ``speedup`` = student throughput / teacher throughput.
     """
     def div(num: float | None, den: float | None) -> float:
         if num is None or den is None or den == 0 or (isinstance(num, float) and math.isnan(num)):
             return float("nan")
         return float(num) / float(den)
 
-    return {
+    out = {
         "size_ratio": div(student.get("bytes"), teacher.get("bytes")),
         "parameter_ratio": div(student.get("parameters"), teacher.get("parameters")),
         "speedup": div(student.get("rows_per_second"), teacher.get("rows_per_second")),
     }
+    if "weight_bytes" in student or "weight_bytes" in teacher:
+        out["weight_size_ratio"] = div(student.get("weight_bytes"), teacher.get("weight_bytes"))
+    return out
 
 
 # -- explanation agreement -----------------------------------------------------------------

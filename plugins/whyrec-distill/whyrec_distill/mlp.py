@@ -9,6 +9,7 @@ Saved as safetensors + JSON (config.json, encoder.json); never pickled.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from whyrec import BaseModel
-from whyrec.atomic import write_json
+from whyrec.atomic import write_json, write_text
 from whyrec.data import ITEM, LABEL, USER, RecData
 from whyrec.errors import DataError, RegistryError, UnsupportedError
 
@@ -40,14 +41,19 @@ class MLPConfig:
     embedding_dims: list[int]
     n_numeric: int
     hidden: list[int]
+    interaction: list[int] | None = None  # two categorical positions whose embeddings are multiplied
 
     @property
     def input_width(self) -> int:
-        return int(sum(self.embedding_dims)) + self.n_numeric
+        extra = self.embedding_dims[self.interaction[0]] if self.interaction else 0
+        return int(sum(self.embedding_dims)) + self.n_numeric + extra
 
 
 class MLPNet(nn.Module):
-    """Embeddings of the categorical features (dimension 0 = unused) + numbers -> MLP -> logit."""
+    """Embeddings of the categorical features (dimension 0 = unused) + numbers -> MLP -> logit.
+
+    With ``interaction`` (user and item id), the element-wise product of the two id embeddings
+    is one more input, as in NeuMF: a user-item match the head need not learn to multiply."""
 
     def __init__(self, cfg: MLPConfig) -> None:
         super().__init__()
@@ -66,6 +72,9 @@ class MLPNet(nn.Module):
 
     def inputs(self, cat: torch.Tensor, num: torch.Tensor) -> torch.Tensor:
         parts = [emb(cat[:, j]) for emb, j in zip(self.embeddings, self.used)]
+        if self.cfg.interaction:
+            a, b = (self.used.index(j) for j in self.cfg.interaction)
+            parts.append(parts[a] * parts[b])
         return torch.cat([*parts, num], dim=1)
 
     def forward(self, cat: torch.Tensor, num: torch.Tensor) -> torch.Tensor:
@@ -82,11 +91,12 @@ class MLPStudent(BaseModel):
         self,
         hidden: list[int] | None = None,
         embedding_dim: int = 4,
-        id_embedding_dim: int = 1,
+        id_embedding_dim: int = 2,
         id_threshold: int = 100,
         embedding_dims: dict[str, int] | None = None,
-        epochs: int = 8,
-        batch_size: int = 512,
+        id_interaction: bool = True,
+        epochs: int = 20,
+        batch_size: int = 4096,
         lr: float = 5e-3,
         weight_decay: float = 1e-6,
         features: list[str] | None = None,
@@ -94,7 +104,7 @@ class MLPStudent(BaseModel):
         seed: int = 0,
         score_batch_size: int = 65536,
         num_threads: int = 1,
-        weights_dtype: Literal["float32", "float16"] = "float32",
+        weights_dtype: Literal["float32", "float16"] = "float16",
     ) -> None:
         hidden = [32] if hidden is None else [int(h) for h in hidden]
         for key, val, lo in (("embedding_dim", embedding_dim, 0), ("id_embedding_dim", id_embedding_dim, 0),
@@ -116,6 +126,7 @@ class MLPStudent(BaseModel):
                          weight_decay=float(weight_decay), features=None if features is None else list(features),
                          exclude=list(exclude or []), seed=int(seed), score_batch_size=int(score_batch_size),
                          num_threads=int(num_threads), embedding_dims=dict(embedding_dims or {}),
+                         id_interaction=bool(id_interaction),
                          weights_dtype=weights_dtype)
         self.net: MLPNet | None = None
         self.encoder: TabularEncoder | None = None
@@ -162,7 +173,14 @@ class MLPStudent(BaseModel):
             raise DataError(f"model 'mlp': embedding_dims names {unknown}, which are not categorical features of this "
                             f"model (categorical: {enc.categorical})")
         dims = [int(over.get(c, d)) for c, d in zip(enc.categorical, dims)]
-        return MLPConfig(cards, dims, len(enc.numeric), list(p["hidden"]))
+        inter = None
+        if p.get("id_interaction", True):
+            # the two id features (most values), when both are embedded with the same size
+            ids = sorted((j for j, card in enumerate(cards) if card > p["id_threshold"] and dims[j] > 0),
+                         key=lambda j: -cards[j])[:2]
+            if len(ids) == 2 and dims[ids[0]] == dims[ids[1]]:
+                inter = sorted(ids)
+        return MLPConfig(cards, dims, len(enc.numeric), list(p["hidden"]), inter)
 
     def _build_net(self, cfg: MLPConfig) -> MLPNet:
         with torch.random.fork_rng(devices=[]):
@@ -351,7 +369,8 @@ class MLPStudent(BaseModel):
             raise UnsupportedError("model 'mlp': nothing to save; call fit(data) first")
         save_tensors(self.state_tensors(), directory / WEIGHTS, metadata={"format": "whyrec-distill-mlp", "version": str(FORMAT_VERSION)})
         write_json(directory / "config.json", self.config())
-        write_json(directory / "encoder.json", self.encoder.to_dict())
+        # compact JSON: the vocabularies and statistics are part of the model's size
+        write_text(directory / "encoder.json", json.dumps(self.encoder.to_dict(), separators=(",", ":")))
 
     def _load_weights(self, directory: Path) -> None:
         d = Path(directory)

@@ -70,6 +70,15 @@ def read_json(path: Path, what: str) -> Any:
         raise DataError(f"{path}: not valid JSON ({exc}); {what}") from exc
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".txt")
+
+
+def weight_bytes(directory: Path) -> int:
+    """Bytes of the weight files alone (safetensors, LightGBM's model.txt): the part of a
+    model that grows with it, without the JSON metadata every whyrec model carries."""
+    return int(sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES))
+
+
 def model_bytes(directory: Path) -> int:
     """Bytes of a saved model directory, without figures (training-curve plots are not the model)."""
     return int(sum(p.stat().st_size for p in Path(directory).rglob("*")

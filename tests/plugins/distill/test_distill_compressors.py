@@ -18,7 +18,7 @@ from whyrec_distill.teacher import position_weights
 
 @pytest.fixture(scope="module")
 def distilled(torch_teacher, data):
-    return Distiller(student="mlp", student_params={"hidden": [16], "epochs": 20}, candidates_per_user=0, **FAST).compress(torch_teacher, data)
+    return Distiller(student="mlp", student_params={"hidden": [16], "epochs": 20, "batch_size": 256}, **FAST).compress(torch_teacher, data)
 
 
 # -- distill --------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ def test_ratios():
                {"bytes": 100, "parameters": 10, "rows_per_second": 5000.0})
     assert r == {"size_ratio": 0.1, "parameter_ratio": 0.05, "speedup": 5.0}
     assert math.isnan(ratios({"bytes": 0}, {"bytes": 5})["size_ratio"])
+    assert ratios({"weight_bytes": 400}, {"weight_bytes": 20})["weight_size_ratio"] == 0.05
 
 
 def test_topk_agreement_and_rank_correlation():

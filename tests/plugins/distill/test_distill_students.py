@@ -12,7 +12,7 @@ from whyrec_distill.tree import TreeStudent
 
 @pytest.fixture(scope="module")
 def mlp(data):
-    m = MLPStudent(hidden=[16], epochs=15, seed=0)
+    m = MLPStudent(hidden=[16], epochs=15, batch_size=64, weights_dtype="float32", seed=0)
     m.fit(data)
     return m
 
@@ -25,15 +25,19 @@ def test_mlp_uses_every_non_sequence_feature_and_learns(mlp, data):
     cfg = mlp.net.cfg
     dims = dict(zip(mlp.encoder.categorical, cfg.embedding_dims))
     assert dims == {"user_id": 4, "gender": 4, "item_id": 4}  # toy: 51 users < id_threshold=100
-    big = MLPStudent(id_threshold=10, epochs=1)
+    assert cfg.interaction is None  # no id features in the toy data at the default threshold
+    big = MLPStudent(id_threshold=10, id_embedding_dim=2, epochs=1)
     big.prepare(data)
-    assert dict(zip(big.encoder.categorical, big.net.cfg.embedding_dims)) == {"user_id": 1, "gender": 4, "item_id": 1}
+    assert dict(zip(big.encoder.categorical, big.net.cfg.embedding_dims)) == {"user_id": 2, "gender": 4, "item_id": 2}
+    # user x item: the product of the two id embeddings is 2 more inputs of the head
+    assert big.net.cfg.interaction == [0, 2]
+    assert big.net.head[0].in_features == 2 + 4 + 2 + 2 + len(big.encoder.numeric)
 
 
 def test_mlp_fit_targets_reproduces_a_teacher_margin(data):
     X = data.features(data.train[["user", "item"]])
     target = 2.0 * (X["genre_A"].to_numpy() - 0.5) - 0.3 * X["price"].to_numpy()
-    m = MLPStudent(hidden=[16], epochs=60, lr=1e-2, seed=1)
+    m = MLPStudent(hidden=[16], epochs=60, lr=1e-2, batch_size=128, seed=1)
     m.prepare(data, X)
     before = np.mean((m.score_features(X[m.feature_names]) - target) ** 2)
     info = m.fit_targets(X[m.feature_names], target, loss="mse")
@@ -144,11 +148,14 @@ def test_mlp_listwise_learns_each_users_order(data):
 
 
 def test_mlp_float16_weights_and_embedding_dims(data, tmp_path):
-    m32 = MLPStudent(epochs=2, seed=0)
-    m16 = MLPStudent(epochs=2, seed=0, weights_dtype="float16", embedding_dims={"user_id": 0, "item_id": 3})
+    m32 = MLPStudent(epochs=2, seed=0, weights_dtype="float32")
+    m16 = MLPStudent(epochs=2, seed=0, embedding_dims={"user_id": 0, "item_id": 3})  # float16 is the default
     for m in (m32, m16):
         m.fit(data)
         m.save(tmp_path / m.params["weights_dtype"])
+    # half the bytes for the weights
+    w32, w16 = ((tmp_path / d / "weights.safetensors").stat().st_size for d in ("float32", "float16"))
+    assert w16 < 0.6 * w32
     assert dict(zip(m16.encoder.categorical, m16.net.cfg.embedding_dims)) == {"user_id": 0, "gender": 4, "item_id": 3}
     # every float weight is exactly a float16 number, so the reload scores identically
     assert all(torch_equal_half(p) for p in m16.net.parameters())
