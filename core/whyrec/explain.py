@@ -103,7 +103,13 @@ def why_above_text(out: dict) -> str:
         lines.append(f"  {f:<28} {v:+.3f}")
     cf = out.get("counterfactual")
     if cf:
-        lines.append(f"  to enter the top-k: {cf}")
+        if cf.get("already_in_top_k"):
+            lines.append(f"  {out['title_a']} is already in the top-k.")
+        elif cf.get("found"):
+            changes = "; ".join(f"{c['feature']}: {c['from']} -> {c['to']}" for c in cf.get("changes", []))
+            lines.append(f"  smallest change that moves it into the top-k: {changes} (new rank {cf.get('new_rank')})")
+        else:
+            lines.append("  no small change of its features moves it into the top-k")
     return "\n".join(lines)
 
 
