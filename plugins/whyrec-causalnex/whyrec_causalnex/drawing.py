@@ -52,7 +52,8 @@ def figure(graph: CausalGraph, fields: dict[str, str], target: str, stability_th
     fig, ax = plt.subplots(figsize=(width, height))
     colours = [FIELD_COLOURS.get(fields.get(n, ""), "#dddddd") for n in g.nodes]
     nx.draw_networkx_nodes(g, pos, ax=ax, node_color=colours, node_size=900, edgecolors="#333333", linewidths=0.8)
-    nx.draw_networkx_labels(g, pos, ax=ax, font_size=8)
+    nx.draw_networkx_labels(g, pos, ax=ax, font_size=8,
+                            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
     weights = [abs(d.get("weight") or 0.0) for _, _, d in g.edges(data=True)]
     wmax = max(weights, default=1.0) or 1.0
     for (u, v, d), w in zip(g.edges(data=True), weights):

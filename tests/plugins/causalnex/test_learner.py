@@ -222,7 +222,7 @@ def test_ancestral_network_gives_the_same_interventions(sim):
 
 
 def test_nonlinear_notears_end_to_end(sim):
-    learner = CausalNexLearner(method="nonlinear", hidden_units=4, max_iter=15, max_rows=1500, bootstrap=0,
+    learner = CausalNexLearner(method="nonlinear", hidden_units=4, max_iter=10, max_rows=1500, bootstrap=0,
                                effect_bootstrap=0, seed=0, variables=["quality", "price", "discount"])
     g = learner.learn(sim)
     assert g.method["algorithm"] == "NOTEARS nonlinear (CausalNex 0.12.2)"
