@@ -2,8 +2,9 @@
 
 Trains the two teachers (torch-attention, lightgbm) once, then runs
 - distill torch-attention -> mlp (listwise distillation) with its same-size label-only baseline,
-- prune torch-attention (global magnitude, 50 % and 90 % of the linear weights, 1 fine-tuning epoch),
-- quantize torch-attention (dynamic int8 linear layers),
+- prune torch-attention (global magnitude, 50 % and 90 % of the linear weights, and 90 % of
+  linear + embedding weights; 1 fine-tuning epoch on the teacher's probabilities),
+- quantize torch-attention (dynamic int8 linear layers; and with 8-bit embedding tables),
 - distill lightgbm -> mlp and lightgbm -> tree-student (a 30-tree, 15-leaf surrogate),
 and prints, per compressed model: size ratio (saved bytes), parameter ratio, scoring speed-up
 (``score_features`` rows/s on one thread, encoding included), Jaccard@10 / recall@10 of the
@@ -62,12 +63,14 @@ def main() -> None:
         teachers[name] = model
         print(f"[bench] teacher {name}: {teacher_info[name]}", flush=True)
 
-    mlp_params = {"hidden": [32], "batch_size": 4096, "lr": 0.005, "epochs": 8 if q else 20}
+    mlp_params = {"epochs": 8 if q else 20}  # the mlp defaults: hidden [32], 2-d ids, float16 weights
     runs = [
         ("distill", "torch-attention", Distiller(student="mlp", student_params=mlp_params, mode="listwise", temperature=0.5, **ev)),
         ("prune-50", "torch-attention", Pruner(sparsity=0.5, finetune_epochs=1, **ev)),
         ("prune-90", "torch-attention", Pruner(sparsity=0.9, finetune_epochs=1, **ev)),
+        ("prune-90-emb", "torch-attention", Pruner(sparsity=0.9, include_embeddings=True, finetune_epochs=1, **ev)),
         ("quantize", "torch-attention", Quantizer(**ev)),
+        ("quantize-emb", "torch-attention", Quantizer(include_embeddings=True, **ev)),
         ("distill", "lightgbm", Distiller(student="mlp", student_params=mlp_params, mode="listwise", temperature=0.5, **ev)),
         ("distill-tree", "lightgbm", Distiller(student="tree-student", mode="listwise", baseline=False, **ev)),
     ]
@@ -85,8 +88,8 @@ def main() -> None:
             m = s["models"][role]
             rows.append({"method": label, "teacher": tname, "model": f"{m['name']}{' (labels only)' if role == 'baseline' else ''}",
                          "role": role, **{k: m.get(k) for k in (
-                             "size_ratio", "parameter_ratio", "speedup", "jaccard@10", "recall@10", "kendall_tau", "rbo",
-                             "teacher_auc", "ndcg@10", "top3_agreement", "attribution_rank_correlation", "bytes",
+                             "size_ratio", "weight_size_ratio", "parameter_ratio", "speedup", "jaccard@10", "recall@10", "kendall_tau", "rbo",
+                             "teacher_auc", "ndcg@10", "top3_agreement", "attribution_rank_correlation", "bytes", "weight_bytes",
                              "parameters", "nonzero_parameters", "rows_per_second")},
                          "teacher_ndcg@10": s["models"]["teacher"]["ndcg@10"], "teacher_bytes": s["models"]["teacher"]["bytes"],
                          "teacher_rows_per_second": s["models"]["teacher"]["rows_per_second"], "explainer": s["explainer"],
@@ -112,9 +115,9 @@ def fmt(v) -> str:
 
 
 def table(rows: list[dict]) -> None:
-    cols = ["method", "teacher", "model", "size_ratio", "speedup", "jaccard@10", "recall@10", "kendall_tau", "rbo",
+    cols = ["method", "teacher", "model", "size_ratio", "weight_size_ratio", "speedup", "jaccard@10", "recall@10", "kendall_tau", "rbo",
             "teacher_auc", "ndcg@10", "teacher_ndcg@10", "top3_agreement", "attribution_rank_correlation"]
-    heads = ["method", "teacher", "model", "size", "speed-up", "Jacc@10", "rec@10", "tau", "RBO", "AUC(T)", "NDCG@10",
+    heads = ["method", "teacher", "model", "size", "weights", "speed-up", "Jacc@10", "rec@10", "tau", "RBO", "AUC(T)", "NDCG@10",
              "NDCG@10(T)", "top-3 agr", "attr rho"]
     cells = [[fmt(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]

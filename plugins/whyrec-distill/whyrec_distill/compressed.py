@@ -8,7 +8,8 @@ explainability, plus a different weight file:
   ``weights.sparse.safetensors``; ``compression.json`` records the sparsity reached.
 - quantised (``quantized-torch``, ``quantized-mlp``): every ``nn.Linear`` is a dynamic int8
   layer; its int8 weight, scale, zero point and float bias are stored in
-  ``weights.int8.safetensors`` next to the float tensors of the other layers. Loading rebuilds
+  ``weights.int8.safetensors`` next to the float tensors of the other layers. Optionally the
+  embedding tables become 8-bit too (one float scale and zero point per row). Loading rebuilds
   the float network, quantises it with ``torch.ao.quantization.quantize_dynamic`` and puts the
   saved int8 weights back bit for bit. Quantised layers run on the CPU only and have no
   gradients, so the model drops the "differentiable" capability.
@@ -152,32 +153,47 @@ def _qlinear_type() -> type:
     return DynLinear
 
 
-def quantize_linear_layers(net: nn.Module) -> tuple[nn.Module, list[str]]:
-    """(dynamic int8 copy of ``net``, names of the quantised Linear layers)."""
-    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+def quantize_linear_layers(net: nn.Module, embeddings: bool = False, skip: tuple[str, ...] = ()) -> tuple[nn.Module, list[str], list[str]]:
+    """(quantised copy of ``net``, names of the int8 Linear layers, names of the 8-bit
+    embedding tables). Embeddings (with ``embeddings``) get one float scale and zero point per
+    row (``float_qparams_weight_only_qconfig``); ``skip`` names modules read through ``.weight``
+    (e.g. a position table), which must stay float."""
+    from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig, quantize_dynamic
 
     names = [n for n, m in net.named_modules() if type(m) is nn.Linear]
-    q = quantize_dynamic(copy.deepcopy(net).cpu().eval(), {nn.Linear: default_dynamic_qconfig}, dtype=torch.qint8)
-    return q, names
+    spec: dict[Any, Any] = {nn.Linear: default_dynamic_qconfig}
+    emb = [n for n, m in net.named_modules() if type(m) is nn.Embedding and n not in skip] if embeddings else []
+    spec.update({n: float_qparams_weight_only_qconfig for n in emb})
+    q = quantize_dynamic(copy.deepcopy(net).cpu().eval(), spec, dtype=torch.qint8)
+    return q, names, emb
 
 
 class _Quantized(_EncodedWeights):
     WEIGHT_FILE = "weights.int8.safetensors"
     METHOD = "quantize"
+    DIRECT_WEIGHT: tuple[str, ...] = ()  # embedding modules the network reads via .weight
     _float_net: Any = None
 
-    def quantize(self) -> None:
+    def quantize(self, embeddings: bool = False) -> None:
         """Replace ``net`` by its dynamic int8 version (the float network is kept as a twin
-        for the parts that stay float and for saving the architecture)."""
+        for the parts that stay float and for saving the architecture); with ``embeddings``
+        the embedding tables become 8-bit too."""
         self.device = torch.device("cpu")
         self._float_net = self.net.cpu().eval()
-        self.net, names = quantize_linear_layers(self._float_net)
+        self.net, names, emb = quantize_linear_layers(self._float_net, embeddings, self.DIRECT_WEIGHT)
         self.compression = {"method": "quantize", "dtype": "qint8", "scheme": "per_tensor_symmetric (dynamic activations)",
-                            "quantized_layers": names, "engine": torch.backends.quantized.engine}
+                            "quantized_layers": names, "quantized_embeddings": emb,
+                            "embedding_scheme": "quint8, float scale and zero point per row" if emb else None,
+                            "engine": torch.backends.quantized.engine}
 
     def _qmodules(self) -> dict[str, Any]:
         qt = _qlinear_type()
         return {n: m for n, m in self.net.named_modules() if isinstance(m, qt)}
+
+    def _qembeddings(self) -> dict[str, Any]:
+        from torch.ao.nn.quantized import Embedding as QEmbedding
+
+        return {n: m for n, m in self.net.named_modules() if isinstance(m, QEmbedding)}
 
     def _save_base(self, directory: Path) -> None:
         qnet, self.net = self.net, self._float_net  # the base saves its float twin's architecture
@@ -188,7 +204,13 @@ class _Quantized(_EncodedWeights):
 
     def encode_tensors(self, dense: dict) -> dict:
         q = self._qmodules()
-        out = {k: v for k, v in dense.items() if k.rsplit(".", 1)[0] not in q}
+        qe = self._qembeddings()
+        out = {k: v for k, v in dense.items() if k.rsplit(".", 1)[0] not in q and k.rsplit(".", 1)[0] not in qe}
+        for name, m in qe.items():
+            w = m.weight()
+            out[f"{name}.weight{SPARSE_SEP}uint8"] = w.int_repr().contiguous()
+            out[f"{name}.weight{SPARSE_SEP}scales"] = w.q_per_channel_scales().contiguous()
+            out[f"{name}.weight{SPARSE_SEP}zero_points"] = w.q_per_channel_zero_points().contiguous()
         for name, m in q.items():
             w = m.weight()
             if w.qscheme() not in (torch.per_tensor_affine, torch.per_tensor_symmetric):
@@ -211,11 +233,27 @@ class _Quantized(_EncodedWeights):
             except KeyError as exc:
                 raise DataError(f"{directory}/{self.WEIGHT_FILE}: quantised layer {name!r} lacks {exc}; the file is corrupted") from exc
             dense[f"{name}.weight"] = (i8.to(torch.float32) - zp) * scale
+        for name in comp.get("quantized_embeddings") or []:
+            dense[f"{name}.weight"] = self._embedding_qweight(tensors, name, directory).dequantize()
         return dense
 
+    def _embedding_qweight(self, tensors: dict, name: str, directory: Path | None = None) -> torch.Tensor:
+        try:
+            return torch._make_per_channel_quantized_tensor(
+                tensors[f"{name}.weight{SPARSE_SEP}uint8"], tensors[f"{name}.weight{SPARSE_SEP}scales"],
+                tensors[f"{name}.weight{SPARSE_SEP}zero_points"], 0)
+        except KeyError as exc:
+            raise DataError(f"{directory}/{self.WEIGHT_FILE}: quantised embedding {name!r} lacks {exc}; the file is corrupted") from exc
+
     def after_load(self, tensors: dict, comp: dict) -> None:
-        self.quantize()
+        self.quantize(embeddings=bool(comp.get("quantized_embeddings")))
         self.compression = comp
+        got = self.compression.get("quantized_embeddings") or []
+        if sorted(self._qembeddings()) != sorted(got):
+            raise DataError(f"{self.WEIGHT_FILE}: quantised embeddings {got} do not match this network's tables "
+                            f"{sorted(self._qembeddings())}; re-save the model")
+        for name, m in self._qembeddings().items():
+            m.set_weight(self._embedding_qweight(tensors, name))  # the saved 8-bit rows, bit for bit
         for name, m in self._qmodules().items():
             i8 = tensors[f"{name}.weight{SPARSE_SEP}int8"]
             scale = float(tensors[f"{name}.weight{SPARSE_SEP}scale"][0])
@@ -268,6 +306,7 @@ class QuantizedTorchModel(_Quantized, _TorchAttention):
 
     name = "quantized-torch"
     capabilities = frozenset({"attention", "sequence", "quantized"})
+    DIRECT_WEIGHT = ("pos_emb",)  # AttentionNet adds pos_emb.weight to the history keys
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -116,7 +116,8 @@ def format_summary(summary: dict, where: Path, student_name: str) -> str:
     k = summary.get("k", 10)
     cols = [("jaccard@%d" % k, "Jaccard@%d" % k), ("kendall_tau", "Kendall tau"), ("rbo", "RBO"),
             ("teacher_auc", "AUC(teacher labels)"), ("top3_agreement", "top-3 agreement"),
-            (f"ndcg@{k}", f"NDCG@{k}"), ("size_ratio", "size ratio"), ("speedup", "speed-up")]
+            (f"ndcg@{k}", f"NDCG@{k}"), ("size_ratio", "size ratio"), ("weight_size_ratio", "weights ratio"),
+            ("speedup", "speed-up")]
     lines = [f"{summary.get('method')}: {summary.get('teacher')} -> {student_name} ({summary.get('eval_users')} test users, "
              f"explainer {summary.get('explainer')})"]
     head = f"{'model':<10}" + "".join(f"{lab:>20}" for _, lab in cols)

@@ -12,9 +12,6 @@ if str(HERE) not in sys.path:
 
 from distill_toy import make_toy_data  # noqa: E402
 
-# Report settings that keep each compression under a few seconds on the toy data.
-FAST = dict(eval_users=15, explain_users=3, explain_k=2, explainer="occlusion", repeats=1)
-
 
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():

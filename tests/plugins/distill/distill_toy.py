@@ -11,6 +11,10 @@ import pandas as pd
 
 from whyrec import Feature, FeatureSchema, RecData
 
+# Report settings that keep each compression under a few seconds on the toy data (kept here,
+# not in conftest.py: several test folders have a conftest module, `import conftest` is ambiguous).
+FAST = dict(eval_users=15, explain_users=3, explain_k=2, explainer="occlusion", repeats=1)
+
 GENRES = ("A", "B", "C")
 N_HIST = 3
 

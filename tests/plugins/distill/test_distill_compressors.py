@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 import pytest
-from conftest import FAST
+import torch
+from distill_toy import FAST
 
 from whyrec.errors import DataError, RegistryError, UnsupportedError
 from whyrec_distill import fidelity as F
@@ -260,3 +261,26 @@ def test_quantize_and_prune_an_mlp_student(distilled, data, tmp_path):
     with pytest.raises(UnsupportedError, match="already quantised"):
         Pruner(**FAST).compress(q, data)
     assert math.isfinite(qrep.summary["models"]["student"]["kendall_tau"])
+
+
+def test_quantize_embeddings_too(quantized, torch_teacher, data, tmp_path):
+    from torch.ao.nn.quantized import Embedding as QEmbedding
+
+    from whyrec_distill.compressed import QuantizedTorchModel
+
+    q, rep = Quantizer(include_embeddings=True, **{**FAST, "explain_users": 0}).compress(torch_teacher, data)
+    assert q.compression["quantized_embeddings"] == ["item_emb", "cat_emb"]  # pos_emb is read via .weight: stays float
+    assert isinstance(q.net.item_emb, QEmbedding) and not isinstance(q.net.pos_emb, QEmbedding)
+    q.save(tmp_path / "qe")
+    quantized[0].save(tmp_path / "q")
+    # 1 byte per value plus a float scale and zero point per row, instead of 4 bytes per value
+    from safetensors.torch import load_file
+
+    t = load_file(str(tmp_path / "qe" / "weights.int8.safetensors"))
+    assert t["item_emb.weight::uint8"].dtype == torch.uint8 and "item_emb.weight" not in t
+    assert t["item_emb.weight::scales"].shape == (t["item_emb.weight::uint8"].shape[0],)
+    assert (tmp_path / "qe" / "weights.int8.safetensors").stat().st_size < (tmp_path / "q" / "weights.int8.safetensors").stat().st_size
+    back = QuantizedTorchModel.load(tmp_path / "qe", data)
+    X = data.features(data.test[["user", "item"]])
+    assert np.array_equal(back.score_features(X[back.feature_names]), q.score_features(X[q.feature_names]))
+    assert rep.summary["models"]["student"]["size_ratio"] < quantized[1].summary["models"]["student"]["size_ratio"]
