@@ -92,7 +92,10 @@ def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | N
     except ImportError:
         pass
     else:
-        out["counterfactual"] = smallest_change_into_top_k(m, data, user, a, k=k)
+        try:
+            out["counterfactual"] = smallest_change_into_top_k(m, data, user, a, k=k)
+        except (NotImplementedError, UnsupportedError) as exc:  # models that do not score feature rows
+            out["counterfactual"] = {"found": False, "reason": f"not available for model {m.name!r}: {exc}"}
     return out
 
 
@@ -109,7 +112,7 @@ def why_above_text(out: dict) -> str:
             changes = "; ".join(f"{c['feature']}: {c['from']} -> {c['to']}" for c in cf.get("changes", []))
             lines.append(f"  smallest change that moves it into the top-k: {changes} (new rank {cf.get('new_rank')})")
         else:
-            lines.append("  no small change of its features moves it into the top-k")
+            lines.append(f"  {cf.get('reason') or 'no small change of its features moves it into the top-k'}")
     return "\n".join(lines)
 
 

@@ -24,7 +24,7 @@ from whyrec.batch import (
 from whyrec.builtins.executors import LocalExecutor
 from whyrec.errors import DataError, RegistryError, RunDirError, UnsupportedError
 from whyrec.plugins import PluginHost
-from whyrec_example_plugin import PopularityModel, PopularityReason
+from whyrec_example_plugin.popularity import PopularityModel, PopularityReason
 
 HERE = Path(__file__).parent
 

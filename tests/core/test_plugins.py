@@ -9,7 +9,7 @@ import pytest
 import whyrec
 from whyrec.errors import PluginError, RegistryError
 from whyrec.plugins import PluginHost, lazy
-from conftest import whyrec_cli
+from core_helpers import whyrec_cli
 
 
 def _plugin(**hooks) -> types.SimpleNamespace:

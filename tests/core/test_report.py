@@ -333,7 +333,7 @@ def test_html_that_loads_from_the_network_is_linked_not_embedded(base_run, tmp_p
 
 # -- the CLI and Jupyter --------------------------------------------------------------------
 def test_cli_rebuilds_the_report(run_dir):
-    from conftest import whyrec_cli
+    from core_helpers import whyrec_cli
 
     r = whyrec_cli("report", str(run_dir))
     assert r.returncode == 0, r.stderr

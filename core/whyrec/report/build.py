@@ -72,11 +72,9 @@ def collect_sections(host: Any = None) -> dict[str, tuple[Callable, int, str]]:
         from ..plugins import get_host
 
         host = get_host()
-    try:
-        host.collect()
-        plugin_sections = dict(host.sections)
-    except Exception:  # noqa: BLE001  (one plugin's broken hook must not lose the report)
-        plugin_sections = _collect_guarded(host)
+    host.collect()  # components; a plugin whose section hook raises is recorded, not raised
+    # asked one plugin at a time so a broken section hook shows as a "missing" section
+    plugin_sections = _collect_guarded(host)
     for name, (render, order, plugin) in plugin_sections.items():
         if plugin == core_sections.__name__ and name in found:
             continue  # the core sections, when registered through BUILTINS too

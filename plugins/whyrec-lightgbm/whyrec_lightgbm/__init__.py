@@ -6,17 +6,16 @@ implementations, so ``whyrec plugins`` can list the plugin without training anyt
 from __future__ import annotations
 
 import whyrec
+from whyrec.plugins import lazy
 
 __version__ = "0.1.0"
 
 
 @whyrec.hookimpl
 def register_models(register):
-    # Import inside the hook: lightgbm loads only when the catalogue is collected.
-    from .model import LightGBMModel
-
+    # lazy: lightgbm loads when the model is used, not when `whyrec --help` lists plugins.
     register(
         "lightgbm",
-        LightGBMModel,
+        lazy("whyrec_lightgbm.model:LightGBMModel"),
         description="LightGBM click (binary) or ranking (lambdarank) model over every non-sequence feature.",
     )

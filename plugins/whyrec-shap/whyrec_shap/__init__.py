@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import whyrec
+from whyrec.plugins import lazy
 
 __version__ = "0.1.0"
 
@@ -34,15 +35,12 @@ def __getattr__(name: str) -> Any:
 
 @whyrec.hookimpl
 def register_explainers(register):
-    from .exact import ExactFieldShapley
-    from .sampling import KernelShap, PermutationShap
-    from .tree import TreeShap
-
-    register("tree-shap", TreeShap,
+    # lazy: numpy/pandas/shap load when an explainer is used, not when `whyrec --help` lists plugins.
+    register("tree-shap", lazy("whyrec_shap.tree:TreeShap"),
              description="TreeSHAP on the raw margin of tree models (path-dependent or interventional), additivity checked.")
-    register("exact-field-shapley", ExactFieldShapley,
+    register("exact-field-shapley", lazy("whyrec_shap.exact:ExactFieldShapley"),
              description="Exact Shapley values over feature fields/groups (2^F coalitions), any model.")
-    register("permutation-shap", PermutationShap,
+    register("permutation-shap", lazy("whyrec_shap.sampling:PermutationShap"),
              description="shap.PermutationExplainer per feature against a k-means background, any model.")
-    register("kernel-shap", KernelShap,
+    register("kernel-shap", lazy("whyrec_shap.sampling:KernelShap"),
              description="shap.KernelExplainer per feature against a weighted k-means background, any model.")

@@ -48,7 +48,7 @@ def to_shap(explanation: Explanation):
 def _display_view(values: pd.DataFrame, columns: list[str]) -> np.ndarray | None:
     if not set(columns) <= set(values.columns):
         return None
-    out = values[columns].to_numpy(dtype=object)
+    out = values[columns].to_numpy(dtype=object, copy=True)  # pandas 3 may hand back a read-only view
     for idx in np.ndindex(out.shape):  # round floats for the labels
         v = out[idx]
         if isinstance(v, float):

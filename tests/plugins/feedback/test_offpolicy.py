@@ -9,7 +9,7 @@ from whyrec.context import PipelineContext
 from whyrec.data import RecData
 from whyrec.errors import DataError, UnsupportedError
 from whyrec.schema import FeatureSchema
-from whyrec_example_plugin import PopularityModel
+from whyrec_example_plugin.popularity import PopularityModel
 
 from whyrec_feedback.offpolicy import OffPolicy
 

@@ -8,7 +8,7 @@ import pandas as pd
 import whyrec
 from whyrec.atomic import to_json
 from whyrec import CausalGraph, CausalReport, Edge, Feature, FeatureSchema, RecData, StageResult
-from whyrec_example_plugin import PopularityReason
+from whyrec_example_plugin.popularity import PopularityReason
 
 
 class MiniDataset:

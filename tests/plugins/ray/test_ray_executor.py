@@ -18,7 +18,7 @@ from ray_toy_data import make_data
 from whyrec.batch import explain_pairs_batched, read_batch_output
 from whyrec.builtins.executors import LocalExecutor
 from whyrec.errors import DataError, PluginError, RegistryError
-from whyrec_example_plugin import PopularityModel, PopularityReason
+from whyrec_example_plugin.popularity import PopularityModel, PopularityReason
 from whyrec_ray.executor import RayExecutor
 
 
