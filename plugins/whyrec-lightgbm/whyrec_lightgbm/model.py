@@ -56,7 +56,7 @@ class LightGBMModel(BaseModel):
         use_missing: bool = True,
         max_cat_to_onehot: int = 4,
         cat_smooth: float = 10.0,
-        num_threads: int = 0,
+        num_threads: int = 1,  # OpenMP spin-waits make >1 thread much slower on busy or 2-core machines
         seed: int = 0,
         features: list[str] | None = None,
     ) -> None:
