@@ -45,6 +45,7 @@ class _EncodedWeights:
 
     WEIGHT_FILE = ""
     METHOD = ""
+    DIRECT_WEIGHT: tuple[str, ...] = ()  # modules the network reads via .weight instead of calling them
     compression: dict
 
     def _save_base(self, directory: Path) -> None:
@@ -171,7 +172,6 @@ def quantize_linear_layers(net: nn.Module, embeddings: bool = False, skip: tuple
 class _Quantized(_EncodedWeights):
     WEIGHT_FILE = "weights.int8.safetensors"
     METHOD = "quantize"
-    DIRECT_WEIGHT: tuple[str, ...] = ()  # embedding modules the network reads via .weight
     _float_net: Any = None
 
     def quantize(self, embeddings: bool = False) -> None:
@@ -298,6 +298,7 @@ class PrunedTorchModel(_Pruned, _TorchAttention):
 
     name = "pruned-torch"
     capabilities = frozenset({"differentiable", "attention", "sequence", "pruned"})
+    DIRECT_WEIGHT = ("pos_emb",)  # AttentionNet adds pos_emb.weight to the history keys
 
 
 class QuantizedTorchModel(_Quantized, _TorchAttention):

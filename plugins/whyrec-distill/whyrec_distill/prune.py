@@ -24,16 +24,19 @@ from .common import build_report, check_eval_params, clone_into, require_torch_t
 from .evaluate import EvalSettings
 
 
-def prunable(net: nn.Module, include_embeddings: bool = False) -> list[tuple[str, nn.Module]]:
-    """(name, module) of every layer whose ``weight`` joins the global pruning pool."""
+def prunable(net: nn.Module, include_embeddings: bool = False, skip: tuple[str, ...] = ()) -> list[tuple[str, nn.Module]]:
+    """(name, module) of every layer whose ``weight`` joins the global pruning pool. ``skip``
+    names modules the network reads through ``.weight`` instead of calling them (a position
+    table): pruning masks are applied when a module is called, so those must stay out."""
     kinds = (nn.Linear, nn.Embedding) if include_embeddings else (nn.Linear,)
-    return [(n, m) for n, m in net.named_modules() if type(m) in kinds]
+    return [(n, m) for n, m in net.named_modules() if type(m) in kinds and n not in skip]
 
 
-def global_magnitude_prune(net: nn.Module, sparsity: float, include_embeddings: bool = False) -> list[str]:
+def global_magnitude_prune(net: nn.Module, sparsity: float, include_embeddings: bool = False,
+                           skip: tuple[str, ...] = ()) -> list[str]:
     """Mask the ``sparsity`` share of smallest |weight| across all prunable layers (the masks
     stay as forward pre-hooks until ``make_permanent``). Returns the pruned tensor names."""
-    layers = prunable(net, include_embeddings)
+    layers = prunable(net, include_embeddings, skip)
     if not layers:
         raise DataError("prune: the network has no nn.Linear layers to prune")
     tprune.global_unstructured([(m, "weight") for _, m in layers], pruning_method=tprune.L1Unstructured, amount=float(sparsity))
@@ -98,7 +101,7 @@ class Pruner:
         from .compressed import PrunedMLP, PrunedTorchModel
 
         student = clone_into(PrunedTorchModel if fam == "torch" else PrunedMLP, model)
-        names = global_magnitude_prune(student.net, self.sparsity, self.include_embeddings)
+        names = global_magnitude_prune(student.net, self.sparsity, self.include_embeddings, student.DIRECT_WEIGHT)
         info: dict[str, Any] = {"target_sparsity": self.sparsity, "pruned_tensors": names,
                                 "include_embeddings": self.include_embeddings, "finetune_on": self.finetune_on,
                                 "finetune_epochs": self.finetune_epochs}

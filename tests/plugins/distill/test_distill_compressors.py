@@ -284,3 +284,17 @@ def test_quantize_embeddings_too(quantized, torch_teacher, data, tmp_path):
     X = data.features(data.test[["user", "item"]])
     assert np.array_equal(back.score_features(X[back.feature_names]), q.score_features(X[q.feature_names]))
     assert rep.summary["models"]["student"]["size_ratio"] < quantized[1].summary["models"]["student"]["size_ratio"]
+
+
+def test_prune_embeddings_with_fine_tuning(torch_teacher, data, tmp_path):
+    from whyrec_distill.compressed import PrunedTorchModel
+
+    p, rep = Pruner(sparsity=0.8, include_embeddings=True, finetune_epochs=1, **{**FAST, "explain_users": 0}).compress(torch_teacher, data)
+    names = rep.summary["pruning"]["pruned_tensors"]
+    assert "item_emb.weight" in names and "cat_emb.weight" in names
+    assert "pos_emb.weight" not in names  # read through .weight by the network: pruning hooks would never run
+    assert rep.summary["pruning"]["sparsity"] == pytest.approx(0.8, abs=0.01)
+    p.save(tmp_path / "p")
+    back = PrunedTorchModel.load(tmp_path / "p", data)
+    X = data.features(data.test[["user", "item"]])
+    assert np.array_equal(back.score_features(X[back.feature_names]), p.score_features(X[p.feature_names]))
