@@ -304,11 +304,19 @@ def _job_diff(old: dict, new: dict) -> list[str]:
     labels = {"pairs_sha256": "pairs file (sha256)", "rows": "input rows", "chunk_rows": "chunk_rows",
               "cold_start": "cold_start", "model": "model", "explainer": "explainer", "columns": "output columns",
               "format": "format version"}
-    for k, label in labels.items():
-        a, b = old.get(k), new.get(k)
-        if a != b:
-            short = (lambda v: v[:12] if isinstance(v, str) and len(v) == 64 else v)
+    def short(v: Any) -> Any:
+        return v[:12] if isinstance(v, str) and len(v) == 64 else v  # a sha256: its prefix is enough
+
+    def diff(label: str, a: Any, b: Any) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):  # name only the keys that differ
+            for key in sorted(set(a) | set(b), key=str):
+                if a.get(key) != b.get(key):
+                    diff(f"{label} {key}", a.get(key), b.get(key))
+        elif a != b:
             out.append(f"{label}: {short(a)!r} there, {short(b)!r} now")
+
+    for k, label in labels.items():
+        diff(label, old.get(k), new.get(k))
     return out
 
 

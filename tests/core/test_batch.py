@@ -204,9 +204,12 @@ def test_out_dir_of_a_different_job_is_refused(toy, tmp_path):
         run(toy, tmp_path / "p.parquet", tmp_path / "out", chunk_rows=40)
     other_model = bt.LinearToy(weights=(0.0, 1.0, 0.0))
     other_model.fit(toy[0])
-    with pytest.raises(DataError, match=r"different explain-batch job \(model"):
+    with pytest.raises(DataError, match=r"different explain-batch job \(model fingerprint: '[0-9a-f]{12}' there, '[0-9a-f]{12}' now\)"):
         explain_pairs_batched(other_model, toy[0], bt.LinearExplainer(), tmp_path / "p.parquet", tmp_path / "out",
                               chunk_rows=30, show_progress=False)
+    with pytest.raises(DataError, match=r"different explain-batch job \(explainer params delay: None there, 0.5 now\)"):
+        run(toy, tmp_path / "p.parquet", tmp_path / "out", chunk_rows=30, explainer=bt.LinearExplainer(delay=0.5),
+            explainer_params={"delay": 0.5})
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()} == before  # untouched
 
 
