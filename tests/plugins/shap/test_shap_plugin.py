@@ -5,6 +5,7 @@ import inspect
 
 import whyrec_lightgbm
 import whyrec_shap
+from whyrec.plugins import resolve_factory
 from whyrec.plugins import PluginHost
 
 
@@ -35,7 +36,7 @@ def test_parameters_are_typed_keywords():
     """The registry validator reads constructor type hints: every parameter has one and a default."""
     host = _host()
     for name in host.names("explainers"):
-        sig = inspect.signature(host.get("explainers", name).factory)
+        sig = inspect.signature(resolve_factory(host.get("explainers", name).factory))
         for p in sig.parameters.values():
             assert p.annotation is not inspect.Parameter.empty and p.default is not inspect.Parameter.empty, (name, p.name)
     obj = host.create("explainers", "tree-shap", {"feature_perturbation": "interventional", "background_size": 30})
