@@ -139,9 +139,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chunk-rows", type=int, default=50_000)
     ap.add_argument("--cases", default="in-memory,local,ray-1,ray-2,ray-1x2")
     ap.add_argument("--keep", action="store_true", help="keep the output directories")
+    ap.add_argument("--name", default=None, help="results file bench/results/<name>.json (default: batch[-<rows>])")
     args = ap.parse_args(argv)
     cases = args.cases.split(",")
-    result_name = "batch" if args.rows == 1_000_000 else f"batch-{args.rows}"  # bench/results/<name>.json
+    result_name = args.name or ("batch" if args.rows == 1_000_000 else f"batch-{args.rows}")  # bench/results/<name>.json
 
     import numpy as np
     import pyarrow.parquet as pq
