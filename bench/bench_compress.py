@@ -2,9 +2,11 @@
 
 Trains the two teachers (torch-attention, lightgbm) once, then runs
 - distill torch-attention -> mlp (listwise distillation) with its same-size label-only baseline,
+  and the same student by pointwise score distillation (mse on margins, 200 candidates per user),
 - prune torch-attention (global magnitude, 50 % and 90 % of the linear weights, and 90 % of
   linear + embedding weights; 1 fine-tuning epoch on the teacher's probabilities),
-- quantize torch-attention (dynamic int8 linear layers; and with 8-bit embedding tables),
+- quantize torch-attention (dynamic int8 linear layers, sensitive layers kept float; and with
+  8-bit embedding tables),
 - distill lightgbm -> mlp and lightgbm -> tree-student (a 30-tree, 15-leaf surrogate),
 and prints, per compressed model: size ratio (saved bytes), parameter ratio, scoring speed-up
 (``score_features`` rows/s on one thread, encoding included), Jaccard@10 / recall@10 of the
@@ -66,6 +68,8 @@ def main() -> None:
     mlp_params = {"epochs": 8 if q else 20}  # the mlp defaults: hidden [32], 2-d ids, float16 weights
     runs = [
         ("distill", "torch-attention", Distiller(student="mlp", student_params=mlp_params, mode="listwise", temperature=0.5, **ev)),
+        ("distill-score", "torch-attention", Distiller(student="mlp", student_params=mlp_params, mode="score",
+                                                        candidates_per_user=200, baseline=False, **ev)),
         ("prune-50", "torch-attention", Pruner(sparsity=0.5, finetune_epochs=1, **ev)),
         ("prune-90", "torch-attention", Pruner(sparsity=0.9, finetune_epochs=1, **ev)),
         ("prune-90-emb", "torch-attention", Pruner(sparsity=0.9, include_embeddings=True, finetune_epochs=1, **ev)),

@@ -21,9 +21,9 @@ def register_models(register):
              description="Small torch MLP over the non-sequence features and ids: a distillation student.")
     register("tree-student", lazy("whyrec_distill.tree:TreeStudent"),
              description="Shallow LightGBM (or one decision tree) surrogate: an interpretable distillation student.")
-    register("pruned-torch", lazy("whyrec_distill.compressed:PrunedTorchModel"),
+    register("pruned-torch", lazy("whyrec_distill.compressed_torch:PrunedTorchModel"),
              description="torch-attention model after global magnitude pruning (sparse safetensors).")
-    register("quantized-torch", lazy("whyrec_distill.compressed:QuantizedTorchModel"),
+    register("quantized-torch", lazy("whyrec_distill.compressed_torch:QuantizedTorchModel"),
              description="torch-attention model with dynamic int8 linear layers.")
     register("pruned-mlp", lazy("whyrec_distill.compressed:PrunedMLP"),
              description="MLP student after global magnitude pruning (sparse safetensors).")

@@ -154,15 +154,21 @@ def _qlinear_type() -> type:
     return DynLinear
 
 
-def quantize_linear_layers(net: nn.Module, embeddings: bool = False, skip: tuple[str, ...] = ()) -> tuple[nn.Module, list[str], list[str]]:
+def linear_layers(net: nn.Module) -> list[str]:
+    return [n for n, m in net.named_modules() if type(m) is nn.Linear]
+
+
+def quantize_linear_layers(net: nn.Module, embeddings: bool = False, skip: tuple[str, ...] = (),
+                           layers: list[str] | None = None) -> tuple[nn.Module, list[str], list[str]]:
     """(quantised copy of ``net``, names of the int8 Linear layers, names of the 8-bit
-    embedding tables). Embeddings (with ``embeddings``) get one float scale and zero point per
-    row (``float_qparams_weight_only_qconfig``); ``skip`` names modules read through ``.weight``
+    embedding tables). ``layers`` picks the Linear layers (default: all). Embeddings (with
+    ``embeddings``) get one float scale and zero point per row
+    (``float_qparams_weight_only_qconfig``); ``skip`` names modules read through ``.weight``
     (e.g. a position table), which must stay float."""
     from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig, quantize_dynamic
 
-    names = [n for n, m in net.named_modules() if type(m) is nn.Linear]
-    spec: dict[Any, Any] = {nn.Linear: default_dynamic_qconfig}
+    names = linear_layers(net) if layers is None else list(layers)
+    spec: dict[Any, Any] = {n: default_dynamic_qconfig for n in names}
     emb = [n for n, m in net.named_modules() if type(m) is nn.Embedding and n not in skip] if embeddings else []
     spec.update({n: float_qparams_weight_only_qconfig for n in emb})
     q = quantize_dynamic(copy.deepcopy(net).cpu().eval(), spec, dtype=torch.qint8)
@@ -174,15 +180,17 @@ class _Quantized(_EncodedWeights):
     METHOD = "quantize"
     _float_net: Any = None
 
-    def quantize(self, embeddings: bool = False) -> None:
+    def quantize(self, embeddings: bool = False, layers: list[str] | None = None) -> None:
         """Replace ``net`` by its dynamic int8 version (the float network is kept as a twin
-        for the parts that stay float and for saving the architecture); with ``embeddings``
-        the embedding tables become 8-bit too."""
+        for the parts that stay float and for saving the architecture): the Linear ``layers``
+        (default all) become int8; with ``embeddings`` the embedding tables become 8-bit too."""
         self.device = torch.device("cpu")
-        self._float_net = self.net.cpu().eval()
-        self.net, names, emb = quantize_linear_layers(self._float_net, embeddings, self.DIRECT_WEIGHT)
+        if self._float_net is None:
+            self._float_net = self.net.cpu().eval()
+        self.net, names, emb = quantize_linear_layers(self._float_net, embeddings, self.DIRECT_WEIGHT, layers)
         self.compression = {"method": "quantize", "dtype": "qint8", "scheme": "per_tensor_symmetric (dynamic activations)",
-                            "quantized_layers": names, "quantized_embeddings": emb,
+                            "quantized_layers": names, "float_layers": [n for n in linear_layers(self._float_net) if n not in names],
+                            "quantized_embeddings": emb,
                             "embedding_scheme": "quint8, float scale and zero point per row" if emb else None,
                             "engine": torch.backends.quantized.engine}
 
@@ -246,7 +254,8 @@ class _Quantized(_EncodedWeights):
             raise DataError(f"{directory}/{self.WEIGHT_FILE}: quantised embedding {name!r} lacks {exc}; the file is corrupted") from exc
 
     def after_load(self, tensors: dict, comp: dict) -> None:
-        self.quantize(embeddings=bool(comp.get("quantized_embeddings")))
+        self._float_net = None
+        self.quantize(embeddings=bool(comp.get("quantized_embeddings")), layers=list(comp.get("quantized_layers", [])))
         self.compression = comp
         got = self.compression.get("quantized_embeddings") or []
         if sorted(self._qembeddings()) != sorted(got):
@@ -279,40 +288,3 @@ class QuantizedMLP(_Quantized, MLPStudent):
 
     name = "quantized-mlp"
     capabilities = frozenset({"mlp", "quantized"})
-
-
-def _torch_base() -> type:
-    try:
-        from whyrec_torch.model import TorchAttentionModel
-    except ImportError as exc:  # pragma: no cover - only without whyrec-torch
-        raise ImportError("pruned-torch / quantized-torch need the whyrec-torch plugin: pip install -e plugins/whyrec-torch") from exc
-    return TorchAttentionModel
-
-
-_TorchAttention = _torch_base()
-
-
-class PrunedTorchModel(_Pruned, _TorchAttention):
-    """torch-attention model after global magnitude pruning; weights stored sparse. Every
-    explainer of torch-attention (attention maps, integrated gradients) works on it."""
-
-    name = "pruned-torch"
-    capabilities = frozenset({"differentiable", "attention", "sequence", "pruned"})
-    DIRECT_WEIGHT = ("pos_emb",)  # AttentionNet adds pos_emb.weight to the history keys
-
-
-class QuantizedTorchModel(_Quantized, _TorchAttention):
-    """torch-attention model with dynamic int8 linear layers (CPU; attention maps still work,
-    gradient explainers do not)."""
-
-    name = "quantized-torch"
-    capabilities = frozenset({"attention", "sequence", "quantized"})
-    DIRECT_WEIGHT = ("pos_emb",)  # AttentionNet adds pos_emb.weight to the history keys
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self.device = torch.device("cpu")  # int8 dynamic layers run on the CPU only
-
-    @classmethod
-    def load(cls, directory: str | Path, data: Any, device: str | None = "cpu") -> "QuantizedTorchModel":
-        return super().load(directory, data, device="cpu")

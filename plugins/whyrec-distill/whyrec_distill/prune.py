@@ -98,9 +98,12 @@ class Pruner:
     def compress(self, model: Any, data: RecData, ctx: Any = None) -> tuple[Any, CompressionReport]:
         name = teacher_name(model, ctx)
         fam = self.check_teacher(model, name)
-        from .compressed import PrunedMLP, PrunedTorchModel
+        if fam == "torch":
+            from .compressed_torch import PrunedTorchModel as cls
+        else:
+            from .compressed import PrunedMLP as cls
 
-        student = clone_into(PrunedTorchModel if fam == "torch" else PrunedMLP, model)
+        student = clone_into(cls, model)
         names = global_magnitude_prune(student.net, self.sparsity, self.include_embeddings, student.DIRECT_WEIGHT)
         info: dict[str, Any] = {"target_sparsity": self.sparsity, "pruned_tensors": names,
                                 "include_embeddings": self.include_embeddings, "finetune_on": self.finetune_on,

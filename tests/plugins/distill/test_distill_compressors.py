@@ -167,7 +167,7 @@ def test_prune_reaches_the_target_sparsity_on_linear_layers_only(pruned, torch_t
 
 
 def test_pruned_model_round_trip_is_exact_and_smaller(pruned, torch_teacher, data, tmp_path):
-    from whyrec_distill.compressed import PrunedTorchModel
+    from whyrec_distill.compressed_torch import PrunedTorchModel
 
     student, _ = pruned
     student.save(tmp_path / "p")
@@ -191,7 +191,7 @@ def test_pruned_model_works_with_the_torch_explainers(pruned, data):
 
 
 def test_pruned_model_loaded_against_a_different_schema(pruned, other_schema_data, tmp_path):
-    from whyrec_distill.compressed import PrunedTorchModel
+    from whyrec_distill.compressed_torch import PrunedTorchModel
 
     pruned[0].save(tmp_path / "p")
     with pytest.raises(DataError, match=r"missing features \['price'\]"):
@@ -199,7 +199,7 @@ def test_pruned_model_loaded_against_a_different_schema(pruned, other_schema_dat
 
 
 def test_loading_a_pruned_directory_as_quantized_says_so(pruned, data, tmp_path):
-    from whyrec_distill.compressed import QuantizedTorchModel
+    from whyrec_distill.compressed_torch import QuantizedTorchModel
 
     pruned[0].save(tmp_path / "p")
     with pytest.raises(DataError, match="holds a 'prune' model, not 'quantize'"):
@@ -227,7 +227,7 @@ def test_quantize_makes_linear_layers_int8(quantized, torch_teacher, data):
 
 
 def test_quantized_round_trip_is_bit_exact(quantized, torch_teacher, data, tmp_path):
-    from whyrec_distill.compressed import QuantizedTorchModel
+    from whyrec_distill.compressed_torch import QuantizedTorchModel
 
     student, _ = quantized
     student.save(tmp_path / "q")
@@ -239,7 +239,7 @@ def test_quantized_round_trip_is_bit_exact(quantized, torch_teacher, data, tmp_p
 
 
 def test_quantized_model_loaded_against_a_different_schema(quantized, other_schema_data, tmp_path):
-    from whyrec_distill.compressed import QuantizedTorchModel
+    from whyrec_distill.compressed_torch import QuantizedTorchModel
 
     quantized[0].save(tmp_path / "q")
     with pytest.raises(DataError, match=r"missing features \['price'\]"):
@@ -266,7 +266,7 @@ def test_quantize_and_prune_an_mlp_student(distilled, data, tmp_path):
 def test_quantize_embeddings_too(quantized, torch_teacher, data, tmp_path):
     from torch.ao.nn.quantized import Embedding as QEmbedding
 
-    from whyrec_distill.compressed import QuantizedTorchModel
+    from whyrec_distill.compressed_torch import QuantizedTorchModel
 
     q, rep = Quantizer(include_embeddings=True, **{**FAST, "explain_users": 0}).compress(torch_teacher, data)
     assert q.compression["quantized_embeddings"] == ["item_emb", "cat_emb"]  # pos_emb is read via .weight: stays float
@@ -287,7 +287,7 @@ def test_quantize_embeddings_too(quantized, torch_teacher, data, tmp_path):
 
 
 def test_prune_embeddings_with_fine_tuning(torch_teacher, data, tmp_path):
-    from whyrec_distill.compressed import PrunedTorchModel
+    from whyrec_distill.compressed_torch import PrunedTorchModel
 
     p, rep = Pruner(sparsity=0.8, include_embeddings=True, finetune_epochs=1, **{**FAST, "explain_users": 0}).compress(torch_teacher, data)
     names = rep.summary["pruning"]["pruned_tensors"]
@@ -298,3 +298,32 @@ def test_prune_embeddings_with_fine_tuning(torch_teacher, data, tmp_path):
     back = PrunedTorchModel.load(tmp_path / "p", data)
     X = data.features(data.test[["user", "item"]])
     assert np.array_equal(back.score_features(X[back.feature_names]), p.score_features(X[p.feature_names]))
+
+
+def test_quantize_keeps_sensitive_layers_float(torch_teacher, data, tmp_path):
+    from torch import nn
+    from torch.ao.nn.quantized.dynamic import Linear as QLinear
+
+    from whyrec_distill.compressed_torch import QuantizedTorchModel
+
+    layers = [n for n, m in torch_teacher.net.named_modules() if type(m) is nn.Linear]
+    everything, _ = Quantizer(tolerance=0, **{**FAST, "explain_users": 0}).compress(torch_teacher, data)
+    assert everything.compression["quantized_layers"] == layers and everything.compression["float_layers"] == []
+    assert everything.compression["sensitivity"] == {}
+    # a tolerance no layer meets: every Linear stays float, and the sensitivities say why
+    strict, _ = Quantizer(tolerance=1e-12, **{**FAST, "explain_users": 0}).compress(torch_teacher, data)
+    sens = strict.compression["sensitivity"]
+    assert sorted(sens) == sorted(layers) and all(v > 1e-12 for v in sens.values())
+    assert strict.compression["quantized_layers"] == [] and strict.compression["float_layers"] == layers
+    # in between: exactly the layers above the tolerance stay float, and that survives a reload
+    mid = sorted(sens.values())[len(sens) // 2]
+    part, _ = Quantizer(tolerance=mid, **{**FAST, "explain_users": 0}).compress(torch_teacher, data)
+    kept = [n for n, m in part.net.named_modules() if type(m) is nn.Linear]
+    assert kept == [n for n in layers if part.compression["sensitivity"][n] > mid]
+    part.save(tmp_path / "q")
+    back = QuantizedTorchModel.load(tmp_path / "q", data)
+    assert [n for n, m in back.net.named_modules() if isinstance(m, QLinear)] == part.compression["quantized_layers"]
+    X = data.features(data.test[["user", "item"]])
+    assert np.array_equal(back.score_features(X[back.feature_names]), part.score_features(X[part.feature_names]))
+    with pytest.raises(RegistryError, match="tolerance"):
+        Quantizer(tolerance=-1)
