@@ -1,6 +1,7 @@
 """Compressing a model of an existing run directory (the ``whyrec compress`` command)."""
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import time
@@ -46,9 +47,21 @@ def compress_run(run_dir: str | Path, *, method: str = "distill", student: str |
     teacher = teacher or names[0]
     if teacher not in names:
         raise RunDirError(f"{run.path}: no model {teacher!r} in this run (models: {', '.join(names)}); pass --teacher NAME")
+    given = name is not None
     name = name or method
-    if ":" in name or "/" in name:
-        raise WhyrecError(f"--name {name!r}: use letters, digits, '-' and '_' only")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise WhyrecError(f"--name {name!r}: use letters, digits, '.', '-' and '_' only")
+
+    def holders(n: str) -> list[dict]:  # compressor stages whose report lives in compressors/<n>/
+        return [s for s in run.manifest["stages"] if s.get("kind") == "compressor" and s.get("name") == f"compressor:{n}"
+                and s.get("status") == "complete"]
+
+    others = [s for s in holders(name) if s.get("teacher") != teacher]
+    if others:
+        if given:
+            raise RunDirError(f"{run.path}: compressors/{name}/ already holds the report of {others[0].get('model')!r}; "
+                              f"pick another --name for {method} on {teacher!r}")
+        name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{method}-{teacher}")  # keep the pipeline's stage intact
     stage_name = f"compressor:{name}"
     student_name = f"{name}:{teacher}"
     rel_dir, rel_model = f"compressors/{name}", f"models/{name}__{teacher}"

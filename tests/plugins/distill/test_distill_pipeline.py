@@ -100,6 +100,14 @@ def test_compress_command_in_process(toy_run, monkeypatch):
     # a second run of the same stage needs --overwrite
     with pytest.raises(RunDirError, match="--overwrite"):
         compress_run(toy_run.path, method="distill", teacher="lightgbm")
+    # the same method on another teacher gets its own name instead of overwriting that report
+    fast = {"student_params": {"hidden": [8], "epochs": 2}, "baseline": False, "eval_users": 5, "explain_users": 0, "repeats": 1}
+    res2 = compress_run(toy_run.path, method="distill", teacher="torch-attention", params=fast)
+    assert res2["stage"]["name"] == "compressor:distill-torch-attention"
+    assert res2["stage"]["model"] == "distill-torch-attention:torch-attention"
+    assert json.loads((toy_run.path / "compressors" / "distill" / "summary.json").read_text())["teacher"] == "lightgbm"
+    with pytest.raises(RunDirError, match="already holds the report of 'distill:lightgbm'"):
+        compress_run(toy_run.path, method="distill", name="distill", teacher="torch-attention", params=fast)
     # bad inputs, each a clear error
     with pytest.raises(UnsupportedError, match="methods that apply to 'lightgbm': distill"):
         compress_run(toy_run.path, method="prune", teacher="lightgbm", params={"eval_users": 5})
