@@ -102,29 +102,12 @@ class RecData:
 
     def check_user(self, user: Any) -> Any:
         """Return the user id as stored (accepts "12" for 12); DataError if unknown."""
-        idx = self.users.index
-        if user in idx:
-            return user
-        try:
-            conv = type(idx[0])(user) if len(idx) else user
-        except (TypeError, ValueError):
-            conv = user
-        if conv in idx:
-            return conv
-        raise DataError(f"user {user!r} is not in dataset {self.name!r} ({len(idx)} users, e.g. {list(idx[:3])})")
+        return _lookup_id(self.users.index, user, "user", self.name)
 
-    def check_item(self, item: Any) -> Any:
-        """Return the item id as stored (accepts "50" for 50); DataError if unknown."""
-        idx = self.items.index
-        if item in idx:
-            return item
-        try:
-            conv = type(idx[0])(item) if len(idx) else item
-        except (TypeError, ValueError):
-            conv = item
-        if conv in idx:
-            return conv
-        raise DataError(f"item {item!r} is not in dataset {self.name!r} ({len(idx)} items, e.g. {list(idx[:3])})")
+    def check_item(self, item: Any, label: str = "") -> Any:
+        """Return the item id as stored (accepts "50" for 50); DataError if unknown.
+        ``label`` names the item's role in the message (e.g. "A" in "item A 999")."""
+        return _lookup_id(self.items.index, item, f"item {label}".strip(), self.name)
 
     def _positives(self) -> "pd.DataFrame":
         src = self.train if self.train is not None else self.interactions
@@ -183,3 +166,17 @@ class RecData:
             "features": self.schema.to_dict(),
             "data_hash": self.data_hash(),
         }
+
+
+def _lookup_id(idx: Any, value: Any, what: str, dataset: str) -> Any:
+    """An id as the index stores it: ids typed on a command line arrive as strings."""
+    if value in idx:
+        return value
+    try:
+        conv = type(idx[0])(value) if len(idx) else value
+    except (TypeError, ValueError):
+        conv = value
+    if conv in idx:
+        return conv
+    kind = what.split()[0]
+    raise DataError(f"{what} {value!r} is not in dataset {dataset!r} ({len(idx)} {kind}s, e.g. {list(idx[:3])})")

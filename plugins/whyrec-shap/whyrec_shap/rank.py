@@ -36,19 +36,7 @@ def rank_against(others: np.ndarray, score: float | np.ndarray) -> np.ndarray:
 
 
 def _check_item(data: RecData, item: Any, label: str) -> Any:
-    if not label and hasattr(data, "check_item"):
-        return data.check_item(item)
-    idx = data.items.index
-    if item in idx:
-        return item
-    try:
-        conv = type(idx[0])(item) if len(idx) else item
-    except (TypeError, ValueError):
-        conv = item
-    if conv in idx:
-        return conv
-    label = f"{label} " if label else ""
-    raise DataError(f"item {label}{item!r} is not in dataset {data.name!r} ({len(idx)} items, e.g. {list(idx[:3])})")
+    return data.check_item(item, label)
 
 
 def default_changeable(model: Any, data: RecData) -> list[str]:
