@@ -76,7 +76,8 @@ def main() -> None:
         ("quantize", "torch-attention", Quantizer(**ev)),
         ("quantize-emb", "torch-attention", Quantizer(include_embeddings=True, **ev)),
         ("distill", "lightgbm", Distiller(student="mlp", student_params=mlp_params, mode="listwise", temperature=0.5, **ev)),
-        ("distill-tree", "lightgbm", Distiller(student="tree-student", mode="listwise", baseline=False, **ev)),
+        ("distill-tree", "lightgbm", Distiller(student="tree-student", mode="listwise", **ev)),
+        ("distill-tree-score", "lightgbm", Distiller(student="tree-student", mode="score", candidates_per_user=200, baseline=False, **ev)),
     ]
     rows, reports = [], {}
     for label, tname, comp in runs:
