@@ -29,7 +29,7 @@ KNOWN_COMPONENTS = {
     "whyrec-shap": ["tree-shap", "exact-field-shapley", "permutation-shap", "kernel-shap"],
     "whyrec-torch": ["torch-attention", "attention-map", "integrated-gradients", "grad-cam", "history-counterfactual"],
     "whyrec-causalnex": ["causalnex-bn"],
-    "whyrec-distill": ["distill", "prune", "quantize", "mlp"],
+    "whyrec-distill": ["distill", "prune", "quantize", "mlp", "tree-student", "pruned-torch", "quantized-torch", "pruned-mlp", "quantized-mlp"],
     "whyrec-feedback": ["ab-test", "off-policy", "feedback-log"],
     "whyrec-ray": ["ray"],
     "whyrec-mlflow": [],
