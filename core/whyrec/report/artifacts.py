@@ -228,3 +228,43 @@ def load_explanation(run: Any, directory: Path):
     except Exception as exc:  # noqa: BLE001
         msg = str(exc).replace(str(directory), rel(run, directory))
         raise ArtifactError(f"{rel(run, directory)}: cannot read the explanation ({msg[:300]})") from exc
+
+
+def stage_dirs_section(run: Any, group: str, title: str, ours: Any, render_dir: Any) -> Any:
+    """One Section over the complete stage directories of ``group`` that ``ours(sd)`` accepts
+    (a plugin's own section, which then "covers" them in place of the generic view).
+
+    ``render_dir(sd, name)`` returns the HTML of one directory; one that raises is shown as a
+    notice saying how to regenerate it, and the others still render. None when nothing is ours.
+    """
+    from .html import Section, esc, notice
+
+    mine = [sd for sd in stage_dirs(run, group) if stage_ok(sd.stage) and ours(sd)]
+    if not mine:
+        return None
+    bodies, missing, covers = [], [], []
+    for sd in mine:
+        covers.append(rel(run, sd.path))
+        name = (sd.stage or {}).get("name") or f"{group}:{sd.name}"
+        try:
+            bodies.append(render_dir(sd, name))
+        except Exception as exc:  # noqa: BLE001  (a broken artifact must not lose the others)
+            msg = f"{rel(run, sd.path)}: {exc}; {regen_hint(run)}"
+            missing.append(msg)
+            bodies.append(f"<h3>{esc(name)}</h3>" + notice(msg))
+    body = "".join(bodies)
+    if missing:
+        return Section.missing(title, "; ".join(missing), body=body, covers=tuple(covers))
+    return Section(title=title, body=body, covers=tuple(covers))
+
+
+def parquet_or_none(path: Path):
+    """A stage's optional table: None when absent, ArtifactError when unreadable."""
+    if not path.exists():
+        return None
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001
+        raise ArtifactError(f"{path}: unreadable table ({type(exc).__name__})") from exc

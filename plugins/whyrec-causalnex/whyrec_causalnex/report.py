@@ -21,39 +21,17 @@ def _ours(sd: Any) -> bool:
 
 
 def render_causal(run: Any) -> Any:
-    from whyrec.report.artifacts import regen_hint, rel, stage_dirs, stage_ok
-    from whyrec.report.html import Section, esc, notice
+    from whyrec.report.artifacts import stage_dirs_section
+    from whyrec.report.html import esc
 
-    mine = [sd for sd in stage_dirs(run, "causal") if stage_ok(sd.stage) and _ours(sd)]
-    if not mine:
-        return None
-    bodies, missing, covers = [], [], []
-    for sd in mine:
-        covers.append(rel(run, sd.path))
-        name = (sd.stage or {}).get("name") or f"causal:{sd.name}"
-        try:
-            bodies.append(f"<h3>{esc(name)}</h3>" + _stage_html(sd.path))
-        except Exception as exc:  # noqa: BLE001  (a broken artifact must not lose the others)
-            msg = f"{rel(run, sd.path)}: {exc}; {regen_hint(run)}"
-            missing.append(msg)
-            bodies.append(f"<h3>{esc(name)}</h3>" + notice(msg))
-    body = "".join(bodies)
-    if missing:
-        return Section.missing(TITLE, "; ".join(missing), body=body, covers=tuple(covers))
-    return Section(title=TITLE, body=body, covers=tuple(covers))
+    return stage_dirs_section(run, "causal", TITLE, _ours,
+                              lambda sd, name: f"<h3>{esc(name)}</h3>" + _stage_html(sd.path))
 
 
 def _read(d: Path, name: str) -> Any:
-    import pandas as pd
-    from whyrec.report.html import ArtifactError
+    from whyrec.report.artifacts import parquet_or_none
 
-    p = d / f"{name}.parquet"
-    if not p.exists():
-        return None
-    try:
-        return pd.read_parquet(p)
-    except Exception as exc:  # noqa: BLE001
-        raise ArtifactError(f"{p.name}: unreadable table ({type(exc).__name__})") from exc
+    return parquet_or_none(d / f"{name}.parquet")
 
 
 def _pct(v: Any) -> str:

@@ -29,39 +29,16 @@ def _analyzer(sd: Any) -> str | None:
 def render_feedback(run: Any) -> Any:
     """One subsection per ab-test / off-policy stage directory; other analyzers' directories
     are left to the core's generic feedback section."""
-    from whyrec.report.artifacts import regen_hint, rel, stage_dirs, stage_ok
-    from whyrec.report.html import Section, esc, notice
+    from whyrec.report.artifacts import stage_dirs_section
 
-    mine = [sd for sd in stage_dirs(run, "feedback") if stage_ok(sd.stage) and _analyzer(sd)]
-    if not mine:
-        return None
-    bodies, missing, covers = [], [], []
-    for sd in mine:
-        covers.append(rel(run, sd.path))
-        name = (sd.stage or {}).get("name") or f"feedback:{sd.name}"
-        try:
-            bodies.append(_stage_html(sd.stage or {"name": name, "component": _analyzer(sd)}, sd.path))
-        except Exception as exc:  # noqa: BLE001  (a broken artifact must not lose the others)
-            msg = f"{rel(run, sd.path)}: {exc}; {regen_hint(run)}"
-            missing.append(msg)
-            bodies.append(f"<h3>{esc(name)}</h3>" + notice(msg))
-    body = "".join(bodies)
-    if missing:
-        return Section.missing(TITLE, "; ".join(missing), body=body, covers=tuple(covers))
-    return Section(title=TITLE, body=body, covers=tuple(covers))
+    return stage_dirs_section(run, "feedback", TITLE, _analyzer,
+                              lambda sd, name: _stage_html(sd.stage or {"name": name, "component": _analyzer(sd)}, sd.path))
 
 
 def _table(d: Path, name: str) -> Any:
-    import pandas as pd
-    from whyrec.report.html import ArtifactError
+    from whyrec.report.artifacts import parquet_or_none
 
-    p = d / f"{name}.parquet"
-    if not p.exists():
-        return None
-    try:
-        return pd.read_parquet(p)
-    except Exception as exc:  # noqa: BLE001
-        raise ArtifactError(f"{p}: unreadable table ({type(exc).__name__})") from exc
+    return parquet_or_none(d / f"{name}.parquet")
 
 
 def _fig(d: Path, name: str, caption: str) -> str:
