@@ -14,38 +14,9 @@ import numpy as np
 import pandas as pd
 
 from whyrec.errors import DataError
+from whyrec.ids import sort_key, value_keys
 
 UNKNOWN = 0  # missing or unseen value
-
-
-def _key(x: Any) -> str | None:
-    if x is None or x is pd.NA or x is pd.NaT:
-        return None
-    if isinstance(x, (bool, np.bool_)):
-        return str(int(x))
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    if isinstance(x, (float, np.floating)):
-        if not np.isfinite(x):
-            return None
-        return str(int(x)) if float(x).is_integer() else repr(float(x))
-    return str(x)
-
-
-def value_keys(values: Any) -> np.ndarray:
-    """Canonical string keys (object array; None = missing) of a column of values."""
-    s = values if isinstance(values, pd.Series) else pd.Series(values)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        cats = value_keys(pd.Series(np.asarray(s.cat.categories, dtype=object)))
-        codes = s.cat.codes.to_numpy()
-        out = np.empty(len(s), dtype=object)
-        ok = codes >= 0
-        out[ok] = cats[codes[ok]]
-        out[~ok] = None
-        return out
-    if pd.api.types.is_integer_dtype(s.dtype) and not s.isna().any():
-        return s.to_numpy().astype(np.int64).astype(str).astype(object)
-    return np.array([_key(x) for x in s.to_numpy(dtype=object)], dtype=object)
 
 
 @dataclass
@@ -59,7 +30,7 @@ class Vocab:
     @classmethod
     def fit(cls, column: Any) -> "Vocab":
         seen = dict.fromkeys(k for k in value_keys(column) if k is not None)
-        return cls(sorted(seen, key=_sort_key))
+        return cls(sorted(seen, key=sort_key))
 
     @property
     def size(self) -> int:
@@ -87,13 +58,6 @@ class Vocab:
         out = np.where(idx >= 0, idx + 1, UNKNOWN).astype(np.int64)
         out[missing] = UNKNOWN
         return out
-
-
-def _sort_key(k: str) -> tuple:
-    try:
-        return (0, float(k), k)
-    except ValueError:
-        return (1, 0.0, k)
 
 
 @dataclass

@@ -9,8 +9,9 @@ import pandas as pd
 
 from whyrec.data import ITEM, USER, RecData
 from whyrec.errors import DataError, UnsupportedError
+from whyrec.ids import value_keys
 
-from .encoding import Encoded, value_keys
+from .encoding import Encoded
 
 
 def check_model(model: Any, explainer: str, need: str = "attention") -> None:

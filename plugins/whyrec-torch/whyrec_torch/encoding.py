@@ -15,57 +15,10 @@ import numpy as np
 import pandas as pd
 
 from whyrec.errors import DataError
+from whyrec.ids import sort_key, value_keys
 
 MISSING, OOV = 0, 1
 N_RESERVED = 2
-
-
-def value_keys(values: Any) -> np.ndarray:
-    """Canonical string keys (object array, None for missing) for a column of ids.
-
-    12, 12.0, np.int64(12) and "12" all map to "12", so ids survive a trip through a float
-    history column (NaN padding forces floats) and through JSON.
-    """
-    s = values if isinstance(values, pd.Series) else pd.Series(values)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        cats = value_keys(pd.Series(np.asarray(s.cat.categories, dtype=object)))
-        codes = s.cat.codes.to_numpy()
-        out = np.empty(len(s), dtype=object)
-        ok = codes >= 0
-        out[ok] = cats[codes[ok]]
-        out[~ok] = None
-        return out
-    if pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
-        return s.astype(int).astype(str).to_numpy(dtype=object)
-    if pd.api.types.is_integer_dtype(s.dtype) and not s.isna().any():
-        return s.to_numpy().astype(np.int64).astype(str).astype(object)
-    if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
-        v = s.to_numpy(dtype=float, na_value=np.nan)
-        out = np.empty(len(v), dtype=object)
-        ok = np.isfinite(v)
-        integral = ok & (v == np.round(v))
-        out[integral] = v[integral].astype(np.int64).astype(str)
-        frac = ok & ~integral
-        out[frac] = [repr(float(x)) for x in v[frac]]
-        out[~ok] = None
-        return out
-    return np.array([_key(x) for x in s.to_numpy(dtype=object)], dtype=object)
-
-
-def _key(x: Any) -> str | None:
-    if x is None:
-        return None
-    if isinstance(x, (float, np.floating)):
-        if not np.isfinite(x):
-            return None
-        return str(int(x)) if float(x).is_integer() else repr(float(x))
-    if isinstance(x, (bool, np.bool_)):
-        return str(int(x))
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    if x is pd.NA or x is pd.NaT:
-        return None
-    return str(x)
 
 
 @dataclass
@@ -83,7 +36,7 @@ class Vocab:
             for k in value_keys(col):
                 if k is not None:
                     seen.setdefault(k, None)
-        return cls(sorted(seen, key=_sort_key))
+        return cls(sorted(seen, key=sort_key))
 
     @property
     def size(self) -> int:
@@ -124,14 +77,6 @@ class Vocab:
             return out
         m = self._map
         return np.array([MISSING if k is None else m.get(k, OOV) for k in value_keys(s)], dtype=np.int64)
-
-
-def _sort_key(k: str) -> tuple:
-    # numeric ids in numeric order, then the rest: stable across runs and platforms
-    try:
-        return (0, float(k), k)
-    except ValueError:
-        return (1, 0.0, k)
 
 
 @dataclass

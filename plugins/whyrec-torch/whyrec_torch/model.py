@@ -23,10 +23,11 @@ from whyrec import BaseModel
 from whyrec.atomic import write_json
 from whyrec.data import LABEL, RecData
 from whyrec.errors import DataError, UnsupportedError
+from whyrec.ids import value_keys
 
 from .curves import CurveLogger, plot_curves
 from .device import resolve_device
-from .encoding import OOV, Encoded, FeatureEncoder, NumericStats, Vocab, value_keys
+from .encoding import OOV, Encoded, FeatureEncoder, NumericStats, Vocab
 from .network import AttentionNet, NetConfig
 from .persist import WEIGHTS, check_not_pickle, load_state, save_state, state_mismatch
 

@@ -1,0 +1,68 @@
+"""Canonical string keys for id-like values (user and item ids, categorical levels).
+
+Models that keep a vocabulary of ids (the torch network, the MLP student) must see 12, 12.0,
+np.int64(12) and "12" as one id: history columns are floats (NaN pads them), ids typed on a
+command line are strings, and JSON turns ints into floats in some writers. One definition
+here so that every vocabulary agrees on what "the same id" means.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def value_key(x: Any) -> str | None:
+    """The canonical key of one value; None for a missing one (None, NaN, NA, NaT, +-inf)."""
+    if x is None:
+        return None
+    if isinstance(x, (float, np.floating)):
+        if not np.isfinite(x):
+            return None
+        return str(int(x)) if float(x).is_integer() else repr(float(x))
+    if isinstance(x, (bool, np.bool_)):
+        return str(int(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if x is pd.NA or x is pd.NaT:
+        return None
+    return str(x)
+
+
+def value_keys(values: Any) -> np.ndarray:
+    """Canonical keys (object array, None for missing) of a column of values; vectorised for
+    categorical, integer and float columns, which is what id columns are."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = value_keys(pd.Series(np.asarray(s.cat.categories, dtype=object)))
+        codes = s.cat.codes.to_numpy()
+        out = np.empty(len(s), dtype=object)
+        ok = codes >= 0
+        out[ok] = cats[codes[ok]]
+        out[~ok] = None
+        return out
+    if pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
+        return s.astype(int).astype(str).to_numpy(dtype=object)
+    if pd.api.types.is_integer_dtype(s.dtype) and not s.isna().any():
+        return s.to_numpy().astype(np.int64).astype(str).astype(object)
+    if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+        out = np.empty(len(v), dtype=object)
+        ok = np.isfinite(v)
+        integral = ok & (v == np.round(v))
+        out[integral] = v[integral].astype(np.int64).astype(str)
+        frac = ok & ~integral
+        out[frac] = [repr(float(x)) for x in v[frac]]
+        out[~ok] = None
+        return out
+    return np.array([value_key(x) for x in s.to_numpy(dtype=object)], dtype=object)
+
+
+def sort_key(k: str) -> tuple:
+    """Order of a vocabulary: numeric keys in numeric order, then the rest; stable across
+    runs and platforms, so a saved vocabulary reloads to the same indices."""
+    try:
+        return (0, float(k), k)
+    except ValueError:
+        return (1, 0.0, k)
