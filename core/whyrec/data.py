@@ -34,6 +34,11 @@ class RecData:
     describer: ``describer(feature, value, row)`` turns a feature value into words for reasons
         ("genre Comedy matches 7 of your last 10 films"); ``row`` is the pair's whole feature
         row (a pandas Series) so a reason can combine features. Return None for the default.
+    history_deriver: ``history_deriver(X)`` returns feature rows ``X`` with the features the
+        dataset derives from the history (counts, genre shares, matches with the candidate)
+        recomputed from the rows' own ``sequence`` features; positions set to NaN are items
+        taken out of the history. Lets a counterfactual "had you not watched A" change every
+        feature A fed, not only the sequence. None: the dataset cannot (edits hold them fixed).
     truth: ground truth for simulators (true DAG, interventional effects, contributions).
     """
 
@@ -46,6 +51,7 @@ class RecData:
     test: "pd.DataFrame | None" = None
     featurizer: Featurizer | None = None
     describer: Callable[[str, Any, Any], str | None] | None = None
+    history_deriver: Callable[["pd.DataFrame"], "pd.DataFrame"] | None = None
     truth: dict | None = None
     params: dict = field(default_factory=dict)
     description: str = ""
@@ -77,6 +83,19 @@ class RecData:
             raise DataError(f"dataset {self.name!r}: featurizer did not produce features {missing}")
         out = out[self.schema.names]
         out.index = pairs.index
+        return out
+
+    def rederive_history(self, X: "pd.DataFrame") -> "pd.DataFrame":
+        """``X`` with its history-derived features rebuilt from its sequence features (see
+        ``history_deriver``); the rows and every other column are unchanged."""
+        if self.history_deriver is None:
+            from .errors import UnsupportedError
+
+            raise UnsupportedError(f"dataset {self.name!r} cannot rebuild history features for an edited history "
+                                   "(it sets no history_deriver); hold them fixed instead")
+        out = self.history_deriver(X)
+        if list(out.columns) != list(X.columns) or len(out) != len(X):
+            raise DataError(f"dataset {self.name!r}: history_deriver changed the rows or columns of the feature matrix")
         return out
 
     def describe_feature(self, name: str, value: Any, row: Any = None) -> str:

@@ -192,7 +192,7 @@ class MovieLens100K:
                 f"({self.test_fraction:.0%} latest to test)")
         data = RecData(name="movielens-100k", interactions=interactions, users=users, items=items, schema=schema,
                        train=train, test=test, featurizer=featurizer, describer=featurizer.describe,
-                       params=params, description=desc, history_length=self.history_length)
+                       history_deriver=featurizer.rederive_history, params=params, description=desc, history_length=self.history_length)
         return data
 
 
@@ -305,6 +305,29 @@ class MovieLensFeaturizer:
         out.insert(2, "gender", pd.Categorical.from_codes(self.gender_codes[u], dtype=self.gender_cat))
         out.insert(3, "occupation", pd.Categorical.from_codes(self.occ_codes[u], dtype=self.occ_cat))
         out.insert(4, "item_id", pd.Categorical.from_codes(i, dtype=self.item_cat))
+        return out
+
+    def rederive_history(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Feature rows with ``hist_genre_*``, ``hist_len`` and ``genre_match`` rebuilt from the
+        rows' ``hist_j`` ids (NaN = no film there), by the formulas ``__call__`` uses. A film
+        removed from a history leaves its position empty: no older film moves up."""
+        n, g = self.n, len(GENRES)
+        seq = X[[f"hist_{j}" for j in range(n)]].to_numpy(dtype=float, na_value=np.nan)
+        valid = np.isfinite(seq)
+        codes = np.full(seq.shape, -1, dtype=np.int64)
+        codes[valid] = self.item_index.get_indexer(seq[valid].astype(np.int64))  # an unknown id adds no genre
+        cand = self.item_index.get_indexer(pd.to_numeric(pd.Series(np.asarray(X["item_id"], dtype=object)),
+                                                         errors="coerce").to_numpy(dtype=float, na_value=-1).astype(np.int64))
+        cand_mask = self.mask_pad[cand]  # index -1 (unknown film) is the padding row: no genre
+        hist_len = valid.sum(axis=1)
+        gsum = self.genre_pad[codes].sum(axis=1)
+        match = ((self.mask_pad[codes] & cand_mask[:, None]) != 0).sum(axis=1)
+        out = X.copy()
+        shares = gsum / np.maximum(hist_len, 1)[:, None]
+        for k, key in enumerate(GENRE_KEYS):
+            out[f"hist_genre_{key}"] = shares[:, k].astype(float)
+        out["hist_len"] = hist_len.astype(float)
+        out["genre_match"] = match.astype(float)
         return out
 
     # -- reasons ---------------------------------------------------------------------------

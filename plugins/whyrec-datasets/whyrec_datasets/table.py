@@ -266,6 +266,7 @@ class Table:
         desc = (f"{self.name}: {len(inter):,} interactions of {n_users:,} users with {n_items:,} items from {ipath}")
         return RecData(name=self.name, interactions=inter, users=users, items=items, schema=schema, train=train,
                        test=test, featurizer=featurizer, describer=featurizer.describe, params=params,
+                       history_deriver=featurizer.rederive_history if self.history_length > 0 else None,
                        description=desc, history_length=self.history_length)
 
     def _schema(self, users, items, inter, ufeats, ifeats) -> tuple[FeatureSchema, dict[str, str]]:
@@ -346,6 +347,14 @@ class TableFeaturizer:
             for j in range(self.n):
                 cols[f"hist_{j}"] = ids[:, j]
         return pd.DataFrame(cols, index=pairs.index, copy=False)
+
+    def rederive_history(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``hist_len`` recounted from the rows' ``hist_j`` (NaN = no item): the one feature
+        this dataset derives from the history."""
+        out = X.copy()
+        seq = X[[f"hist_{j}" for j in range(self.n)]].to_numpy(dtype=float, na_value=np.nan)
+        out["hist_len"] = np.isfinite(seq).sum(axis=1).astype(float)
+        return out
 
     def describe(self, name: str, value: Any, row: Any = None) -> str | None:
         if name == "hist_len":

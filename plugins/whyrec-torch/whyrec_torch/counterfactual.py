@@ -9,7 +9,10 @@ of every smaller set while that stays within ``exhaustive_budget`` rankings (the
 reported as proven minimal). Rankings are cached per user: the explained items of one user
 share them. Removing history is not monotone (emptying the whole history also moves the other
 candidates), so the search stops at the first set that works rather than bisecting.
-Removal masks the item in the sequence input; see history_edit.py for what is held fixed.
+Removal masks the item in the sequence input and, with ``history_features = "rederive"`` (the
+default where the dataset can), rebuilds the features derived from the history (MovieLens: genre
+shares, history length, genre match), so "had you not watched A" changes everything A fed; with
+``"hold"`` those keep their values and the answer is about the sequence channel alone.
 """
 from __future__ import annotations
 
@@ -25,14 +28,14 @@ from whyrec.data import ITEM, USER, RecData
 from whyrec.errors import WhyrecError
 
 from .common import base_pairs, check_model, join_words, prepare, supports
-from .history_edit import UserCandidates, remove_positions, stack
+from .history_edit import HistoryEditor, UserCandidates, stack
 
 
 class HistoryCounterfactual:
     """Smallest set of history items whose removal drops the recommended item out of the top-k."""
 
     def __init__(self, k: int | None = None, max_removals: int | None = None, exhaustive_budget: int = 16,
-                 watch: int = 200) -> None:
+                 watch: int = 200, history_features: str = "auto") -> None:
         if k is not None and int(k) < 1:
             raise WhyrecError(f"history-counterfactual: k={k} must be >= 1 (or unset: the explained top-k)")
         if max_removals is not None and int(max_removals) < 1:
@@ -43,6 +46,10 @@ class HistoryCounterfactual:
         if int(watch) < 1:
             raise WhyrecError(f"history-counterfactual: watch={watch} must be >= 1")
         self.watch = int(watch)
+        if history_features not in ("auto", "rederive", "hold"):
+            raise WhyrecError(f"history-counterfactual: history_features={history_features!r} must be 'auto', "
+                              "'rederive' (rebuild the features derived from the history) or 'hold' (keep them)")
+        self.history_features = history_features
 
     def supports(self, model: Any) -> bool:
         return supports(model, "sequence")
@@ -50,6 +57,7 @@ class HistoryCounterfactual:
     def explain(self, model: Any, data: RecData, pairs: pd.DataFrame) -> Explanation:
         check_model(model, "history-counterfactual", "sequence")
         rows = prepare(model, data, pairs)
+        editor = HistoryEditor.choose(model, data, self.history_features)
         seq = model.sequence_features
         n = len(rows.pairs)
         logits = model.forward_encoded(rows.enc)
@@ -62,7 +70,7 @@ class HistoryCounterfactual:
         scored = 0
         for user, idx in rows.pairs.groupby(USER, sort=False).groups.items():
             idx = list(idx)
-            uc = UserCandidates.build(model, data, user)
+            uc = UserCandidates.build(model, data, user, editor)
             k = self.k or (int(rows.pairs.loc[idx, "rank"].max()) if "rank" in rows.pairs.columns else len(idx))
             k = min(k, len(uc.items))
             for i in idx:
@@ -86,7 +94,8 @@ class HistoryCounterfactual:
                     found[i], minimal[i] = True, "verified"
                     reasons_at[i] = [f"{title} is already outside your top-{k} (#{r0})"]
                     continue
-                S, rank, steps = self._search(model, uc, rows.enc.take([i]), t, [p for p, _ in hist], k)
+                row_X = data.features(rows.pairs.loc[[i], [USER, ITEM]]).reset_index(drop=True) if editor.mode == "rederive" else None
+                S, rank, steps = self._search(model, editor, uc, rows.enc.take([i]), row_X, t, [p for p, _ in hist], k)
                 by_pos = dict(hist)
                 for step, (pos, score, rk) in enumerate(steps, 1):
                     path_rows.append({"pair": i, "step": step, "position": pos, "history_title": data.item_title(by_pos[pos]),
@@ -115,7 +124,10 @@ class HistoryCounterfactual:
         expl = Explanation(method="history-counterfactual", model=model.name, pairs=out, schema=data.schema.select(seq),
                            attributions=pd.DataFrame(removed_mask, columns=seq),
                            params={"k": self.k, "max_removals": self.max_removals, "exhaustive_budget": self.exhaustive_budget, "watch": self.watch,
-                                   "removal": "mask the item in the sequence input"},
+                                   "history_features": editor.mode,
+                                   "removal": ("mask the item in the sequence input and rebuild the features derived from the history"
+                                               if editor.mode == "rederive" else
+                                               "mask the item in the sequence input; features derived from the history keep their values")},
                            additive=False, reasons=reasons)
         expl.extras["greedy_path"] = pd.DataFrame(path_rows, columns=["pair", "step", "position", "history_title", "item_logit_after", "rank_lower_bound"])
         with_hist = out["history_items"].to_numpy() > 0
@@ -127,11 +139,12 @@ class HistoryCounterfactual:
             "mean_removed": float(np.mean(res["removed_count"][real])) if real.any() else None,
             "proven_minimal": int((real & (minimal == "verified")).sum()),
             "rankings_scored": scored,
+            "history_features": editor.mode,
         }
         return expl
 
-    def _search(self, model: Any, uc: UserCandidates, row: Any, t: int, positions: list[int], k: int
-                ) -> tuple[list[int], int, list[tuple[int, float, float]]]:
+    def _search(self, model: Any, editor: HistoryEditor, uc: UserCandidates, row: Any, row_X: pd.DataFrame | None,
+                t: int, positions: list[int], k: int) -> tuple[list[int], int, list[tuple[int, float, float]]]:
         """Greedy: each step removes the history item whose removal lowers the item's logit
         most (scored on the item's own row), then checks the rank. The check runs on the user's
         best ``watch`` candidates first — a lower bound of the true rank, so "out of the top-k"
@@ -144,7 +157,7 @@ class HistoryCounterfactual:
         path: list[tuple[int, float, float]] = []
         while len(S) < limit:
             remaining = [p for p in positions if p not in S]
-            scores = model.forward_encoded(stack([remove_positions(row, S + [p]) for p in remaining]))
+            scores = model.forward_encoded(stack([editor.apply(row, row_X, S + [p]) for p in remaining]))
             best = int(np.argmin(scores))
             S.append(remaining[best])
             lower = int(head.ranks(model, [S], [th])[0])

@@ -1,11 +1,18 @@
 """Removing history items from encoded rows, and ranking a user's candidates afterwards.
 
 A history item is removed by masking its position in the sequence input (its id becomes
-padding and the attention renormalises over the rest). The aggregate history features that a
-dataset may derive from the same history (genre shares, ``hist_len``, ``genre_match``) are
-held at their values: these edits ask what the *sequence channel* — the part attention,
-Grad-CAM and the history counterfactual talk about — contributes. Working on encoded rows
-means a user's candidates are featurised once, however many edits are scored.
+padding and the attention renormalises over the rest). What happens to the aggregate history
+features a dataset derives from the same history (genre shares, ``hist_len``, ``genre_match``)
+is the editor's choice:
+
+- ``hold`` keeps their values: the edit asks what the *sequence channel* contributes — what
+  attention and Grad-CAM talk about, so the faithfulness checks use it;
+- ``rederive`` rebuilds them through the dataset's ``history_deriver`` from the edited
+  sequence: the edit asks what the recommendation would be had the user not watched the
+  item, every feature it fed included — what the history counterfactual tells a user.
+
+A user's candidates are featurised once; ``hold`` edits work on the encoded rows alone,
+``rederive`` edits re-encode the edited feature rows.
 """
 from __future__ import annotations
 
@@ -19,6 +26,8 @@ from whyrec.data import ITEM, USER, RecData
 
 from .encoding import MISSING, Encoded
 
+EDIT_MODES = ("rederive", "hold")
+
 
 def remove_positions(enc: Encoded, positions: Iterable[int]) -> Encoded:
     """A copy of ``enc`` with the given history positions emptied in every row."""
@@ -29,6 +38,41 @@ def remove_positions(enc: Encoded, positions: Iterable[int]) -> Encoded:
         items[:, 1 + pos] = MISSING
         mask[:, pos] = False
     return Encoded(items, enc.cat, enc.num, mask)
+
+
+@dataclass
+class HistoryEditor:
+    """Applies a removal of history positions to encoded rows (and their feature rows)."""
+
+    model: Any
+    data: RecData | None = None
+    mode: str = "hold"
+
+    @classmethod
+    def choose(cls, model: Any, data: RecData, mode: str = "auto") -> "HistoryEditor":
+        """``auto``: rederive when the dataset can rebuild its history features, else hold."""
+        from whyrec.errors import UnsupportedError, WhyrecError
+
+        if mode not in ("auto", *EDIT_MODES):
+            raise WhyrecError(f"history_features={mode!r} must be one of 'auto', 'rederive', 'hold'")
+        if mode == "auto":
+            mode = "rederive" if data.history_deriver is not None else "hold"
+        if mode == "rederive" and data.history_deriver is None:
+            raise UnsupportedError(f"history_features='rederive': dataset {data.name!r} sets no history_deriver, "
+                                   "so its history features cannot follow an edit; use history_features='hold'")
+        return cls(model, data, mode)
+
+    def apply(self, enc: Encoded, X: pd.DataFrame | None, positions: Iterable[int]) -> Encoded:
+        """``enc`` with ``positions`` removed; ``X`` holds the same rows' features, every schema
+        column (needed by ``rederive`` only)."""
+        pos = sorted(int(p) for p in positions)
+        if self.mode == "hold" or not pos:
+            return remove_positions(enc, pos)
+        seq = list(self.model.sequence_features)
+        edited = X.copy()
+        for p in pos:
+            edited[seq[p]] = np.nan
+        return self.model.encode(self.data.rederive_history(edited)[list(self.model.feature_names)])
 
 
 def stack(parts: list[Encoded]) -> Encoded:
@@ -45,14 +89,22 @@ class UserCandidates:
     user: Any
     items: np.ndarray
     enc: Encoded
+    X: pd.DataFrame | None = None  # all feature columns of the rows, for editors that re-derive features
+    editor: HistoryEditor | None = None  # None: hold (mask the sequence only)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, model: Any, data: RecData, user: Any) -> "UserCandidates":
+    def build(cls, model: Any, data: RecData, user: Any, editor: HistoryEditor | None = None) -> "UserCandidates":
         cands = data.candidates(user)
         pairs = pd.DataFrame({USER: np.repeat(user, len(cands)), ITEM: cands})
-        X = data.features(pairs)[model.feature_names]
-        return cls(user, cands, model.encode(X))
+        full = data.features(pairs)  # every schema column: a deriver may read ones the model does not use
+        keep_rows = editor is not None and editor.mode != "hold"
+        return cls(user, cands, model.encode(full[model.feature_names]), full.reset_index(drop=True) if keep_rows else None, editor)
+
+    def _edit(self, positions: Iterable[int]) -> Encoded:
+        if self.editor is None:
+            return remove_positions(self.enc, positions)
+        return self.editor.apply(self.enc, self.X, positions)
 
     def index_of(self, item: Any) -> int | None:
         hit = np.flatnonzero(self.items == item)
@@ -63,7 +115,7 @@ class UserCandidates:
         keys = [(frozenset(int(p) for p in r), uniform) for r in removals]
         todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if todo:
-            stacked = stack([remove_positions(self.enc, sorted(k[0])) for k in todo])
+            stacked = stack([self._edit(sorted(k[0])) for k in todo])
             got = model.forward_encoded(stacked, uniform_attention=uniform).reshape(len(todo), len(self.items))
             self._cache.update(zip(todo, got))
         if not keys:
@@ -84,7 +136,8 @@ class UserCandidates:
         idx = np.sort(np.concatenate([idx, extra]))
         where = np.full(len(self.items), -1, dtype=np.int64)
         where[idx] = np.arange(len(idx))
-        out = (UserCandidates(self.user, self.items[idx], self.enc.take(idx)), where)
+        X = None if self.X is None else self.X.iloc[idx].reset_index(drop=True)
+        out = (UserCandidates(self.user, self.items[idx], self.enc.take(idx), X, self.editor), where)
         self._cache[key] = out
         return out
 

@@ -99,6 +99,16 @@ def make_toy_data(n_users: int = 60, n_items: int = 40, n_genres: int = 4, histo
         })
         return out
 
+    def rederive(X: pd.DataFrame) -> pd.DataFrame:
+        """hist_len and genre_match recomputed from the sequence columns (NaN = removed)."""
+        H = X[seq].to_numpy(dtype=float, na_value=np.nan)
+        g_item = pd.to_numeric(pd.Series(np.asarray(X["genre"], dtype=object))).to_numpy(dtype=float)
+        hist_genre = np.where(np.isnan(H), np.nan, items["genre"].reindex(np.nan_to_num(H, nan=1).astype(int).ravel()).to_numpy(dtype=float).reshape(H.shape))
+        out = X.copy()
+        out["hist_len"] = (~np.isnan(H)).sum(axis=1).astype(float)
+        out["genre_match"] = (hist_genre == g_item[:, None]).sum(axis=1).astype(float)
+        return out
+
     def describe(name: str, value, row) -> str | None:
         if name == "genre_match":
             return f"{int(value)} of your recent films share its genre"
@@ -108,6 +118,7 @@ def make_toy_data(n_users: int = 60, n_items: int = 40, n_genres: int = 4, histo
 
     return RecData(
         name="toy-sequels", interactions=inter, users=users[["age"]], items=items, schema=schema,
-        train=train, test=test, featurizer=featurize, describer=describe, history_length=history_length,
+        train=train, test=test, featurizer=featurize, describer=describe, history_deriver=rederive,
+        history_length=history_length,
         description="synthetic: genre preferences and sequels (item 2k+2 follows 2k+1)", params={"seed": seed},
     )

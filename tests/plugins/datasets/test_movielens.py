@@ -199,3 +199,25 @@ def test_bad_parameters():
         MovieLens100K(positive_rating=6)
     with pytest.raises(DataError, match="not a folder"):
         MovieLens100K(path="/nonexistent/ml-100k").load()
+
+
+def test_rederive_history_reproduces_the_featurizer_and_follows_removals(movielens):
+    X = movielens.features(movielens.test.head(300))
+    assert movielens.rederive_history(X).equals(X)  # unedited rows: the featurizer's own values
+    edited = X.copy()
+    edited["hist_0"] = np.nan  # the most recent liked film taken out of every history
+    edited.loc[edited.index[::2], "hist_3"] = np.nan
+    got = movielens.rederive_history(edited)
+    items = movielens.items
+    genre_cols = [f"genre_{g}" for g in GENRES]
+    for r in range(0, len(X), 7):  # by hand, from the items table, for a sample of rows
+        ids = [int(v) for v in edited.iloc[r][[f"hist_{j}" for j in range(10)]] if not np.isnan(v)]
+        cand = items.loc[int(edited.iloc[r]["item_id"]), genre_cols].to_numpy(float) > 0
+        hist = items.loc[ids, genre_cols].to_numpy(float) if ids else np.zeros((0, len(GENRES)))
+        assert got.iloc[r]["hist_len"] == len(ids)
+        want = hist.mean(axis=0) if ids else np.zeros(len(GENRES))
+        assert np.allclose(got.iloc[r][[f"hist_genre_{g}" for g in GENRES]].to_numpy(float), want)
+        assert got.iloc[r]["genre_match"] == int(((hist > 0) & cand).any(axis=1).sum())
+    untouched = [c for c in X.columns if not (c.startswith("hist_genre_") or c in ("hist_len", "genre_match", "hist_0", "hist_3"))]
+    assert got[untouched].equals(X[untouched])
+    assert (got["hist_len"] <= X["hist_len"]).all() and (got["hist_len"] < X["hist_len"]).any()

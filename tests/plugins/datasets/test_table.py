@@ -75,6 +75,14 @@ def test_rating_threshold_negatives_and_history(files):
     X = data.features(pd.DataFrame({"user": [5], "item": [data.candidates(5)[0]]}))
     assert X["hist_len"].iloc[0] == min(3, len(data.history(5)))
     assert X["hist_0"].iloc[0] == data.history(5)[-1]
+    # an edited history: hist_len follows the removal, nothing else moves
+    rows = data.features(data.test[["user", "item"]].head(20))
+    assert data.rederive_history(rows).equals(rows)
+    edited = rows.assign(hist_0=np.nan)
+    got = data.rederive_history(edited)
+    assert (got["hist_len"] == rows["hist_len"] - rows["hist_0"].notna()).all()
+    assert got.drop(columns="hist_len").equals(edited.drop(columns="hist_len"))
+    assert _table(files).load().history_deriver is None  # no history features, nothing to rebuild
 
 
 def test_per_user_split_has_no_leakage(files):

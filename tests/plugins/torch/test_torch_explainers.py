@@ -15,7 +15,7 @@ from whyrec_torch.attention_map import AttentionMap
 from whyrec_torch.counterfactual import HistoryCounterfactual
 from whyrec_torch.gradients import GradCAM, IntegratedGradients, ig_attributions
 
-from torch_fixtures import COLD_USER, rank_without
+from torch_fixtures import COLD_USER, rank_without, rows_without
 
 
 # -- attention-map ---------------------------------------------------------------------------
@@ -134,23 +134,26 @@ def test_grad_cam_matches_captum_gradient_x_activation(model, toy, pairs):
 
 
 # -- history counterfactual -------------------------------------------------------------------------
-def test_history_counterfactual_is_verified_independently(seq_model, toy):
+@pytest.mark.parametrize("mode", ["rederive", "hold"])
+def test_history_counterfactual_is_verified_independently(seq_model, toy, mode):
     m = seq_model
     pairs = pd.concat([m.recommend(u, 4) for u in (1, 2, 3, 4, 5, COLD_USER)], ignore_index=True)
-    e = HistoryCounterfactual().explain(m, toy, pairs)
+    e = HistoryCounterfactual(history_features=mode).explain(m, toy, pairs)
+    assert e.params["history_features"] == e.summary["history_features"] == mode
+    re = mode == "rederive"
     found = e.pairs.index[e.pairs["found"] & (e.pairs["removed_count"] > 0)]
     assert len(found) >= 1
     for i in found:
         p = e.pairs.loc[i]
         removed = [k for k, c in enumerate(m.sequence_features) if e.attributions.at[i, c] == 1.0]
         assert len(removed) == p["removed_count"]
-        assert rank_without(m, toy, p["user"], p["item"], removed) == p["new_rank"] > p["k"]
-        assert rank_without(m, toy, p["user"], p["item"], []) == p["original_rank"] == p["rank"]
+        assert rank_without(m, toy, p["user"], p["item"], removed, re) == p["new_rank"] > p["k"]
+        assert rank_without(m, toy, p["user"], p["item"], [], re) == p["original_rank"] == p["rank"]
         if p["minimal"] == "verified":  # no smaller set drops it: check every one of them
             filled = [k for k in range(len(m.sequence_features)) if not np.isnan(toy.features(pairs.loc[[i], ["user", "item"]])[m.sequence_features[k]].iloc[0])]
             for size in range(1, len(removed)):
                 for sub in combinations(filled, size):
-                    assert rank_without(m, toy, p["user"], p["item"], sub) <= p["k"]
+                    assert rank_without(m, toy, p["user"], p["item"], sub, re) <= p["k"]
         assert e.reasons[i][0].startswith("if you had not watched ") and f"to #{int(p['new_rank'])}" in e.reasons[i][0]
     cold = e.pairs.index[e.pairs["user"] == COLD_USER]
     assert all(e.reasons[i][0].startswith("no viewing history yet (cold start)") for i in cold)
@@ -158,8 +161,34 @@ def test_history_counterfactual_is_verified_independently(seq_model, toy):
     stays = e.pairs.index[~e.pairs["found"] & (e.pairs["history_items"] > 0)]
     for i in stays:  # "not possible" means: even the whole history removed keeps it in the top-k
         p = e.pairs.loc[i]
-        assert rank_without(m, toy, p["user"], p["item"], range(int(p["history_items"]))) == p["new_rank"] <= p["k"]
+        assert rank_without(m, toy, p["user"], p["item"], range(int(p["history_items"])), re) == p["new_rank"] <= p["k"]
     assert "counterfactual_sizes" in HistoryCounterfactual().figures(e, toy)
+
+
+def test_rederived_removal_changes_what_the_history_fed(model, toy):
+    """With the genre features in the model, "had you not watched A" moves hist_len and
+    genre_match too: the rederived edit scores like the hand-built rows, the held one does not."""
+    from whyrec_torch.history_edit import HistoryEditor, UserCandidates
+
+    user = 1
+    uc = UserCandidates.build(model, toy, user, HistoryEditor.choose(model, toy, "auto"))
+    assert uc.editor.mode == "rederive"
+    held = UserCandidates.build(model, toy, user, HistoryEditor.choose(model, toy, "hold"))
+    filled = [k for k in range(toy.history_length) if not np.isnan(uc.X.at[0, f"hist_{k}"])]
+    assert len(filled) >= 2
+    got = uc.scores(model, [[], filled[:2]])
+    want_rows = toy.features(pd.DataFrame({"user": np.repeat(user, len(uc.items)), "item": uc.items}))
+    assert np.allclose(got[0], model.score_features(want_rows[model.feature_names]), atol=1e-5)
+    # the same removal, by hand
+    assert np.allclose(got[1], model.score_features(rows_without(model, toy, user, filled[:2], rederive=True)), atol=1e-5)
+    assert not np.allclose(got[1], model.score_features(rows_without(model, toy, user, filled[:2], rederive=False)), atol=1e-5)
+    assert not np.allclose(got[1], held.scores(model, [filled[:2]])[0])
+    assert uc.X["hist_len"].iloc[0] == len(filled)  # the editor leaves the cached rows alone
+
+
+def test_toy_rederive_reproduces_the_featurizer(toy):
+    X = toy.features(toy.test[["user", "item"]].head(40))
+    assert toy.rederive_history(X).equals(X)
 
 
 def test_history_counterfactual_bad_parameters():
@@ -167,3 +196,5 @@ def test_history_counterfactual_bad_parameters():
         HistoryCounterfactual(k=0)
     with pytest.raises(WhyrecError, match="max_removals=0 must be >= 1"):
         HistoryCounterfactual(max_removals=0)
+    with pytest.raises(WhyrecError, match="history_features='sometimes' must be"):
+        HistoryCounterfactual(history_features="sometimes")
