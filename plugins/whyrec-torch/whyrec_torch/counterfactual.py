@@ -28,7 +28,7 @@ from whyrec.data import ITEM, USER, RecData
 from whyrec.errors import WhyrecError
 
 from .common import base_pairs, check_model, join_words, prepare, supports
-from .history_edit import HistoryEditor, UserCandidates, stack
+from .history_edit import HistoryEditor, UserCandidates
 
 
 class HistoryCounterfactual:
@@ -157,7 +157,7 @@ class HistoryCounterfactual:
         path: list[tuple[int, float, float]] = []
         while len(S) < limit:
             remaining = [p for p in positions if p not in S]
-            scores = model.forward_encoded(stack([editor.apply(row, row_X, S + [p]) for p in remaining]))
+            scores = model.forward_encoded(editor.apply_many(row, row_X, [S + [p] for p in remaining]))
             best = int(np.argmin(scores))
             S.append(remaining[best])
             lower = int(head.ranks(model, [S], [th])[0])

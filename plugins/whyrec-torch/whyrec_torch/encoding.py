@@ -28,6 +28,7 @@ class Vocab:
     keys: list[str]
     _map: dict | None = field(default=None, repr=False)
     _ints: tuple | None = field(default=None, repr=False)
+    _cat_cache: tuple | None = field(default=None, repr=False)
 
     @classmethod
     def fit(cls, *columns: Any) -> "Vocab":
@@ -58,8 +59,15 @@ class Vocab:
             self._prepare()
         s = values if isinstance(values, pd.Series) else pd.Series(values)
         if isinstance(s.dtype, pd.CategoricalDtype):
-            # look the (few) categories up once, then index by code
-            cat_idx = self.lookup(pd.Series(np.asarray(s.cat.categories, dtype=object)))
+            # look the categories up once per categories index (featurizers reuse one for every
+            # batch, and an id column has a category per user or item), then index by code
+            cats = s.cat.categories
+            hit = self._cat_cache
+            if hit is not None and hit[0] is cats:
+                cat_idx = hit[1]
+            else:
+                cat_idx = self.lookup(pd.Series(np.asarray(cats, dtype=object)))
+                self._cat_cache = (cats, cat_idx)
             codes = s.cat.codes.to_numpy()
             return np.where(codes >= 0, cat_idx[np.clip(codes, 0, None)] if len(cat_idx) else MISSING, MISSING).astype(np.int64)
         numeric = (pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.is_float_dtype(s.dtype)) and not pd.api.types.is_bool_dtype(s.dtype)
@@ -97,6 +105,13 @@ class NumericStats:
         return cls(mean, std)
 
     def transform(self, X: pd.DataFrame, names: list[str]) -> np.ndarray:
+        if names and all(pd.api.types.is_numeric_dtype(X[n].dtype) and not isinstance(X[n].dtype, pd.CategoricalDtype)
+                         for n in names):
+            # one block conversion instead of a loop over columns: encoding is most of the cost
+            # of scoring many small batches (history edits, permutation explainers)
+            v = X[names].to_numpy(dtype=np.float64, na_value=np.nan)
+            z = (v - np.array([self.mean[n] for n in names])) / np.array([self.std[n] for n in names])
+            return np.where(np.isfinite(z), z, 0.0).astype(np.float32)
         out = np.zeros((len(X), len(names)), dtype=np.float32)
         for j, n in enumerate(names):
             try:

@@ -65,14 +65,24 @@ class HistoryEditor:
     def apply(self, enc: Encoded, X: pd.DataFrame | None, positions: Iterable[int]) -> Encoded:
         """``enc`` with ``positions`` removed; ``X`` holds the same rows' features, every schema
         column (needed by ``rederive`` only)."""
-        pos = sorted(int(p) for p in positions)
-        if self.mode == "hold" or not pos:
-            return remove_positions(enc, pos)
-        seq = list(self.model.sequence_features)
-        edited = X.copy()
-        for p in pos:
-            edited[seq[p]] = np.nan
-        return self.model.encode(self.data.rederive_history(edited)[list(self.model.feature_names)])
+        return self.apply_many(enc, X, [positions])
+
+    def apply_many(self, enc: Encoded, X: pd.DataFrame | None, removals: list[Iterable[int]]) -> Encoded:
+        """Every removal applied to all rows of ``enc``, stacked in order (removal-major): one
+        re-derivation and one encoding for the lot, since per-edit DataFrame work costs more
+        than the arithmetic."""
+        removals = [sorted(int(p) for p in r) for r in removals]
+        if self.mode == "hold" or not any(removals):
+            return stack([remove_positions(enc, r) for r in removals])
+        n, seq = len(X), list(self.model.sequence_features)
+        big = X.iloc[np.tile(np.arange(n), len(removals))].reset_index(drop=True)
+        block = big[seq].to_numpy(dtype=float, na_value=np.nan, copy=True)
+        for j, r in enumerate(removals):
+            if r:
+                block[j * n:(j + 1) * n, r] = np.nan
+        for c, col in zip(seq, block.T):
+            big[c] = col
+        return self.model.encode(self.data.rederive_history(big)[list(self.model.feature_names)])
 
 
 def stack(parts: list[Encoded]) -> Encoded:
@@ -101,11 +111,6 @@ class UserCandidates:
         keep_rows = editor is not None and editor.mode != "hold"
         return cls(user, cands, model.encode(full[model.feature_names]), full.reset_index(drop=True) if keep_rows else None, editor)
 
-    def _edit(self, positions: Iterable[int]) -> Encoded:
-        if self.editor is None:
-            return remove_positions(self.enc, positions)
-        return self.editor.apply(self.enc, self.X, positions)
-
     def index_of(self, item: Any) -> int | None:
         hit = np.flatnonzero(self.items == item)
         return int(hit[0]) if len(hit) else None
@@ -115,7 +120,9 @@ class UserCandidates:
         keys = [(frozenset(int(p) for p in r), uniform) for r in removals]
         todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if todo:
-            stacked = stack([self._edit(sorted(k[0])) for k in todo])
+            edits = [sorted(k[0]) for k in todo]
+            stacked = (stack([remove_positions(self.enc, r) for r in edits]) if self.editor is None
+                       else self.editor.apply_many(self.enc, self.X, edits))
             got = model.forward_encoded(stacked, uniform_attention=uniform).reshape(len(todo), len(self.items))
             self._cache.update(zip(todo, got))
         if not keys:

@@ -91,6 +91,11 @@ def test_same_id_in_any_dtype_maps_to_one_index():
     assert list(v.lookup(pd.Series([7.0, 5, np.nan, 6]))) == [3, 2, MISSING, OOV]
     assert list(v.lookup(pd.Series(["7", "x"], dtype=object))) == [3, OOV]
     assert list(v.lookup(pd.Series(pd.Categorical([7, 9])))) == [3, OOV]
+    # categories are mapped once per categories index: another index must not reuse that map
+    assert list(v.lookup(pd.Series(pd.Categorical([5, 9, 7], categories=[9, 5, 7])))) == [2, OOV, 3]
+    shared = pd.CategoricalDtype([5, 7, 8])
+    assert list(v.lookup(pd.Series(pd.Categorical.from_codes([2, 0], dtype=shared)))) == [OOV, 2]
+    assert list(v.lookup(pd.Series(pd.Categorical.from_codes([1, -1], dtype=shared)))) == [3, MISSING]
 
 
 def test_batched_scoring_matches_one_batch(model, toy):
