@@ -3,7 +3,7 @@
 Components (registered lazily so that loading plugins never imports torch):
 - model ``torch-attention``
 - explainers ``attention-map`` (with the "is attention faithful?" quality check),
-  ``integrated-gradients``, ``grad-cam``, ``history-counterfactual``
+  ``integrated-gradients``, ``gradient-shap``, ``grad-cam``, ``history-counterfactual``
 """
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def register_explainers(register):
              description="attention weight of every history item, heat-map across the top-k, faithfulness check")
     register("integrated-gradients", lazy("whyrec_torch.gradients:IntegratedGradients"),
              description="Captum layer integrated gradients on the embeddings, per feature and field, completeness gap")
+    register("gradient-shap", lazy("whyrec_torch.gradient_shap:GradientSHAP"),
+             description="gradient SHAP (expected gradients) on the embeddings against training rows, per feature and field")
     register("grad-cam", lazy("whyrec_torch.gradients:GradCAM"),
              description="Grad-CAM over history positions (gradient x activation of the history embeddings)")
     register("history-counterfactual", lazy("whyrec_torch.counterfactual:HistoryCounterfactual"),

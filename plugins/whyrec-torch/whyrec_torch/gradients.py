@@ -167,31 +167,45 @@ class IntegratedGradients:
         check_model(model, "integrated-gradients", "differentiable")
         rows = prepare(model, data, pairs)
         res = ig_attributions(model, rows.enc, self.steps, self.method, self.chunk)
-        attr = ig_feature_frame(model, res)
-        out = base_pairs(rows, res["output"], res["baseline"])
-        expl = Explanation(method="integrated-gradients", model=model.name, pairs=out, schema=data.schema.select(model.feature_names),
-                           attributions=attr, feature_values=rows.X.astype(object).astype(str),
-                           params={"steps": self.steps, "method": self.method, "baseline": "all ids missing, numbers at the training mean, same history mask"},
-                           additive=True)
+        expl = attribution_explanation(
+            model, data, rows, "integrated-gradients", ig_feature_frame(model, res), res["output"], res["baseline"],
+            {"steps": self.steps, "method": self.method, "baseline": "all ids missing, numbers at the training mean, same history mask"},
+            self.n_reasons)
         expl.pairs["captum_delta"] = res["delta"]
-        seq = model.sequence_features
-        expl.extras["history_positions"] = position_table(rows, data, {"attribution": attr[seq].to_numpy() if seq else np.zeros((len(rows.pairs), 0))})
-        reasons = []
-        for i in range(len(rows.pairs)):
-            if rows.cold[i]:
-                reasons.append(cold_start_reasons(expl.field_attributions.iloc[i], attr.iloc[i], data, rows.X.iloc[i], history_fields(data), self.n_reasons))
-            else:
-                reasons.append(feature_reasons(model, data, rows, i, attr.iloc[i], self.n_reasons))
-        expl.reasons = reasons
         gaps = expl.pairs["additivity_error"].to_numpy(float)
         expl.summary = {"completeness_gap_max": float(gaps.max()), "completeness_gap_mean": float(gaps.mean()),
                         "steps": self.steps, "cold_start_pairs": int(rows.cold.sum())}
         return expl
 
     def figures(self, explanation: Explanation, data: RecData) -> dict[str, Any]:
-        figs = {"ig_fields": plots.field_bar(explanation, "integrated gradients: mean attribution per field")}
-        figs.update(plots.history_heatmaps(explanation, data, "history_positions", "attribution", "IG per history item", cmap="RdBu_r"))
-        return figs
+        return attribution_figures(explanation, data, "ig", "integrated gradients", "IG")
+
+
+def attribution_explanation(model: Any, data: RecData, rows: Rows, method: str, attr: pd.DataFrame, output: np.ndarray,
+                            base: np.ndarray, params: dict[str, Any], n_reasons: int) -> Explanation:
+    """An additive per-feature explanation of the embedding-layer attribution methods
+    (integrated gradients, gradient SHAP): pairs, attributions, the ``history_positions``
+    extras and reasons in words (cold-start users by their non-history fields)."""
+    expl = Explanation(method=method, model=model.name, pairs=base_pairs(rows, output, base),
+                       schema=data.schema.select(model.feature_names), attributions=attr,
+                       feature_values=rows.X.astype(object).astype(str), params=params, additive=True)
+    seq = model.sequence_features
+    expl.extras["history_positions"] = position_table(rows, data, {"attribution": attr[seq].to_numpy() if seq else np.zeros((len(rows.pairs), 0))})
+    reasons = []
+    for i in range(len(rows.pairs)):
+        if rows.cold[i]:
+            reasons.append(cold_start_reasons(expl.field_attributions.iloc[i], attr.iloc[i], data, rows.X.iloc[i], history_fields(data), n_reasons))
+        else:
+            reasons.append(feature_reasons(model, data, rows, i, attr.iloc[i], n_reasons))
+    expl.reasons = reasons
+    return expl
+
+
+def attribution_figures(explanation: Explanation, data: RecData, prefix: str, title: str, short: str) -> dict[str, Any]:
+    """Mean attribution per field, and per-user heat-maps of history-item attributions."""
+    figs = {f"{prefix}_fields": plots.field_bar(explanation, f"{title}: mean attribution per field")}
+    figs.update(plots.history_heatmaps(explanation, data, "history_positions", "attribution", f"{short} per history item", cmap="RdBu_r"))
+    return figs
 
 
 class GradCAM:
