@@ -7,7 +7,7 @@ here so that every vocabulary agrees on what "the same id" means.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -66,3 +66,23 @@ def sort_key(k: str) -> tuple:
         return (0, float(k), k)
     except ValueError:
         return (1, 0.0, k)
+
+
+class CategoryLookup:
+    """Vocabulary indices of a categorical column, mapping its categories once per categories
+    index: featurizers reuse one index for every batch, and an id column has a category per
+    user or item, so mapping them on every call would cost more than the batch itself."""
+
+    def __init__(self) -> None:
+        self._hit: tuple | None = None  # (categories index, their indices); replaced whole: thread-safe
+
+    def __call__(self, s: pd.Series, lookup: Callable[[pd.Series], np.ndarray], missing: int) -> np.ndarray:
+        cats = s.cat.categories
+        hit = self._hit
+        if hit is None or hit[0] is not cats:
+            hit = (cats, lookup(pd.Series(np.asarray(cats, dtype=object))))
+            self._hit = hit
+        idx, codes = hit[1], s.cat.codes.to_numpy()
+        if not len(idx):
+            return np.full(len(codes), missing, dtype=np.int64)
+        return np.where(codes >= 0, idx[np.maximum(codes, 0)], missing).astype(np.int64)

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from whyrec.ids import sort_key, value_key, value_keys
+from whyrec.ids import CategoryLookup, sort_key, value_key, value_keys
 
 
 def test_same_id_in_any_dtype_maps_to_one_key():
@@ -22,3 +22,24 @@ def test_object_column_agrees_with_typed_columns():
 
 def test_sort_key_orders_numbers_numerically_then_strings():
     assert sorted(["10", "b", "9", "2.5", "a"], key=sort_key) == ["2.5", "9", "10", "a", "b"]
+
+
+def test_category_lookup_maps_each_categories_index_once():
+    calls = []
+
+    def lookup(s):
+        calls.append(len(s))
+        return np.array([10 + int(k) for k in s])
+
+    by_cat = CategoryLookup()
+    dtype = pd.CategoricalDtype([3, 1, 2])
+    a = pd.Series(pd.Categorical.from_codes([0, 2, -1], dtype=dtype))
+    b = pd.Series(pd.Categorical.from_codes([1, 1], dtype=dtype))
+    assert list(by_cat(a, lookup, missing=-7)) == [13, 12, -7]
+    assert list(by_cat(b, lookup, missing=-7)) == [11, 11]
+    assert calls == [3]  # the second batch shares the categories index: no new mapping
+    other = pd.Series(pd.Categorical([2, 5]))  # another index: mapped afresh, never the stale map
+    assert list(by_cat(other, lookup, missing=-7)) == [12, 15]
+    assert calls == [3, 2]
+    empty = pd.Series(pd.Categorical([None, None], categories=[]))
+    assert list(by_cat(empty, lambda s: np.array([], dtype=np.int64), missing=-7)) == [-7, -7]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from whyrec.errors import DataError
-from whyrec.ids import sort_key, value_keys
+from whyrec.ids import CategoryLookup, sort_key, value_keys
 
 UNKNOWN = 0  # missing or unseen value
 
@@ -25,7 +25,7 @@ class Vocab:
 
     keys: list[str]
     _index: pd.Index | None = field(default=None, repr=False)
-    _cat_cache: tuple | None = field(default=None, repr=False)
+    _by_category: CategoryLookup = field(default_factory=CategoryLookup, repr=False, compare=False)
 
     @classmethod
     def fit(cls, column: Any) -> "Vocab":
@@ -41,17 +41,7 @@ class Vocab:
             self._index = pd.Index(self.keys, dtype=object)
         s = values if isinstance(values, pd.Series) else pd.Series(values)
         if isinstance(s.dtype, pd.CategoricalDtype):
-            # map the categories once (and remember them: featurizers reuse one categories
-            # index for every batch), then gather by code: fast on id columns
-            cats = s.cat.categories
-            hit = self._cat_cache
-            if hit is not None and hit[0] is cats:
-                cat_idx = hit[1]
-            else:
-                cat_idx = self.lookup(pd.Series(np.asarray(cats, dtype=object)))
-                self._cat_cache = (cats, cat_idx)
-            codes = s.cat.codes.to_numpy()
-            return np.where(codes >= 0, cat_idx[np.maximum(codes, 0)], UNKNOWN).astype(np.int64)
+            return self._by_category(s, self.lookup, UNKNOWN)
         keys = value_keys(s)
         missing = np.array([k is None for k in keys], dtype=bool)
         idx = self._index.get_indexer(np.where(missing, "", keys).astype(object))

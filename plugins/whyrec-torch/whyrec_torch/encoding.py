@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from whyrec.errors import DataError
-from whyrec.ids import sort_key, value_keys
+from whyrec.ids import CategoryLookup, sort_key, value_keys
 
 MISSING, OOV = 0, 1
 N_RESERVED = 2
@@ -28,7 +28,7 @@ class Vocab:
     keys: list[str]
     _map: dict | None = field(default=None, repr=False)
     _ints: tuple | None = field(default=None, repr=False)
-    _cat_cache: tuple | None = field(default=None, repr=False)
+    _by_category: CategoryLookup = field(default_factory=CategoryLookup, repr=False, compare=False)
 
     @classmethod
     def fit(cls, *columns: Any) -> "Vocab":
@@ -59,17 +59,7 @@ class Vocab:
             self._prepare()
         s = values if isinstance(values, pd.Series) else pd.Series(values)
         if isinstance(s.dtype, pd.CategoricalDtype):
-            # look the categories up once per categories index (featurizers reuse one for every
-            # batch, and an id column has a category per user or item), then index by code
-            cats = s.cat.categories
-            hit = self._cat_cache
-            if hit is not None and hit[0] is cats:
-                cat_idx = hit[1]
-            else:
-                cat_idx = self.lookup(pd.Series(np.asarray(cats, dtype=object)))
-                self._cat_cache = (cats, cat_idx)
-            codes = s.cat.codes.to_numpy()
-            return np.where(codes >= 0, cat_idx[np.clip(codes, 0, None)] if len(cat_idx) else MISSING, MISSING).astype(np.int64)
+            return self._by_category(s, self.lookup, MISSING)
         numeric = (pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.is_float_dtype(s.dtype)) and not pd.api.types.is_bool_dtype(s.dtype)
         if numeric and self._ints is not None:
             v = s.to_numpy(dtype=float, na_value=np.nan)
