@@ -137,7 +137,11 @@ def report_cmd(run_dir: Path, open_: bool) -> None:
     if open_:
         import webbrowser
 
-        webbrowser.open(path.resolve().as_uri())
+        # False when no browser could be started (a server without a desktop): say so rather
+        # than return as if a page had opened
+        if not webbrowser.open(path.resolve().as_uri()):
+            click.echo(f"no browser could be started here; open {path.resolve()} on a machine with one "
+                       "(or set BROWSER to a browser command)", err=True)
 
 
 def _add_core_extras() -> None:

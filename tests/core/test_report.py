@@ -344,6 +344,36 @@ def test_cli_rebuilds_the_report(run_dir):
     assert all(secs[n]["status"] == "ok" for n in core)
 
 
+def test_cli_report_open_hands_the_file_to_the_browser(run_dir, tmp_path):
+    """--open starts the user's BROWSER command (what Python's webbrowser honours) with the
+    report's file:// URI; a recording script stands in for the browser."""
+    import sys
+
+    from core_helpers import whyrec_cli
+
+    seen = tmp_path / "opened.txt"
+    recorder = tmp_path / "browser.py"
+    recorder.write_text(f"import sys; open({str(seen)!r}, 'w').write(sys.argv[1])\n")
+    r = whyrec_cli("report", str(run_dir), "--open", env={"BROWSER": f"{sys.executable} {recorder} %s"})
+    assert r.returncode == 0, r.stderr
+    assert seen.read_text() == (run_dir / "report.html").resolve().as_uri()
+    assert "no browser" not in r.stderr
+
+
+def test_cli_report_open_without_a_browser_says_where_the_file_is(run_dir, monkeypatch):
+    import webbrowser
+
+    from click.testing import CliRunner
+
+    from whyrec.cli import cli
+
+    monkeypatch.setattr(webbrowser, "open", lambda url: False)
+    r = CliRunner().invoke(cli, ["report", str(run_dir), "--open"])
+    assert r.exit_code == 0
+    path = (run_dir / "report.html").resolve()
+    assert f"no browser could be started here; open {path} on a machine with one" in r.stderr
+
+
 def test_run_html_repr(base_run):
     out = base_run._repr_html_()
     assert out == run_repr_html(base_run)
