@@ -8,5 +8,8 @@ def component(kind: str, name: str, **params: Any) -> Any:
     """Build a registered component (kind: datasets, models, explainers, causal_learners,
     compressors, feedback_analyzers, executors) with the given parameters."""
     from .plugins import get_host
+    from .registry import check_params
 
-    return get_host().create(kind, name, params)
+    comp = get_host().get(kind, name)
+    check_params(comp.factory, name, params, where=f"whyrec.component({kind!r}, {name!r})")  # as the registry is checked
+    return comp.create(**params)

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .errors import WhyrecError
+from .errors import RegistryError, WhyrecError
 
 
 class PluginGroup(click.Group):
@@ -74,6 +74,11 @@ def validate_cmd(registry: Path) -> None:
     from .registry import load_registry
 
     reg = load_registry(registry)
+    problems = reg.problems()
+    if len(problems) > 1:  # all of them, one per line: fixing one at a time would take a run each
+        for msg in problems:
+            click.echo(f"error: {msg}", err=True)
+        raise RegistryError(f"{registry}: {len(problems)} problems (above)")
     reg.validate()
     click.echo(f"{registry}: {len(reg.pipelines)} pipeline(s) valid: {', '.join(sorted(reg.pipelines))} (default: {reg.default})")
 

@@ -26,3 +26,10 @@ class UnsupportedError(WhyrecError):
 
 class RunDirError(WhyrecError):
     """A directory is not a whyrec run, or lacks an artifact a command needs."""
+
+
+class StageError(WhyrecError):
+    """A pipeline stage failed with an exception that is not a user error (a bug in the
+    component's plugin, or in whyrec): named with its stage, plugin and run directory."""
+
+    exit_code = 1

@@ -27,7 +27,7 @@ KNOWN_COMPONENTS = {
     "whyrec-datasets": ["table", "movielens-100k", "open-bandit", "sim-ecommerce", "sim-video", "sim-finance"],
     "whyrec-lightgbm": ["lightgbm"],
     "whyrec-shap": ["tree-shap", "exact-field-shapley", "permutation-shap", "kernel-shap"],
-    "whyrec-torch": ["torch-attention", "attention-map", "integrated-gradients", "grad-cam", "history-counterfactual"],
+    "whyrec-torch": ["torch-attention", "attention-map", "integrated-gradients", "gradient-shap", "grad-cam", "history-counterfactual"],
     "whyrec-causalnex": ["causalnex-bn"],
     "whyrec-distill": ["distill", "prune", "quantize", "mlp", "tree-student", "pruned-torch", "quantized-torch", "pruned-mlp", "quantized-mlp"],
     "whyrec-feedback": ["ab-test", "off-policy", "feedback-log"],
@@ -47,11 +47,18 @@ class lazy:
         self.target = target
         self.__doc__ = description
         self._obj: Any = None
+        self.owner = ""  # "model 'x' of plugin 'y'", set when registered: for the error below
 
     def resolve(self) -> Any:
         if self._obj is None:
             module, _, attr = self.target.partition(":")
-            self._obj = getattr(importlib.import_module(module), attr)
+            try:
+                self._obj = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as exc:
+                # a wrong target or a missing dependency of the plugin: the plugin's problem, named
+                raise PluginError(f"{self.owner or 'a component'} cannot be loaded from {self.target!r} "
+                                  f"({type(exc).__name__}: {exc}); reinstall the plugin, or fix the target "
+                                  "its register hook gives to whyrec.plugins.lazy") from exc
         return self._obj
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -110,8 +117,22 @@ class PluginHost:
 
     # -- loading --------------------------------------------------------------------------
     def add(self, plugin: Any, name: str, version: str | None = None) -> None:
-        """Register a plugin object/module (tests use this with a fresh host)."""
-        self.pm.register(plugin, name=name)
+        """Register a plugin object/module (tests use this with a fresh host). A hook that is
+        misspelt, or asks for an argument its spec does not have, raises PluginError and
+        leaves the plugin unregistered."""
+        try:
+            self.pm.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            # pluggy's message spans lines and names the module's repr: one line, the plugin's name
+            raise PluginError(f"plugin {name!r}: {' '.join(str(exc).split())} (see docs/plugins.md for the hooks and their arguments)") from exc
+        unknown = sorted({hc.name for hc in self.pm.get_hookcallers(plugin) or [] if not hc.has_spec()})
+        if unknown:
+            self.pm.unregister(plugin)
+            hooks = sorted(n for n in dir(hookspecs) if getattr(getattr(hookspecs, n), "whyrec_spec", None) is not None)
+            guess = difflib.get_close_matches(unknown[0], hooks, n=1, cutoff=0.6)
+            hint = f"; did you mean {guess[0]!r}?" if guess else f" (hooks: {', '.join(hooks)})"
+            raise PluginError(f"plugin {name!r} implements unknown hook {unknown[0]!r}{hint} "
+                              "(is the hook name misspelt? see docs/plugins.md)")
         self.infos[name] = PluginInfo(name=name, version=version)
         self._collected = False
 
@@ -133,7 +154,10 @@ class PluginHost:
                 self.add(plugin, name=ep.name, version=version)
             except Exception as exc:  # noqa: BLE001  (a broken plugin must not break the others)
                 if strict:
-                    raise
+                    if isinstance(exc, PluginError):
+                        raise
+                    raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to import: {type(exc).__name__}: {exc} "
+                                      "(WHYREC_STRICT_PLUGINS=1 makes this fatal; `whyrec plugins` shows the traceback without it)") from exc
                 self.infos[ep.name] = PluginInfo(
                     name=ep.name, version=version, error=f"{type(exc).__name__}: {exc}",
                     traceback=traceback.format_exc(),
@@ -185,6 +209,8 @@ class PluginHost:
                     f"{kind[:-1].replace('_', ' ')} name {name!r} is registered by two plugins: "
                     f"{existing.plugin!r} and {plugin_name!r}; uninstall one or rename the component"
                 )
+            if isinstance(factory, lazy) and not factory.owner:
+                factory.owner = f"{kind[:-1].replace('_', ' ')} {name!r} of plugin {plugin_name!r}"
             doc = description or (factory.__doc__ or "").strip().splitlines()[0:1]
             desc = doc if isinstance(doc, str) else (doc[0] if doc else "")
             self.components[kind][name] = Component(kind, name, factory, plugin_name, desc)
@@ -229,6 +255,8 @@ def unknown_component_message(kind: str, name: str, registered: list[str], where
                 msg += f"; it is provided by the plugin {package}: pip install -e plugins/{package}"
             break
     msg += f" (registered {label}s: {', '.join(registered) or 'none'})"
+    if failed and "failed to load" not in msg:  # the plugin that provides it may be one that is broken
+        msg += "; plugin(s) that failed to load: " + ", ".join(f"{n} ({e})" for n, e in sorted(failed.items())) + " (see `whyrec plugins`)"
     return msg
 
 
@@ -251,7 +279,12 @@ def get_host(fresh: bool = False) -> PluginHost:
         host.load_builtins()
         # WHYREC_PLUGINS=mod1,mod2 adds plugin modules by import path (platforms, tests).
         for mod in filter(None, os.environ.get("WHYREC_PLUGINS", "").split(",")):
-            host.add(importlib.import_module(mod.strip()), name=mod.strip())
+            try:
+                host.add(importlib.import_module(mod.strip()), name=mod.strip())
+            except Exception as exc:  # noqa: BLE001  (recorded like a broken entry point)
+                if os.environ.get("WHYREC_STRICT_PLUGINS") == "1":
+                    raise
+                host.infos[mod.strip()] = PluginInfo(name=mod.strip(), error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
         host.load_entry_points()
         host.check()
         _host = host

@@ -81,7 +81,15 @@ class Registry:
         return self.pipelines[name]
 
     def validate(self, host: Any = None, pipelines: list[str] | None = None) -> None:
-        """Check every component name and parameter against what plugins registered."""
+        """Check every component name and parameter against what plugins registered; raise
+        RegistryError with the first problem (and how many more there are)."""
+        errors = self.problems(host, pipelines)
+        if errors:
+            more = f" (and {len(errors) - 1} more problem(s); `whyrec validate` lists them all)" if len(errors) > 1 else ""
+            raise RegistryError(errors[0] + more)
+
+    def problems(self, host: Any = None, pipelines: list[str] | None = None) -> list[str]:
+        """Every problem ``validate`` would find, one message each."""
         from .plugins import get_host
 
         host = host or get_host()
@@ -102,9 +110,7 @@ class Registry:
                             check_component(host, comp.extra["logs"])
                     except WhyrecError as exc:
                         errors.append(str(exc))
-        if errors:
-            more = f" (and {len(errors) - 1} more problem(s); run `whyrec validate`)" if len(errors) > 1 else ""
-            raise RegistryError(errors[0] + more)
+        return errors
 
 
 def _did_you_mean(name: str, options: Any) -> str:
@@ -246,13 +252,18 @@ def resolved_params(factory: Any, given: dict) -> dict:
 
 def check_component(host: Any, comp: ComponentSpec) -> None:
     component = host.get(comp.kind, comp.use, where=f"{comp.where}.use: ")
-    params, hints, var_kw = factory_parameters(component.factory)
-    for key, value in comp.params.items():
+    check_params(component.factory, comp.use, comp.params, comp.where)
+
+
+def check_params(factory: Any, use: str, given: dict, where: str) -> None:
+    """Names and types of ``given`` against the factory's signature (its parameter schema)."""
+    params, hints, var_kw = factory_parameters(factory)
+    for key, value in given.items():
         if key not in params:
             if var_kw:
                 continue
             raise RegistryError(
-                f"{comp.where}: {comp.use!r} has no parameter {key!r}{_did_you_mean(key, params)} "
+                f"{where}: {use!r} has no parameter {key!r}{_did_you_mean(key, params)} "
                 f"(parameters: {', '.join(params) or 'none'})"
             )
         expected = hints.get(key)
@@ -260,10 +271,10 @@ def check_component(host: Any, comp: ComponentSpec) -> None:
             default = params[key].default
             expected = type(default) if default not in (inspect.Parameter.empty, None) else None
         if expected is not None and not _type_ok(value, expected):
-            raise RegistryError(f"{comp.where}.{key}: expected {_type_name(expected)}, got {type(value).__name__} {value!r}")
-    missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in comp.params]
+            raise RegistryError(f"{where}.{key}: expected {_type_name(expected)}, got {type(value).__name__} {value!r}")
+    missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in given]
     if missing:
-        raise RegistryError(f"{comp.where}: {comp.use!r} needs parameter(s) {', '.join(missing)}")
+        raise RegistryError(f"{where}: {use!r} needs parameter(s) {', '.join(missing)}")
 
 
 def _type_ok(value: Any, expected: Any) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import __version__
 from .context import PipelineContext
-from .errors import RegistryError, UnsupportedError, WhyrecError
+from .errors import RegistryError, StageError, UnsupportedError, WhyrecError
 from .registry import ComponentSpec, PipelineSpec, Registry, load_registry, resolved_params
 from .rundir import Run
 
@@ -236,6 +236,11 @@ def _stage(run_obj: Run, ctx: PipelineContext, name: str, kind: str, component: 
             rec["traceback"] = traceback.format_exc()
         run_obj.write_manifest()
         _call_hook(run_obj, "on_stage_error", hook.on_stage_error, stage=name, context=ctx, error=exc)
+        if isinstance(exc, Exception) and not isinstance(exc, WhyrecError):
+            plugin = _plugin_of(ctx.host, component)
+            raise StageError(f"stage {name} failed: {type(exc).__name__}: {exc} (component {component!r}"
+                             f"{f' of plugin {plugin!r}' if plugin else ''}; the run {run_obj.path} is marked failed, "
+                             "its manifest.json holds the traceback; --debug prints it)") from exc
         raise
     paths = [Path(p) for p in (result if isinstance(result, list) else [])]
     rec.update(status="complete", seconds=round(time.perf_counter() - t0, 3),
@@ -252,13 +257,23 @@ def _stage(run_obj: Run, ctx: PipelineContext, name: str, kind: str, component: 
 
 
 def _call_hook(run_obj: Run, name: str, caller, **kw: Any) -> None:
-    """Lifecycle hooks watch the run; one that fails is recorded, never loses the run."""
-    try:
-        caller(**kw)
-    except Exception as exc:  # noqa: BLE001
-        msg = f"{name} hook failed: {type(exc).__name__}: {exc}"
-        run_obj.manifest.setdefault("warnings", []).append(msg)
-        print(f"[whyrec] warning: {msg}", file=sys.stderr, flush=True)
+    """Lifecycle hooks watch the run; one that fails is recorded, never loses the run. Each
+    plugin's implementation is called on its own, so one failing does not skip the others'."""
+    for impl in reversed(caller.get_hookimpls()):  # pluggy's order: last registered first
+        try:
+            impl.function(**{a: kw[a] for a in impl.argnames})
+        except Exception as exc:  # noqa: BLE001
+            msg = f"{name} hook of plugin {impl.plugin_name!r} failed: {type(exc).__name__}: {exc}"
+            run_obj.manifest.setdefault("warnings", []).append(msg)
+            print(f"[whyrec] warning: {msg}", file=sys.stderr, flush=True)
+
+
+def _plugin_of(host: Any, component: str) -> str | None:
+    """The plugin that registered a component name (for messages)."""
+    for comps in getattr(host, "components", {}).values():
+        if component in comps:
+            return comps[component].plugin
+    return None
 
 
 def _all_files(d: Path) -> list[Path]:

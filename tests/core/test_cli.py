@@ -61,6 +61,16 @@ def test_validate_ok_and_bad(tmp_path):
     assert ok.returncode == 0 and "1 pipeline(s) valid: toy" in ok.stdout
     (tmp_path / "bad.toml").write_text(TOY.replace('use = "popularity"', 'use = "popularty"'))
     assert_user_error(whyrec_cli("validate", "--registry", "bad.toml", cwd=tmp_path), "bad.toml: pipelines.toy.model.use: unknown model 'popularty'; did you mean 'popularity'?")
+    # several problems: validate lists every one (run and the Python API give the first and a count)
+    (tmp_path / "two.toml").write_text(TOY.replace('use = "popularity"', 'use = "popularty"').replace("n_users = 20", 'n_users = "20"'))
+    res = whyrec_cli("validate", "--registry", "two.toml", cwd=tmp_path)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 3 and "Traceback" not in res.stderr
+    assert lines[0] == "error: two.toml: pipelines.toy.dataset.n_users: expected int, got str '20'"
+    assert lines[1].startswith("error: two.toml: pipelines.toy.model.use: unknown model 'popularty'")
+    assert lines[2] == "error: two.toml: 2 problems (above)"
+    run = whyrec_cli("run", "--registry", "two.toml", cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.strip().endswith("(and 1 more problem(s); `whyrec validate` lists them all)")
 
 
 def test_missing_registry(tmp_path):

@@ -231,7 +231,9 @@ def test_failed_stage(tmp_path, khost):
     host.add(plugin, "broken")
     reg = tmp_path / "r.toml"
     reg.write_text('[pipelines.p]\ndataset = { use = "toy" }\nmodel = { use = "linear" }\ncausal = { use = "broken" }\n')
-    with pytest.raises(RuntimeError):
+    from whyrec.errors import StageError
+
+    with pytest.raises(StageError, match="stage causal:broken failed: RuntimeError: NOTEARS did not converge"):
         whyrec.run("p", registry=reg, out=tmp_path / "runs", host=host)
     (run_dir,) = (tmp_path / "runs").iterdir()
     secs = parse(build_report(run_dir, host=host))

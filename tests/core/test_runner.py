@@ -72,6 +72,48 @@ def test_failing_stage_marks_manifest_failed_and_calls_error_hook(tmp_path, host
     assert errors == [("dataset", "DataError")]
 
 
+def test_a_bug_in_a_component_names_the_stage_plugin_and_run(tmp_path, host):
+    """A component that raises a non-whyrec exception (a plugin bug, not a user error) fails
+    its stage with a StageError naming the stage, the plugin and the run directory."""
+    from whyrec.errors import StageError
+
+    class Buggy:
+        def supports(self, model):
+            return True
+
+        def explain(self, model, data, pairs):
+            return [][1]  # IndexError
+
+    plugin = types.SimpleNamespace(register_explainers=whyrec.hookimpl(lambda register: register("buggy", Buggy)))
+    host.add(plugin, "whyrec-buggy")
+    reg = tmp_path / "r.toml"
+    reg.write_text('[pipelines.p]\nsample_users = 2\ndataset = { use = "toy" }\nmodel = { use = "popularity" }\n'
+                   'explainers = [ { use = "buggy" } ]\n')
+    with pytest.raises(StageError) as err:
+        whyrec.run(registry=reg, out=tmp_path / "runs", host=host)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert str(err.value) == (f"stage explainer:buggy@popularity failed: IndexError: list index out of range (component 'buggy' "
+                              f"of plugin 'whyrec-buggy'; the run {run_dir} is marked failed, its manifest.json holds the "
+                              "traceback; --debug prints it)")
+    assert err.value.exit_code == 1 and isinstance(err.value.__cause__, IndexError)
+    stage = json.loads((run_dir / "manifest.json").read_text())["stages"][-1]
+    assert stage["status"] == "failed" and "IndexError" in stage["traceback"]
+
+
+def test_a_failing_lifecycle_hook_does_not_skip_other_plugins_hooks(toy_registry, host, tmp_path):
+    seen = []
+
+    def broken(stage, context, artifacts):
+        raise RuntimeError("disk full")
+
+    host.add(types.SimpleNamespace(after_stage=whyrec.hookimpl(broken)), "whyrec-broken-hook")
+    host.add(types.SimpleNamespace(after_stage=whyrec.hookimpl(lambda stage, context, artifacts: seen.append(stage))), "watcher")
+    run = whyrec.run(registry=toy_registry, out=tmp_path, host=host)
+    assert run.manifest["status"] == "complete"
+    assert "dataset" in seen and len(seen) == len(run.manifest["stages"])  # called for every stage despite the other
+    assert run.manifest["warnings"][0] == "after_stage hook of plugin 'whyrec-broken-hook' failed: RuntimeError: disk full"
+
+
 def test_invalid_registry_writes_no_run(tmp_path, host):
     reg = tmp_path / "r.toml"
     reg.write_text('[pipelines.p]\ndataset = { use = "toy" }\nmodel = { use = "nosuch" }\n')
@@ -103,3 +145,12 @@ def test_direct_component_use_without_registry(host):
     model = host.create("models", "popularity", {})
     model.fit(data)
     assert model.recommend(1, 2).shape[0] == 2
+
+
+def test_python_api_checks_parameters_as_the_registry_does():
+    # the example plugin (installed by `make`) registers "popularity" with user_weight: float
+    with pytest.raises(RegistryError, match=r"whyrec.component\('models', 'popularity'\).user_weight: expected float, got str 'x'"):
+        whyrec.component("models", "popularity", user_weight="x")
+    with pytest.raises(RegistryError, match="has no parameter 'user_wieght'; did you mean 'user_weight'"):
+        whyrec.component("models", "popularity", user_wieght=0.5)
+    assert whyrec.component("models", "popularity", user_weight=1).name == "popularity"  # an int is a fine float

@@ -180,7 +180,7 @@ def test_unreachable_server_fails_the_hook_clearly_and_the_run_survives(host, tm
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     (warning,) = manifest["warnings"]  # one warning, not one per stage
-    assert warning.startswith("before_run hook failed: PluginError: MLflow tracking server 'http://127.0.0.1:9' "
+    assert warning.startswith("before_run hook of plugin 'whyrec-mlflow' failed: PluginError: MLflow tracking server 'http://127.0.0.1:9' "
                               "([pipelines.<name>.tracking] mlflow_uri) is unreachable (ConnectionError)")
     assert f"the run directory {result.path} is intact; log it later with `whyrec mlflow log {result.path}`" in warning
     assert (result.path / "models" / "popularity" / "model.json").exists()
@@ -204,7 +204,7 @@ def test_unusable_file_store_fails_the_hook_clearly_and_the_run_survives(host, t
     result = run_pipeline("mini", registry=registry(tmp_path, tracking(uri)), out=tmp_path / "runs", host=host)
     assert result.manifest["status"] == "complete"
     (warning,) = result.manifest["warnings"]
-    assert warning.startswith(f"before_run hook failed: PluginError: MLflow tracking at '{uri}' ([pipelines.<name>.tracking] mlflow_uri) "
+    assert warning.startswith(f"before_run hook of plugin 'whyrec-mlflow' failed: PluginError: MLflow tracking at '{uri}' ([pipelines.<name>.tracking] mlflow_uri) "
                               "failed to create the MLflow run:")
     assert "is intact; log it later with `whyrec mlflow log" in warning
 
