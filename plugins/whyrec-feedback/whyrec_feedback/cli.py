@@ -24,7 +24,7 @@ def feedback() -> None:
               help="What happened.")
 @click.option("--user", required=True, help="User id.")
 @click.option("--item", required=True, help="Item id.")
-@click.option("--position", type=int, default=None, help="Slot the item was shown in.")
+@click.option("--position", type=int, default=None, help="Slot the item was shown in (a whole number, 0 or more).")
 @click.option("--variant", default=None, help="Experiment arm the user is in.")
 @click.option("--label", type=float, default=None, help="Outcome of an impression when known (1 = clicked).")
 @click.option("--value", type=float, default=None, help="The rating of a rating event.")
@@ -34,7 +34,8 @@ def feedback() -> None:
 @click.option("--helpful/--not-helpful", default=None, help="explanation_feedback: did the user find it helpful?")
 @click.option("--event-id", default=None, help="Event id (default: a new uuid4). A repeated id is counted once.")
 @click.option("--impression-id", default=None, help="For a click or feedback: the event id of its impression.")
-@click.option("--timestamp", default=None, help="ISO 8601 time (default: now, UTC).")
+@click.option("--timestamp", default=None,
+              help="ISO 8601 time (e.g. 2026-11-29T10:00:00Z) or seconds since the epoch (default: now, UTC).")
 def record_cmd(log: Path, event: str, user: str, item: str, **fields: Any) -> None:
     """Append one event to the JSON-lines LOG (created if missing), durably (fsync)."""
     from .store import record_event
@@ -108,16 +109,14 @@ def analyze_cmd(events_file: Path, analyzer: str, params: tuple[str, ...], run_d
 
 
 def _check_params(comp: Any, name: str, kwargs: dict) -> None:
-    import difflib
+    # Names and types against the analyzer's signature, so -p alpha=high is one line, not a crash later.
+    from whyrec.errors import RegistryError
+    from whyrec.registry import check_params
 
-    from whyrec.registry import factory_parameters
-
-    params, _, var_kw = factory_parameters(comp.factory)
-    for k in kwargs:
-        if k not in params and not var_kw:
-            close = difflib.get_close_matches(k, params, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise WhyrecError(f"--param {k}: analyzer {name!r} has no parameter {k!r}{hint} (parameters: {', '.join(params)})")
+    try:
+        check_params(comp.factory, name, kwargs, "--param")
+    except RegistryError as exc:
+        raise WhyrecError(f"analyzer {name!r}: {exc}") from exc
 
 
 def _context_from_run(run_dir: Path, target: Any) -> Any:

@@ -95,7 +95,13 @@ def make_event(event: str, user: Any, item: Any, *, position: Any = None, varian
             raise DataError("an explanation_feedback event needs the explanation_method the user saw (--explanation-method)")
     if label is not None and event == "impression" and float(label) not in (0.0, 1.0):
         raise DataError(f"an impression's label is 1 (clicked) or 0, not {label!r}")
-    ts = timestamp if timestamp is not None else datetime.now(timezone.utc).isoformat()
+    if position is not None:
+        if isinstance(position, bool) or not isinstance(position, (int, float, np.integer, np.floating)) or position != position \
+                or float(position) != int(position) or position < 0:
+            raise DataError(f"position {position!r} is not a slot number: positions are whole numbers from 0 "
+                            f"(0 or 1 for the first slot, as your logs count); leave it out when unknown")
+        position = int(position)
+    ts = _check_timestamp(timestamp) if timestamp is not None else datetime.now(timezone.utc).isoformat()
     out = {
         "event_id": str(event_id) if event_id is not None else uuid.uuid4().hex,
         "event": event, "user": user, "item": item, "position": position, "variant": variant,
@@ -107,6 +113,41 @@ def make_event(event: str, user: Any, item: Any, *, position: Any = None, varian
         if isinstance(v, float) and not math.isfinite(v):
             raise DataError(f"event field {k!r} is {v}; use a finite number or leave it out")
     return {k: v for k, v in out.items() if v is not None}
+
+
+TIMESTAMP_FORMATS = "ISO 8601 (e.g. 2026-11-29T10:00:00Z or 2026-11-29) or seconds since the epoch (e.g. 1764410400)"
+
+
+def _check_timestamp(ts: Any) -> Any:
+    """A timestamp every later analysis can read; refused (nothing written) otherwise.
+
+    An epoch-seconds string (from the command line) is stored as ISO 8601 UTC, like the default
+    "now", so one log never mixes strings and numbers."""
+    if isinstance(ts, datetime):
+        return ts
+    if isinstance(ts, (int, float, np.integer, np.floating)) and not isinstance(ts, bool):
+        if not math.isfinite(float(ts)):
+            raise DataError(f"timestamp {ts!r} is not a time; use {TIMESTAMP_FORMATS}")
+        return ts
+    if isinstance(ts, str):
+        text = ts.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = None
+        if seconds is not None:
+            if not math.isfinite(seconds):
+                raise DataError(f"timestamp {ts!r} is not a time; use {TIMESTAMP_FORMATS}")
+            try:
+                return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+            except (OverflowError, OSError, ValueError) as exc:
+                raise DataError(f"timestamp {ts!r} is out of range ({exc}); use {TIMESTAMP_FORMATS}") from exc
+        try:
+            datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            raise DataError(f"timestamp {ts!r} is not a time; use {TIMESTAMP_FORMATS}") from None
+        return text
+    raise DataError(f"timestamp {ts!r} ({type(ts).__name__}) is not a time; use {TIMESTAMP_FORMATS}")
 
 
 def append_event(path: str | os.PathLike, event: dict) -> dict:

@@ -109,3 +109,49 @@ def test_whyrec_cli_prints_one_line_and_exits_2(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: ") and "no such events file" in proc.stderr
+
+
+def test_analyze_param_of_the_wrong_type_is_one_line(cli, tmp_path):
+    (tmp_path / "e.jsonl").write_text('{"user": 1, "item": 2, "label": 1, "variant": "A"}\n')
+    r = run(cli, "feedback", "analyze", tmp_path / "e.jsonl", "-p", "alpha=high")
+    assert isinstance(r.exception, WhyrecError)
+    assert str(r.exception) == "analyzer 'ab-test': --param.alpha: expected float, got str 'high'"
+    r = run(cli, "feedback", "analyze", tmp_path / "e.jsonl", "-a", "off-policy", "-p", "alpah=0.1")
+    assert isinstance(r.exception, WhyrecError) and "has no parameter 'alpah'; did you mean 'alpha'?" in str(r.exception)
+
+
+@pytest.mark.parametrize("opts, message", [
+    (["--timestamp", "yesterday"], "timestamp 'yesterday' is not a time; use ISO 8601"),
+    (["--timestamp", "2026-13-45"], "timestamp '2026-13-45' is not a time"),
+    (["--timestamp", "nan"], "timestamp 'nan' is not a time"),
+    (["--position", "-1"], "position -1 is not a slot number: positions are whole numbers from 0"),
+])
+def test_record_refuses_bad_timestamp_and_position_and_writes_nothing(cli, tmp_path, opts, message):
+    log = tmp_path / "f.jsonl"
+    r = run(cli, "feedback", "record", log, "--event", "impression", "--user", 42, "--item", 7, *opts)
+    assert isinstance(r.exception, DataError) and message in str(r.exception)
+    assert "seconds since the epoch" in str(r.exception) or "position" in message
+    assert not log.exists()
+
+
+def test_recorded_timestamps_are_read_back_by_analyze(cli, tmp_path):
+    log = tmp_path / "f.jsonl"
+    for k, ts in enumerate(["1764410400", "2026-11-29T10:00:00Z", "2026-11-29", "2026-11-29T11:00:00+01:00"]):
+        r = run(cli, "feedback", "record", log, "--event", "impression", "--user", k, "--item", 7, "--position", 0,
+                "--variant", "AB"[k % 2], "--label", k % 2, "--timestamp", ts)
+        assert r.exit_code == 0, r.output
+    first = json.loads(log.read_text().splitlines()[0])
+    assert first["timestamp"] == "2025-11-29T10:00:00+00:00" and first["position"] == 0  # epoch seconds stored as ISO 8601
+    from whyrec_feedback.store import normalise, read_events
+
+    ts = normalise(read_events(log).events).table["timestamp"]
+    assert [t.isoformat() for t in ts] == ["2025-11-29T10:00:00+00:00", "2026-11-29T10:00:00+00:00",
+                                           "2026-11-29T00:00:00+00:00", "2026-11-29T10:00:00+00:00"]
+
+
+def test_whyrec_cli_bad_param_type_is_one_line_exit_2(tmp_path):
+    (tmp_path / "e.jsonl").write_text('{"user": 1, "item": 2, "label": 1, "variant": "A"}\n')
+    proc = subprocess.run([sys.executable, "-m", "whyrec.cli", "feedback", "analyze", str(tmp_path / "e.jsonl"), "-p", "alpha=high"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == "error: analyzer 'ab-test': --param.alpha: expected float, got str 'high'\n"
