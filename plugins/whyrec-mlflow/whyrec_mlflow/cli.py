@@ -23,10 +23,17 @@ def log_cmd(run_dir: Path, uri: str | None, experiment: str | None) -> None:
     from .config import MlflowConfig, config_from_settings
 
     run = Run(run_dir)
-    cfg = config_from_settings(run.manifest.get("settings"))
-    if uri:
-        cfg = MlflowConfig(uri=uri, source="registry") if cfg is None else cfg
-        cfg.uri = uri
+    try:
+        cfg = config_from_settings(run.manifest.get("settings"), pipeline=run.pipeline)
+    except PluginError as exc:
+        if not uri:
+            raise
+        # the run's table cannot be fixed after the fact; --uri still lets it be logged
+        click.echo(f"warning: {exc}; ignoring the run's tracking table, logging with --uri and defaults", err=True)
+        cfg = None
+    if uri:  # --uri wins; messages then name --uri as the URI's source
+        cfg = MlflowConfig(uri=uri) if cfg is None else cfg
+        cfg.uri, cfg.source = uri, "option"
     if cfg is None:
         raise PluginError(f"{run_dir}: no tracking URI; pass --uri, set [pipelines.{run.pipeline}.tracking] mlflow_uri or MLFLOW_TRACKING_URI")
     if experiment:

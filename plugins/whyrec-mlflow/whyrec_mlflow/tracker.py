@@ -1,6 +1,6 @@
 """The lifecycle hooks' state: one RunLogger per whyrec run directory being written.
 
-A failure talking to MLflow raises once (the runner records it as a warning in the manifest and
+A failure talking to MLflow, or a bad ``[tracking]`` table, raises once (the runner records it as a warning in the manifest and
 the run goes on); MLflow logging then stops for that run, so a dead server costs one timeout,
 not one per stage. The run directory never depends on MLflow.
 """
@@ -22,8 +22,22 @@ def _key(path: Any) -> str:
     return str(Path(path).resolve())
 
 
+def _config(run_dir: Path, settings: dict | None, pipeline: str | None) -> Any:
+    """The run's MlflowConfig (None: not tracking); a bad tracking table is reported once.
+
+    A configuration error is remembered like an unreachable server: the first hook raises it,
+    the run's later hooks stay quiet (one warning in the manifest, not one per stage).
+    """
+    try:
+        return config_from_settings(settings, pipeline=pipeline)
+    except PluginError as exc:
+        msg = f"{exc}; nothing of this run is logged to MLflow"
+        _runs[_key(run_dir)] = msg
+        raise PluginError(msg) from None
+
+
 def _start(run_dir: Path, manifest: dict) -> Any:
-    cfg = config_from_settings(manifest.get("settings"))
+    cfg = _config(run_dir, manifest.get("settings"), manifest.get("pipeline"))
     if cfg is None:
         return None
     from .logger import RunLogger
@@ -49,9 +63,10 @@ def _logger(run_dir: Path, settings: dict | None = None) -> Any:
         return None  # already failed and reported
     if state is not None:
         return state
-    if config_from_settings(settings) is None:
+    manifest = _manifest(run_dir)
+    if _config(Path(run_dir), settings, manifest.get("pipeline")) is None:
         return None
-    return _start(Path(run_dir), _manifest(run_dir))
+    return _start(Path(run_dir), manifest)
 
 
 def _do(run_dir: Path, logger: Any, fn: Any) -> None:

@@ -181,7 +181,7 @@ def test_unreachable_server_fails_the_hook_clearly_and_the_run_survives(host, tm
     assert manifest["status"] == "complete"
     (warning,) = manifest["warnings"]  # one warning, not one per stage
     assert warning.startswith("before_run hook of plugin 'whyrec-mlflow' failed: PluginError: MLflow tracking server 'http://127.0.0.1:9' "
-                              "([pipelines.<name>.tracking] mlflow_uri) is unreachable (ConnectionError)")
+                              "([pipelines.mini.tracking] mlflow_uri) is unreachable (ConnectionError)")
     assert f"the run directory {result.path} is intact; log it later with `whyrec mlflow log {result.path}`" in warning
     assert (result.path / "models" / "popularity" / "model.json").exists()
     assert (result.path / "explanations" / "popularity-checked__popularity" / "pairs.parquet").exists()
@@ -204,7 +204,7 @@ def test_unusable_file_store_fails_the_hook_clearly_and_the_run_survives(host, t
     result = run_pipeline("mini", registry=registry(tmp_path, tracking(uri)), out=tmp_path / "runs", host=host)
     assert result.manifest["status"] == "complete"
     (warning,) = result.manifest["warnings"]
-    assert warning.startswith(f"before_run hook of plugin 'whyrec-mlflow' failed: PluginError: MLflow tracking at '{uri}' ([pipelines.<name>.tracking] mlflow_uri) "
+    assert warning.startswith(f"before_run hook of plugin 'whyrec-mlflow' failed: PluginError: MLflow tracking at '{uri}' ([pipelines.mini.tracking] mlflow_uri) "
                               "failed to create the MLflow run:")
     assert "is intact; log it later with `whyrec mlflow log" in warning
 
@@ -236,7 +236,7 @@ def test_a_platforms_active_run_becomes_the_parent(host, tmp_path):
 
 @pytest.mark.parametrize("table, message", [
     ({"mlflow_uri": 5}, r"\[tracking\] mlflow_uri = 5: expected a str"),
-    ({"mlflow_uri": "file:///x", "mlflow_experimnt": "a"}, r"\[tracking\] mlflow_experimnt: unknown MLflow key"),
+    ({"mlflow_uri": "file:///x", "mlflow_experimnt": "a"}, r"\[tracking\] mlflow_experimnt \(did you mean 'mlflow_experiment'\?\): unknown MLflow key"),
     ({"mlflow_uri": "file:///x", "mlflow_models": "no"}, r"mlflow_models = 'no': expected a bool"),
 ])
 def test_bad_tracking_settings_name_the_key(table, message):
@@ -259,3 +259,57 @@ def test_log_command_without_a_uri_says_how_to_give_one(host, tmp_path):
     res = CliRunner().invoke(mlflow_group, ["log", str(result.path)])
     assert isinstance(res.exception, PluginError)
     assert "no tracking URI; pass --uri, set [pipelines.mini.tracking] mlflow_uri or MLFLOW_TRACKING_URI" in str(res.exception)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"mlflow_timout": "3"}, "[pipelines.mini.tracking] mlflow_timout (did you mean 'mlflow_timeout'?): unknown MLflow key(s)"),
+    ({"mlflow_models": '"yes"'}, "[pipelines.mini.tracking] mlflow_models = 'yes': expected a bool"),
+])
+def test_a_bad_tracking_table_warns_once_and_the_run_survives(host, tmp_path, extra, message):
+    uri = store(tmp_path)
+    result = run_pipeline("mini", registry=registry(tmp_path, tracking(uri, **extra)), out=tmp_path / "runs", host=host)
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    (warning,) = manifest["warnings"]  # once per run: after_stage/after_run stay quiet
+    assert warning.startswith(f"before_run hook of plugin 'whyrec-mlflow' failed: PluginError: {message}")
+    assert warning.endswith("nothing of this run is logged to MLflow")
+    assert not (tmp_path / "mlruns").exists()
+    # the table cannot be fixed in the run directory: --uri still logs it, with defaults
+    res = CliRunner().invoke(mlflow_group, ["log", str(result.path), "--uri", uri, "--experiment", "whyrec-tests"])
+    assert res.exit_code == 0, res.output
+    assert "ignoring the run's tracking table" in res.output
+    client, run = only_run(uri)
+    client.delete_run(run.info.run_id)
+    # the failure belongs to that run only: a good table in the same process logs again
+    run_pipeline("mini", registry=registry(tmp_path, tracking(uri)), out=tmp_path / "runs", host=host)
+    _, run = only_run(uri)
+    assert run.info.status == "FINISHED"
+
+
+def test_unknown_key_suggests_the_closest():
+    with pytest.raises(PluginError, match=r"mlflow_timout \(did you mean 'mlflow_timeout'\?\)"):
+        config_from_settings({"tracking": {"mlflow_uri": "file:///x", "mlflow_timout": 3}}, env={})
+    with pytest.raises(PluginError) as err:
+        config_from_settings({"tracking": {"mlflow_zzz": 3}}, env={})
+    assert "did you mean" not in str(err.value)
+
+
+@pytest.mark.parametrize("uri, source, env", [
+    ("http://127.0.0.1:9", "--uri", {}),
+    ("ftp://x", "--uri", {}),
+])
+def test_log_command_names_the_real_source_of_the_uri(host, tmp_path, monkeypatch, uri, source, env):
+    result = run_pipeline("mini", registry=registry(tmp_path), out=tmp_path / "runs", host=host)
+    res = CliRunner().invoke(mlflow_group, ["log", str(result.path), "--uri", uri, "--experiment", "x"])
+    assert isinstance(res.exception, PluginError), res.output
+    msg = str(res.exception)
+    assert f"{uri!r} ({source})" in msg and "<name>" not in msg and "[pipelines." not in msg
+
+
+def test_log_command_names_the_environment_or_the_pipeline_table(host, tmp_path, monkeypatch):
+    result = run_pipeline("mini", registry=registry(tmp_path), out=tmp_path / "runs", host=host)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "ftp://x")
+    res = CliRunner().invoke(mlflow_group, ["log", str(result.path)])
+    assert "'ftp://x' (MLFLOW_TRACKING_URI)" in str(res.exception)
+    cfg = config_from_settings({"tracking": {"mlflow_uri": "ftp://x"}}, env={}, pipeline="mini")
+    assert cfg.where == "[pipelines.mini.tracking] mlflow_uri"
