@@ -6,6 +6,7 @@ real name.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -56,8 +57,31 @@ def _default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def to_json(obj: Any, indent: int | None = 2) -> str:
-    return json.dumps(obj, indent=indent, default=_default, allow_nan=True)
+def _finite(o: Any) -> Any:
+    """NaN and infinities as null: strict JSON (what every JSON parser reads), not Python's
+    ``NaN`` tokens."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if hasattr(o, "dtype") and hasattr(o, "tolist"):  # numpy scalars and arrays
+        return _finite(o.tolist())
+    return o
+
+
+def to_json(obj: Any, indent: int | None = 2, fallback: Any = None) -> str:
+    """Strict JSON (NaN/inf -> null); ``fallback`` (e.g. ``str``) renders otherwise unknown types."""
+    def default(o: Any) -> Any:
+        try:
+            return _finite(_default(o))
+        except TypeError:
+            if fallback is None:
+                raise
+            return fallback(o)
+
+    return json.dumps(_finite(obj), indent=indent, default=default, allow_nan=False)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

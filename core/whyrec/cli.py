@@ -113,16 +113,17 @@ def plugins_cmd(fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def explain_cmd(run_dir: Path, user: str, k: int, model: str | None, methods: tuple[str, ...], why_above: tuple[str, str] | None, fmt: str) -> None:
     """Why were these items recommended to USER? (top-k with reasons)"""
+    from .atomic import to_json
     from .explain import explain_user, format_text, why_above_json, why_above_text
     from .rundir import Run
 
     run = Run(run_dir)
     if why_above:
         out = why_above_json(run, user, why_above[0], why_above[1], model=model, methods=methods, k=k)
-        click.echo(json.dumps(out, indent=2, default=str) if fmt == "json" else why_above_text(out))
+        click.echo(to_json(out, fallback=str) if fmt == "json" else why_above_text(out))
         return
     out = explain_user(run, user, k, model=model, methods=methods)
-    click.echo(json.dumps(out, indent=2, default=str) if fmt == "json" else format_text(out))
+    click.echo(to_json(out, fallback=str) if fmt == "json" else format_text(out))
 
 
 @cli.command("report")

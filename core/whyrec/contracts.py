@@ -125,7 +125,7 @@ class BaseModel:
         user = data.check_user(user)
         cands = data.candidates(user)
         if k < 1 or k > len(cands):
-            raise DataError(f"k={k} but user {user!r} has {len(cands)} candidate items; use 1 <= k <= {len(cands)}")
+            raise DataError(f"k={k} but user {getattr(user, 'item', lambda: user)()!r} has {len(cands)} candidate items; use 1 <= k <= {len(cands)}")
         pairs = pd.DataFrame({USER: np.repeat(user, len(cands)), ITEM: cands})
         scores = self.score(pairs)
         top = np.argsort(-scores, kind="stable")[:k]
@@ -153,9 +153,12 @@ class BaseModel:
         meta_path = d / "model.json"
         if not meta_path.exists():
             raise DataError(f"{d}: no model.json; this is not a saved whyrec model")
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(meta_path, "model description")
         from .schema import FeatureSchema
 
+        if not isinstance(meta, dict) or not {"schema", "model", "params", "feature_names"} <= set(meta):
+            raise DataError(f"{meta_path}: not a whyrec model description (keys schema, model, params, feature_names); "
+                            "re-save the model or rerun the pipeline")
         saved = FeatureSchema.from_dict(meta["schema"])
         missing = [f.name for f in saved if f.name not in data.schema]
         changed = [f.name for f in saved if f.name in data.schema and data.schema[f.name].kind != f.kind]
@@ -177,3 +180,13 @@ class BaseModel:
 
     def n_parameters(self) -> int | None:
         return None
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file of a saved model or run, or one clear error: such files are only ever parsed
+    as text (a pickle or other binary put in their place is refused, never loaded)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a JSON {what} ({type(exc).__name__}; a binary or pickled file is never loaded); "
+                        "re-save the model or rerun the pipeline") from exc

@@ -83,6 +83,8 @@ def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | N
         "user": _plain(user), "model": model or run.model_names()[0], "method": name,
         "item_a": _plain(a), "item_b": _plain(b), "title_a": data.item_title(a), "title_b": data.item_title(b),
         "score_a": sa, "score_b": sb, "rank_a": order.get(a), "rank_b": order.get(b),
+        "seen_a": a not in order, "seen_b": b not in order,  # already interacted with: never recommended, no rank
+        "additive": bool(e.additive),
         "score_gap": sa - sb, "base_gap": float(e.pairs["base_value"].iloc[0] - e.pairs["base_value"].iloc[1]),
         "difference": {k: float(v) for k, v in diff.items()},
         "counterfactual": None,
@@ -92,6 +94,10 @@ def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | N
     except ImportError:
         pass
     else:
+        if out["seen_a"]:
+            out["counterfactual"] = {"found": False, "reason": f"{out['title_a']} is one the user already interacted with, "
+                                                               "so it is never among their recommendations"}
+            return out
         try:
             out["counterfactual"] = smallest_change_into_top_k(m, data, user, a, k=k)
         except (NotImplementedError, UnsupportedError) as exc:  # models that do not score feature rows
@@ -100,8 +106,16 @@ def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | N
 
 
 def why_above_text(out: dict) -> str:
-    lines = [f"{out['title_a']} (rank {out['rank_a']}, score {out['score_a']:.3f}) vs {out['title_b']} (rank {out['rank_b']}, score {out['score_b']:.3f}) for user {out['user']} [{out['method']}]:",
-             f"  score gap {out['score_gap']:+.3f} = differences below" + (f" + base gap {out['base_gap']:+.3f}" if abs(out['base_gap']) > 1e-12 else "")]
+    def rank(which: str) -> str:
+        return "already interacted with, not ranked" if out.get(f"seen_{which}") else f"rank {out[f'rank_{which}']}"
+
+    lines = [f"{out['title_a']} ({rank('a')}, score {out['score_a']:.3f}) vs {out['title_b']} ({rank('b')}, score {out['score_b']:.3f}) for user {out['user']} [{out['method']}]:"]
+    if out.get("additive", True):
+        base = out["base_gap"]
+        lines.append(f"  score gap {out['score_gap']:+.3f} = differences below" + (f" + base gap {base:+.3f}" if base == base and abs(base) > 1e-12 else ""))
+    else:
+        lines.append(f"  score gap {out['score_gap']:+.3f}; {out['method']} is not additive, so the differences below are in its "
+                     "own units and do not sum to the gap")
     for f, v in list(out["difference"].items())[:8]:
         lines.append(f"  {f:<28} {v:+.3f}")
     cf = out.get("counterfactual")

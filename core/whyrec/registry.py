@@ -163,8 +163,9 @@ def _parse_pipeline(path: Path, name: str, body: Any) -> PipelineSpec:
             typ = SETTINGS[key]
             if not isinstance(value, typ) or isinstance(value, bool):
                 raise RegistryError(f"{where}.{key}: expected {typ.__name__}, got {type(value).__name__} {value!r}")
-            if typ is int and value < 0:
-                raise RegistryError(f"{where}.{key}: must be >= 0, got {value}")
+            low = 0 if key == "seed" else 1  # a run explains, ranks and evaluates at least one
+            if typ is int and value < low:
+                raise RegistryError(f"{where}.{key}: must be >= {low}, got {value}")
             settings[key] = value
         elif key in TABLE_SETTINGS:
             if not isinstance(value, dict):
@@ -255,8 +256,10 @@ def check_component(host: Any, comp: ComponentSpec) -> None:
     check_params(component.factory, comp.use, comp.params, comp.where)
 
 
-def check_params(factory: Any, use: str, given: dict, where: str) -> None:
-    """Names and types of ``given`` against the factory's signature (its parameter schema)."""
+def check_params(factory: Any, use: str, given: dict, where: str, key_where: str | None = None) -> None:
+    """Names and types of ``given`` against the factory's signature (its parameter schema).
+    Messages name a parameter as ``<where>.<key>``, or ``<key_where><key>`` when given (a CLI
+    option such as ``-p n_rows``)."""
     params, hints, var_kw = factory_parameters(factory)
     for key, value in given.items():
         if key not in params:
@@ -271,7 +274,8 @@ def check_params(factory: Any, use: str, given: dict, where: str) -> None:
             default = params[key].default
             expected = type(default) if default not in (inspect.Parameter.empty, None) else None
         if expected is not None and not _type_ok(value, expected):
-            raise RegistryError(f"{where}.{key}: expected {_type_name(expected)}, got {type(value).__name__} {value!r}")
+            at = f"{key_where}{key}" if key_where is not None else f"{where}.{key}"
+            raise RegistryError(f"{at}: expected {_type_name(expected)}, got {type(value).__name__} {value!r}")
     missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in given]
     if missing:
         raise RegistryError(f"{where}: {use!r} needs parameter(s) {', '.join(missing)}")

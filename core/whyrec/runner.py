@@ -76,8 +76,11 @@ def run(
         manifest["status"] = "complete"  # the report reads the finished manifest
         if settings.get("report", {}).get("enabled", True):
             _stage(run_obj, ctx, "report", "report", "html", lambda d: _build_report(run_obj))
-    except BaseException:
+    except BaseException as exc:
         manifest["status"] = "failed"
+        # stage failures are also on their stage; this covers the steps between stages too
+        # (building the pairs to explain, say), which would otherwise leave no reason
+        manifest["error"] = f"{type(exc).__name__}: {exc}"
         raise
     finally:
         manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -314,7 +317,7 @@ def _run_explainers(run_obj: Run, ctx: PipelineContext, explainers: list) -> Non
             if not explainer.supports(model):
                 if espec.extra.get("models"):
                     others = [e.name for e, x in explainers if x.supports(model)]
-                    raise UnsupportedError(f"{espec.where}: explainer {espec.use!r} does not support model {mname!r}; explainers that do: {', '.join(others) or 'none'}")
+                    raise UnsupportedError(f"{espec.where}: explainer {espec.use!r} does not support model {mname!r}; of this pipeline's explainers, these do: {', '.join(others) or 'none'}")
                 continue
             ran = True
 

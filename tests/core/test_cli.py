@@ -137,3 +137,21 @@ def test_why_above(toy_run):
     _, run_dir = toy_run
     out = json.loads(whyrec_cli("explain", str(run_dir), "--user", "2", "--why-above", "5", "6", "--format", "json").stdout)
     assert sum(out["difference"].values()) + out["base_gap"] == pytest.approx(out["score_gap"], abs=1e-9)
+
+
+def test_why_above_names_items_the_user_already_has_and_non_additive_methods(toy_run, host):
+    from whyrec.explain import why_above_json, why_above_text
+    from whyrec.rundir import Run
+
+    _, run_dir = toy_run
+    run = Run(run_dir, host=host)
+    seen = sorted(run.load_data().seen(2))
+    unseen = [i for i in run.load_data().item_ids if i not in set(seen)]
+    out = why_above_json(run, 2, seen[0], unseen[0])
+    assert out["seen_a"] and not out["seen_b"] and out["rank_a"] is None
+    assert out["counterfactual"]["found"] is False and "already interacted with" in out["counterfactual"]["reason"]
+    text = why_above_text(out)
+    assert "(already interacted with, not ranked" in text and "is already in the top-k" not in text
+    flat = why_above_text({**out, "additive": False, "method": "attention-map"})
+    assert "attention-map is not additive, so the differences below are in its own units and do not sum to the gap" in flat
+    assert "= differences below" not in flat

@@ -73,6 +73,13 @@ def test_setting_of_wrong_type(tmp_path):
         load_registry(write(tmp_path, '[pipelines.p]\nseed = "1"\ndataset = { use = "toy" }\n'))
 
 
+@pytest.mark.parametrize("key", ["sample_users", "top_k", "eval_users"])
+def test_sizes_of_a_run_must_be_positive(tmp_path, key):
+    with pytest.raises(RegistryError, match=rf"pipelines\.p\.{key}: must be >= 1, got 0"):
+        load_registry(write(tmp_path, f'[pipelines.p]\n{key} = 0\ndataset = {{ use = "toy" }}\n'))
+    assert load_registry(write(tmp_path, '[pipelines.p]\nseed = 0\ndataset = { use = "toy" }\n')).pipelines["p"]
+
+
 def test_default_pipeline_must_exist(tmp_path):
     with pytest.raises(RegistryError, match=r"defaults\.pipeline = 'b' is not a pipeline"):
         load_registry(write(tmp_path, '[defaults]\npipeline = "b"\n[pipelines.a]\ndataset = { use = "toy" }\n'))

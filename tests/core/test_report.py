@@ -426,3 +426,19 @@ def test_section_contract():
         Section("x", status="broken")
     s = Section.missing("Causal", "causal/x/summary.json is missing")
     assert s.status == "missing" and s.order is None and s.anchor is None
+
+
+def test_json_outputs_are_strict_json():
+    """NaN and infinities become null: manifests and `--format json` parse in any JSON reader."""
+    import json as _json
+
+    import numpy as np
+
+    from whyrec.atomic import to_json
+
+    text = to_json({"a": float("nan"), "b": [np.float64("inf"), 1.5, np.array([np.nan, 2.0])], "c": np.float32(0.5),
+                    "d": {"e": -float("inf")}, "when": __import__("datetime").date(2026, 1, 2)}, fallback=str)
+    assert "NaN" not in text and "Infinity" not in text
+    assert _json.loads(text) == {"a": None, "b": [None, 1.5, [None, 2.0]], "c": 0.5, "d": {"e": None}, "when": "2026-01-02"}
+    with pytest.raises(TypeError):
+        to_json({"when": __import__("datetime").date(2026, 1, 2)})  # no fallback: unknown types are an error

@@ -134,6 +134,8 @@ def render_overview(run: Any) -> Section:
     if status.lower() == "failed":
         failed = [s for s in m.get("stages") or [] if isinstance(s, dict) and not stage_ok(s)]
         why = "; ".join(f"{s.get('name')}: {s.get('error') or 'no error recorded'}" for s in failed)
+        if not why and m.get("error"):  # failed between stages
+            why = f"a step between stages ({m['error']})"
         b.add(notice(f"this run failed{' at ' + why if why else ''}. Sections below show what was written before.",
                      "warning"))
     elif status.lower() == "running":

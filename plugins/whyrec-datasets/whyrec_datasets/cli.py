@@ -52,8 +52,13 @@ def list_datasets() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def describe(name: str, params: tuple[str, ...], fmt: str) -> None:
     """Rows, users, items, positive rate, fields and features of data set NAME."""
+    from whyrec.registry import check_params
+
     host = _host()
-    data = host.get("datasets", name).create(**_parse_params(params)).load()
+    comp = host.get("datasets", name)
+    given = _parse_params(params)
+    check_params(comp.factory, name, given, where=f"datasets describe {name}", key_where=f"datasets describe {name}: -p ")  # as registry.toml
+    data = comp.create(**given).load()
     s = data.summary()
     if fmt == "json":
         click.echo(json.dumps(s, indent=2, default=str))

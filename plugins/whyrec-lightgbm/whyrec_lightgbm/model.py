@@ -19,6 +19,7 @@ import pandas as pd
 from whyrec import BaseModel
 from whyrec.atomic import write_json, write_text
 from whyrec.data import ITEM, LABEL, USER, RecData
+from whyrec.contracts import read_json
 from whyrec.errors import DataError, RegistryError
 
 from .encoding import FrameEncoder, lightgbm_names
@@ -262,12 +263,15 @@ class LightGBMModel(BaseModel):
         for p in (meta_path, model_path):
             if not p.exists():
                 raise DataError(f"{directory}: no {p.name}; this is not a saved lightgbm model")
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(meta_path, "LightGBM model description")
         encoder = FrameEncoder.from_dict(meta["encoder"])
         if encoder.feature_names != self.feature_names:
             raise DataError(f"{directory}: lightgbm.json lists features {encoder.feature_names} but model.json lists {self.feature_names}")
         try:
-            booster = lgb.Booster(model_str=model_path.read_text())
+            booster = lgb.Booster(model_str=model_path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:  # a binary file (a pickle, say) where the text model belongs: never loaded
+            raise DataError(f"{directory}/model.txt is not a LightGBM text model (binary content: {exc.reason}); "
+                            "whyrec loads LightGBM text models only, never pickles: retrain or re-save the model") from exc
         except lgb.basic.LightGBMError as exc:
             raise DataError(f"{directory}/model.txt is not a readable LightGBM text model: {exc}") from exc
         if booster.num_feature() != len(self.feature_names) or booster.feature_name() != meta["lightgbm_feature_names"]:

@@ -70,4 +70,14 @@ def test_describe_errors_are_user_errors(cli):
     assert isinstance(res.exception, RegistryError)
     assert "did you mean 'movielens-100k'" in str(res.exception)
     res = CliRunner().invoke(cli, ["datasets", "describe", "open-bandit", "-p", "policy=greedy"])
-    assert isinstance(res.exception, WhyrecError) and "policy='greedy'" in str(res.exception)
+    assert isinstance(res.exception, WhyrecError) and "-p policy: expected one of 'random', 'bts', 'both', got str 'greedy'" in str(res.exception)
+
+
+def test_describe_checks_parameter_names_and_types(cli):
+    from whyrec.errors import RegistryError
+
+    for arg, msg in (("n_rowz=2000", "'sim-finance' has no parameter 'n_rowz'; did you mean 'n_rows'?"),
+                     ("n_rows=abc", "-p n_rows: expected int, got str 'abc'"),
+                     ("n_rows=2000.5", "-p n_rows: expected int, got float 2000.5")):  # never quietly 2000
+        res = CliRunner().invoke(cli, ["datasets", "describe", "sim-finance", "-p", arg])
+        assert isinstance(res.exception, RegistryError) and msg in str(res.exception), (arg, res.exception)

@@ -158,6 +158,23 @@ def test_load_without_weights_says_so(lgb_model, toy_data, tmp_path):
         LightGBMModel.load(tmp_path, toy_data)
 
 
+@pytest.mark.parametrize("victim", ["model.txt", "model.json", "lightgbm.json"])
+def test_a_pickle_in_place_of_a_model_file_is_refused_unread(lgb_model, toy_data, tmp_path, victim):
+    import pickle
+
+    lgb_model.save(tmp_path)
+    marker = tmp_path / "executed"
+
+    class Payload:  # unpickling this would create the marker file
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (tmp_path / victim).write_bytes(pickle.dumps(Payload(), protocol=4))
+    with pytest.raises(DataError, match=r"(is not a LightGBM text model|not a JSON .*model description).*never"):
+        LightGBMModel.load(tmp_path, toy_data)
+    assert not marker.exists()
+
+
 # -- bad input ---------------------------------------------------------------------------------
 def test_unknown_user(lgb_model):
     with pytest.raises(DataError, match="user 99999 is not in dataset 'toy'"):
