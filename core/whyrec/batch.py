@@ -440,7 +440,6 @@ def explain_pairs_batched(
 
     Rerunning with the same arguments resumes: finished parts are kept, the rest redone.
     """
-    from .progress import progress
 
     pairs_path, out_dir = Path(pairs_path), Path(out_dir)
     if cold_start not in COLD_START:
@@ -460,6 +459,8 @@ def explain_pairs_batched(
     schema = pf.schema_arrow
     _check_pairs_schema(pairs_path, schema, data)
     n_rows = pf.metadata.num_rows
+    if n_rows == 0:
+        raise DataError(f"{pairs_path}: pairs file has no rows; explain-batch needs at least one (user, item) pair")
     n_parts = math.ceil(n_rows / chunk_rows)
     layout = _probe_layout(model, data, explainer, explainer_name)
     layout["chunk_rows"] = chunk_rows
@@ -485,72 +486,121 @@ def explain_pairs_batched(
         raise DataError(f"{out_dir}: exists and is not a directory; pass a directory for --out")
     if out_dir.exists():
         _prepare_out_dir(out_dir, job)  # refuse a foreign directory before touching it
+    created = _missing_parents(out_dir)
+    lock_existed = (out_dir / LOCK_FILE).exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _DirLock(out_dir):  # and check again under the lock: no other writer slips in between
-        old = _prepare_out_dir(out_dir, job)
+    fresh = False
+    try:
+        with _DirLock(out_dir):  # and check again under the lock: no other writer slips in between
+            old = _prepare_out_dir(out_dir, job)
+            fresh = old is None
+            _clean_temp_files(out_dir)
+            if old is None:
+                write_json(out_dir / JOB_FILE, job)
+            result = _run_job(out_dir, job, pf, executor, model, data, explainer, cold_start, layout, columns,
+                              n_rows, n_parts, t0, show_progress)
+    except BaseException:
+        if fresh:
+            _unclaim(out_dir, created, lock_existed)
+        raise
+    return result
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """The directories ``mkdir(parents=True)`` is about to create, deepest first."""
+    out = []
+    while not path.exists():
+        out.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    return out
+
+
+def _unclaim(out_dir: Path, created: list[Path], lock_existed: bool) -> None:
+    """A new job that failed before writing any part leaves the directory as it found it, so a
+    rerun with other options (e.g. --cold-start skip, as the error advises) is not refused as
+    "a different job"."""
+    try:
+        if any(PART_RE.match(p.name) for p in out_dir.iterdir()):
+            return  # finished parts: keep the job file, a rerun with the same arguments resumes
         _clean_temp_files(out_dir)
-        if old is None:
-            write_json(out_dir / JOB_FILE, job)
-        success = out_dir / SUCCESS_FILE
-        metas: dict[int, dict] = {}
-        for p in out_dir.iterdir():
-            m = PART_RE.match(p.name)
-            if m is None:
-                continue
-            idx = int(m.group(1))
-            meta = _part_meta(p)
-            if meta is not None and meta.get("job") not in (None, job["fingerprint"]):
-                raise DataError(f"{p}: part of a different explain-batch job; refusing to mix, choose a new --out directory")
-            if meta is None or idx >= n_parts or meta.get("part") != idx:
-                p.unlink()  # unreadable or out of place: redo it
-                continue
-            metas[idx] = meta
+        (out_dir / JOB_FILE).unlink(missing_ok=True)
+        if not lock_existed:
+            (out_dir / LOCK_FILE).unlink(missing_ok=True)
+        for d in created:
+            d.rmdir()  # only if empty: raises otherwise, and then the rest stays too
+    except OSError:
+        pass
 
-        stats = {"reused": 0, "written": 0, "rows_written": 0}
-        bar = progress(total=n_rows, desc="explain-batch", unit="rows", unit_scale=True) if show_progress else None
 
-        def todo() -> "Iterator[tuple[int, pa.Table]]":
-            for i, chunk in enumerate(_iter_chunks(pf, chunk_rows)):
-                h = _chunk_hash(chunk)
-                meta = metas.get(i)
-                if meta is not None and meta["input_sha256"] == h and meta["num_rows"] == meta["rows"] == chunk.num_rows:
-                    stats["reused"] += 1
-                    if bar is not None:
-                        bar.update(chunk.num_rows)
-                    continue
-                if meta is not None:  # stale part: take it away before anything else happens
-                    (out_dir / part_name(i)).unlink(missing_ok=True)
-                    metas.pop(i)
-                success.unlink(missing_ok=True)
-                hashes[i] = h
-                yield i, chunk
+def _run_job(out_dir: Path, job: dict, pf: Any, executor: Any, model: Any, data: "RecData", explainer: Any,
+             cold_start: str, layout: dict, columns: list[str], n_rows: int, n_parts: int, t0: float,
+             show_progress: bool) -> BatchResult:
+    """Explain the chunks not yet done and write ``_SUCCESS`` (the caller holds the lock)."""
+    from .progress import progress
 
-        hashes: dict[int, str] = {}
-        fn = ChunkExplainer(model, data, explainer, cold_start, layout)
-        results = executor.map_batches(fn, todo())
-        try:
-            for i, table in results:
-                if table.schema.names != columns:
-                    raise UnsupportedError(f"chunk {i}: output columns {table.schema.names} differ from the job's {columns}")
-                metas[i] = _write_part(out_dir, i, table, job, hashes.pop(i))
-                metas[i]["num_rows"] = table.num_rows
-                stats["written"] += 1
-                stats["rows_written"] += table.num_rows
+    chunk_rows = job["chunk_rows"]
+    success = out_dir / SUCCESS_FILE
+    metas: dict[int, dict] = {}
+    for p in out_dir.iterdir():
+        m = PART_RE.match(p.name)
+        if m is None:
+            continue
+        idx = int(m.group(1))
+        meta = _part_meta(p)
+        if meta is not None and meta.get("job") not in (None, job["fingerprint"]):
+            raise DataError(f"{p}: part of a different explain-batch job; refusing to mix, choose a new --out directory")
+        if meta is None or idx >= n_parts or meta.get("part") != idx:
+            p.unlink()  # unreadable or out of place: redo it
+            continue
+        metas[idx] = meta
+
+    stats = {"reused": 0, "written": 0, "rows_written": 0}
+    bar = progress(total=n_rows, desc="explain-batch", unit="rows", unit_scale=True) if show_progress else None
+
+    def todo() -> "Iterator[tuple[int, pa.Table]]":
+        for i, chunk in enumerate(_iter_chunks(pf, chunk_rows)):
+            h = _chunk_hash(chunk)
+            meta = metas.get(i)
+            if meta is not None and meta["input_sha256"] == h and meta["num_rows"] == meta["rows"] == chunk.num_rows:
+                stats["reused"] += 1
                 if bar is not None:
-                    bar.update(table.num_rows)
-        finally:
-            close = getattr(results, "close", None)
-            if close is not None:  # stop a cluster executor's workers now, not at garbage collection
-                close()
-            if bar is not None:
-                bar.close()
+                    bar.update(chunk.num_rows)
+                continue
+            if meta is not None:  # stale part: take it away before anything else happens
+                (out_dir / part_name(i)).unlink(missing_ok=True)
+                metas.pop(i)
+            success.unlink(missing_ok=True)
+            hashes[i] = h
+            yield i, chunk
 
-        missing = [i for i in range(n_parts) if i not in metas]
-        if missing:
-            raise WhyrecError(f"{out_dir}: parts {missing[:10]} were not produced; rerun to resume")
-        seconds = time.perf_counter() - t0
-        manifest = _success_manifest(out_dir, job, metas, n_parts, seconds, stats)
-        write_json(success, manifest)
+    hashes: dict[int, str] = {}
+    fn = ChunkExplainer(model, data, explainer, cold_start, layout)
+    results = executor.map_batches(fn, todo())
+    try:
+        for i, table in results:
+            if table.schema.names != columns:
+                raise UnsupportedError(f"chunk {i}: output columns {table.schema.names} differ from the job's {columns}")
+            metas[i] = _write_part(out_dir, i, table, job, hashes.pop(i))
+            metas[i]["num_rows"] = table.num_rows
+            stats["written"] += 1
+            stats["rows_written"] += table.num_rows
+            if bar is not None:
+                bar.update(table.num_rows)
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:  # stop a cluster executor's workers now, not at garbage collection
+            close()
+        if bar is not None:
+            bar.close()
+
+    missing = [i for i in range(n_parts) if i not in metas]
+    if missing:
+        raise WhyrecError(f"{out_dir}: parts {missing[:10]} were not produced; rerun to resume")
+    seconds = time.perf_counter() - t0
+    manifest = _success_manifest(out_dir, job, metas, n_parts, seconds, stats)
+    write_json(success, manifest)
     return BatchResult(out_dir=out_dir, rows=n_rows, parts=n_parts, counts=manifest["counts"],
                        parts_reused=stats["reused"], parts_written=stats["written"],
                        rows_written=stats["rows_written"], seconds=seconds, manifest=manifest)
@@ -620,6 +670,23 @@ def _parse_opts(opts: tuple[str, ...], flag: str) -> dict:
     return out
 
 
+def _check_opts(host: Any, kind: str, name: str, params: dict, flag: str) -> None:
+    from .errors import RegistryError
+    from .registry import check_params
+
+    from .plugins import resolve_factory
+
+    comp = host.get(kind, name, where=f"{flag}: ")
+    target = resolve_factory(comp.factory)
+    if params and isinstance(target, type) and target.__init__ is object.__init__:
+        # object.__init__'s signature reads as "**kwargs": such a component takes no parameters at all
+        raise RegistryError(f"{flag} {name}: {flag}-opt: {name!r} takes no parameters, got {', '.join(map(repr, params))}")
+    try:
+        check_params(comp.factory, name, params, f"{flag}-opt")
+    except RegistryError as exc:
+        raise RegistryError(f"{flag} {name}: {exc}") from exc
+
+
 def _create(host: Any, kind: str, name: str, params: dict, flag: str) -> Any:
     comp = host.get(kind, name, where=f"{flag}: ")
     try:
@@ -657,14 +724,17 @@ def explain_batch_command(run_dir: Path, pairs: Path, out: Path, executor: str |
     host = run.host
     explainer_params = dict(next((e.get("params", {}) for e in run.spec("explainers") if e.get("use") == explainer_name), {}))
     explainer_params.update(_parse_opts(explainer_opts, "--explainer-opt"))
-    explainer = _create(host, "explainers", explainer_name, explainer_params, "--explainer")
-
     if executor is None:
         spec = (run.spec("executor") or [{"use": "local", "params": {}}])[0]
         executor, params = spec["use"], dict(spec.get("params", {}))
     else:
         params = {}
     params.update(_parse_opts(executor_opts, "--executor-opt"))
+    # Names and types of every option against the components' signatures before anything runs:
+    # `--explainer-opt tolerance=abc` is one line here, not a ValueError deep in a chunk.
+    _check_opts(host, "explainers", explainer_name, explainer_params, "--explainer")
+    _check_opts(host, "executors", executor, params, "--executor")
+    explainer = _create(host, "explainers", explainer_name, explainer_params, "--explainer")
     exe = _create(host, "executors", executor, params, "--executor")
 
     data = run.load_data()
@@ -697,5 +767,8 @@ def explain_batch_command(run_dir: Path, pairs: Path, out: Path, executor: str |
                f"(rows with unknown user {c['unknown_user']}, unknown item {c['unknown_item']})")
     if res.rows_written:
         click.echo(f"  {res.rows_written} rows in {res.seconds:.1f}s ({res.rows_per_s:,.0f} rows/s)")
+    if c["skipped"] and c["skipped"] == res.rows:
+        click.echo(f"warning: every pair ({res.rows}) was skipped: none names a user and an item of the run's dataset "
+                   f"(check that the pairs file holds the dataset's ids, of the same type)", err=True)
     if c["skipped"]:
         click.echo(f"  {c['skipped']} pairs were skipped (status 'skipped'); rerun into a new --out with --cold-start explain to explain them")

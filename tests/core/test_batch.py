@@ -103,14 +103,13 @@ def test_sample_plugin_explainer_in_batches_equals_one_call(tmp_path):
     np.testing.assert_array_equal(got["output_value"], one.pairs["output_value"])
 
 
-def test_empty_pairs_file_gives_an_empty_finished_output(toy, tmp_path):
+def test_empty_pairs_file_is_refused_and_nothing_is_written(toy, tmp_path):
     pd.DataFrame({"user": pd.Series([], dtype="int64"), "item": pd.Series([], dtype="int64")}).to_parquet(tmp_path / "p.parquet")
-    res = run(toy, tmp_path / "p.parquet", tmp_path / "out")
-    assert (res.rows, res.parts) == (0, 0)
-    assert json.loads((tmp_path / "out" / SUCCESS_FILE).read_text())["rows_out"] == 0
+    with pytest.raises(DataError, match=r"p\.parquet: pairs file has no rows; explain-batch needs at least one \(user, item\) pair"):
+        run(toy, tmp_path / "p.parquet", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
-# -- bad input -------------------------------------------------------------------------------
 def test_pairs_missing_a_column_is_refused(toy, tmp_path):
     pd.DataFrame({"user": [1, 2], "movie": [3, 4]}).to_parquet(tmp_path / "p.parquet")
     with pytest.raises(DataError, match=r"p\.parquet: pairs file has no column 'item' \(columns: \['user', 'movie'\]\)"):
@@ -179,8 +178,32 @@ def test_explainer_that_cannot_explain_cold_start_says_to_skip(toy, tmp_path):
                                                r"does not know \(users \[10000, 10001\] are not in dataset 'batch-toy'\); "
                                                r"use cold_start = skip \(--cold-start skip\)"):
         run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="explain", explainer=bt.LinearExplainer(strict=True))
-    res = run(toy, tmp_path / "p.parquet", tmp_path / "out2", cold_start="skip", explainer=bt.LinearExplainer(strict=True))
+    # the failed job wrote no part: it leaves nothing behind, so following the advice into the same --out works
+    assert not (tmp_path / "out").exists()
+    res = run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="skip", explainer=bt.LinearExplainer(strict=True))
     assert res.counts["skipped"] == 2 and res.counts["explained"] == 38
+
+
+def test_a_new_job_that_fails_before_any_part_leaves_an_existing_empty_dir_empty(toy, tmp_path):
+    bt.write_pairs(tmp_path / "p.parquet", 40, toy[0], unknown_users=2)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(UnsupportedError, match="use cold_start = skip"):
+        run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="explain", explainer=bt.LinearExplainer(strict=True))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+    res = run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="skip", explainer=bt.LinearExplainer(strict=True))
+    assert res.counts["skipped"] == 2
+
+
+def test_a_job_that_fails_after_writing_parts_keeps_its_claim_to_resume(toy, tmp_path):
+    # unknown users in the last chunk only: the first part is written before the failure
+    df = bt.write_pairs(tmp_path / "p.parquet", 40, toy[0])
+    df.loc[35:, "user"] = 10_000
+    df.to_parquet(tmp_path / "p.parquet", index=False)
+    with pytest.raises(UnsupportedError, match="use cold_start = skip"):
+        run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="explain", chunk_rows=20, explainer=bt.LinearExplainer(strict=True))
+    assert (tmp_path / "out" / "_job.json").exists() and (tmp_path / "out" / part_name(0)).exists()
+    with pytest.raises(DataError, match=r"holds the parts of a different explain-batch job \(cold_start: 'explain' there, 'skip' now\)"):
+        run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="skip", chunk_rows=20, explainer=bt.LinearExplainer(strict=True))
 
 
 def test_null_ids_are_skipped_even_in_explain_mode(toy, tmp_path):

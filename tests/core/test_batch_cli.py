@@ -13,7 +13,7 @@ import whyrec.plugins
 import whyrec_example_plugin
 from whyrec import builtins
 from whyrec.batch import dir_sha256, explain_batch_command, read_batch_output
-from whyrec.errors import DataError, RegistryError, RunDirError
+from whyrec.errors import DataError, RegistryError, RunDirError, WhyrecError
 from whyrec.plugins import PluginHost
 from whyrec.rundir import Run
 from whyrec.runner import run as run_pipeline
@@ -115,7 +115,11 @@ def test_ray_executor_without_the_plugin_names_it(toy_run, tmp_path, monkeypatch
     (["--explainer", "tree-shapp"], RegistryError, r"--explainer: unknown explainer 'tree-shapp'"),
     (["--executor-opt", "workers"], DataError, r"--executor-opt 'workers': expected KEY=VALUE"),
     (["--executor-opt", "workers=0"], RegistryError, r"--executor local: executor 'local': workers must be >= 1, got 0"),
-    (["--executor-opt", "threads=2"], DataError, r"--executor local: rejected its parameters \{'workers': 1, 'threads': 2\}: .*unexpected keyword argument 'threads'"),
+    (["--executor-opt", "threads=2"], RegistryError, r"^--executor local: --executor-opt: 'local' has no parameter 'threads' \(parameters: workers\)$"),
+    (["--executor-opt", "worker=2"], RegistryError, r"'local' has no parameter 'worker'; did you mean 'workers'\?"),
+    (["--executor-opt", "workers=abc"], RegistryError, r"^--executor local: --executor-opt\.workers: expected int, got str 'abc'$"),
+    (["--executor-opt", "workers=1.5"], RegistryError, r"^--executor local: --executor-opt\.workers: expected int, got float 1\.5$"),
+    (["--explainer-opt", "n=abc"], RegistryError, r"^--explainer popularity-reason: --explainer-opt: 'popularity-reason' takes no parameters, got 'n'$"),
 ])
 def test_bad_arguments_are_one_line_errors(toy_run, tmp_path, args, error, message):
     pairs_file(tmp_path)
@@ -123,6 +127,37 @@ def test_bad_arguments_are_one_line_errors(toy_run, tmp_path, args, error, messa
                  *(["--explainer", "popularity-reason"] if "--explainer" not in args else []), *args)
     assert isinstance(res.exception, error), res.output + repr(res.exception)
     assert __import__("re").search(message, str(res.exception))
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_cold_start_failure_then_following_the_advice_into_the_same_out(toy_run, tmp_path, monkeypatch):
+    from whyrec_example_plugin.popularity import PopularityReason
+
+    def strict_explain(self, model, data, pairs):
+        for u in pairs["user"]:
+            data.check_user(u)  # an explainer that refuses unknown users
+        return original(self, model, data, pairs)
+
+    original = PopularityReason.explain
+    monkeypatch.setattr(PopularityReason, "explain", strict_explain)
+    pairs_file(tmp_path, unknown=3)
+    args = [toy_run.path, "--pairs", tmp_path / "pairs.parquet", "--out", tmp_path / "out", "--explainer", "popularity-reason"]
+    res = invoke(*args, "--cold-start", "explain")
+    assert isinstance(res.exception, WhyrecError), repr(res.exception)
+    assert "use cold_start = skip (--cold-start skip)" in str(res.exception)
+    assert not (tmp_path / "out").exists()
+    res = invoke(*args, "--cold-start", "skip")
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert "explained 117, cold start 0, skipped 3" in res.output
+
+
+def test_every_pair_skipped_warns(toy_run, tmp_path):
+    pd.DataFrame({"user": [42.5, 1.5], "item": [1.0, 2.0]}).to_parquet(tmp_path / "pairs.parquet", index=False)
+    res = CliRunner().invoke(explain_batch_command, [str(a) for a in (toy_run.path, "--pairs", tmp_path / "pairs.parquet",
+                             "--out", tmp_path / "out", "--explainer", "popularity-reason")])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert "  explained 0, cold start 0, skipped 2 (rows with unknown user 2, unknown item 0)" in res.output
+    assert "warning: every pair (2) was skipped: none names a user and an item of the run's dataset" in res.stderr
 
 
 def test_default_explainer_tree_shap_that_supports_no_model_says_so(toy_run, tmp_path):
