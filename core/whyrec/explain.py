@@ -6,8 +6,10 @@ from typing import Any
 from .errors import RunDirError, UnsupportedError
 
 
-def _explainers(run: Any, model: Any, methods: tuple[str, ...] | list[str]) -> list[tuple[str, Any]]:
+def _explainers(run: Any, model: Any, methods: tuple[str, ...] | list[str], label: str | None = None) -> list[tuple[str, Any]]:
+    """The explainers to run on ``model`` (``label``: its name in the run, for messages)."""
     host = run.host
+    label = label or model.name
     entries = {e["name"]: e for e in run.spec("explainers")}
     if not methods:
         if not entries:
@@ -25,9 +27,11 @@ def _explainers(run: Any, model: Any, methods: tuple[str, ...] | list[str]) -> l
             out.append((name, x))
         elif methods:
             others = [n for n in host.names("explainers") if host.create("explainers", n).supports(model)]
-            raise UnsupportedError(f"explainer {name!r} does not support model {model.name!r}; explainers that do: {', '.join(others) or 'none'}")
+            raise UnsupportedError(f"explainer {name!r} does not support model {label!r}; explainers that do: {', '.join(others) or 'none'}")
     if not out:
-        raise UnsupportedError(f"none of the run's explainers support model {model.name!r}; pass --method with one that does")
+        others = [n for n in host.names("explainers") if host.create("explainers", n).supports(model)]
+        raise UnsupportedError(f"none of the run's explainers support model {label!r}; pass --method with one that does "
+                               f"({', '.join(others) or 'none installed'})")
     return out
 
 
@@ -37,7 +41,7 @@ def explain_user(run: Any, user: Any, k: int, model: str | None = None, methods:
     m = run.load_model(model)
     user = data.check_user(user)
     recs = m.recommend(user, k)
-    expls = [(name, x.explain(m, data, recs)) for name, x in _explainers(run, m, methods)]
+    expls = [(name, x.explain(m, data, recs)) for name, x in _explainers(run, m, methods, label=model)]
     out = []
     for i, r in enumerate(recs.itertuples(index=False)):
         entries = []
@@ -71,7 +75,7 @@ def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | N
     m = run.load_model(model)
     user = data.check_user(user)
     a, b = data.check_item(item_a), data.check_item(item_b)
-    name, x = _explainers(run, m, methods)[0]
+    name, x = _explainers(run, m, methods, label=model)[0]
     pairs = pd.DataFrame({"user": [user, user], "item": [a, b]})
     e = x.explain(m, data, pairs)
     cands = data.candidates(user)

@@ -24,7 +24,8 @@ class Run:
         self.path = Path(path)
         mf = self.path / "manifest.json"
         if not self.path.is_dir():
-            raise RunDirError(f"{self.path}: no such run directory; pass a directory under runs/ written by `whyrec run`")
+            what = "is a file, not a run directory" if self.path.exists() else "no such run directory"
+            raise RunDirError(f"{self.path}: {what}; pass a directory under runs/ written by `whyrec run`")
         if not mf.exists():
             raise RunDirError(f"{self.path}: not a whyrec run (no manifest.json); pass a directory under runs/ written by `whyrec run`")
         try:

@@ -155,3 +155,9 @@ def test_why_above_names_items_the_user_already_has_and_non_additive_methods(toy
     flat = why_above_text({**out, "additive": False, "method": "attention-map"})
     assert "attention-map is not additive, so the differences below are in its own units and do not sum to the gap" in flat
     assert "= differences below" not in flat
+
+
+def test_a_file_given_as_run_directory_is_named_as_a_file(tmp_path):
+    (tmp_path / "registry.toml").write_text(TOY)
+    assert_user_error(whyrec_cli("explain", str(tmp_path / "registry.toml"), "--user", "1"),
+                      f"{tmp_path / 'registry.toml'}: is a file, not a run directory")
