@@ -80,6 +80,8 @@ def causal_command(run_dir: Path, do: tuple[str, ...], name: str | None, fmt: st
         click.echo(f"P({learner.target} = 1) observed: {learner.baseline:.4f}")
         for r in rows:
             ci = "" if r.get("p_do_low") is None else f"  [{r['p_do_low']:.4f}, {r['p_do_high']:.4f}]"
+            if r.get("estimate_in_interval") is False:
+                ci += "  (estimate outside its bootstrap interval: interval unreliable)"
             click.echo(f"  do({r['description']}): {r['p_do']:.4f}{ci}")
         click.echo("Use --do FEATURE=LEVEL to ask about an intervention.")
         return
@@ -87,12 +89,14 @@ def causal_command(run_dir: Path, do: tuple[str, ...], name: str | None, fmt: st
     codes = learner.parse_do(_parse_do(do))
     pos = learner._positive_state()
     ci = None
+    ci_outside = False
     if len(codes) == 1:  # the run's bootstrap interval for this single intervention, when it has one
         (var, code), = codes.items()
         for r in _effect_rows(directory):
             if r.get("feature") == var and int(r.get("level", -1)) == code and r.get("p_do_low") is not None:
                 if r["p_do_low"] == r["p_do_low"]:  # not NaN
                     ci = [r["p_do_low"], r["p_do_high"]]
+                    ci_outside = r.get("estimate_in_interval") is False
     if fmt == "json":
         click.echo(json.dumps({
             "intervention": res["intervention"].iloc[0],
@@ -101,9 +105,12 @@ def causal_command(run_dir: Path, do: tuple[str, ...], name: str | None, fmt: st
             "positive_state": res["state"].iloc[pos],
             "p_do": float(res["p_do"].iloc[pos]),
             "ci": ci,
+            "estimate_in_interval": None if ci is None else not ci_outside,
         }, indent=2, default=str))
         return
     line = learner.effects_text(res)
     if ci is not None:
         line += f"; bootstrap interval of the run [{ci[0]:.4f}, {ci[1]:.4f}]"
+        if ci_outside:
+            line += " (the estimate lies outside it: the interval is unreliable)"
     click.echo(line)

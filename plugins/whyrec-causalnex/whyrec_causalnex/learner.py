@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from whyrec.data import RecData
 
 NAME = "causalnex-bn"
+# fewest do-effect bootstrap resamples for an interval (0 = no intervals)
+MIN_EFFECT_BOOTSTRAP = 20
 
 
 class CausalNexLearner:
@@ -137,6 +139,11 @@ class CausalNexLearner:
                          ("max_rows", max_rows), ("equivalent_sample_size", equivalent_sample_size)):
             if val < 0:
                 raise bad(f"{key} must not be negative, got {val}")
+        if 0 < effect_bootstrap < MIN_EFFECT_BOOTSTRAP:
+            raise bad(f"effect_bootstrap must be 0 (no intervals) or at least {MIN_EFFECT_BOOTSTRAP}, got "
+                      f"{effect_bootstrap}: a {ci:.0%} percentile interval from so few resamples is just their "
+                      f"min and max (it can even miss the point estimate); set effect_bootstrap = 0 or >= "
+                      f"{MIN_EFFECT_BOOTSTRAP} (default 30)")
         self.params = dict(
             target=target, variables=variables, exclude=exclude, max_variables=max_variables, max_levels=max_levels,
             drop_constant=drop_constant, max_rows=max_rows, method=method, hidden_units=hidden_units, max_iter=max_iter,
@@ -303,7 +310,12 @@ class CausalNexLearner:
             raise UnsupportedError(
                 f"{', '.join(map(repr, outside))} {'is' if len(outside) == 1 else 'are'} not connected to {self.target!r} in "
                 f"the learned graph (no edge path at all), so the Bayesian network leaves {'it' if len(outside) == 1 else 'them'} "
-                f"out: setting {'it' if len(outside) == 1 else 'them'} cannot change {self.target!r} (effect 0)")
+                f"out: setting {'it' if len(outside) == 1 else 'them'} cannot change {self.target!r} (effect 0); leave "
+                f"{'it' if len(outside) == 1 else 'them'} out of the intervention, or if you know "
+                f"{'it causes' if len(outside) == 1 else 'they cause'} {self.target!r} rerun with `required_edges`")
+        blocked = self.net.without_path(codes)
+        if blocked:
+            raise UnsupportedError(self._no_path_message(blocked, codes))
         try:
             res = intervention_result(self.net, codes, self.net.marginal_outcome())
         except IsolateError as exc:
@@ -314,6 +326,25 @@ class CausalNexLearner:
                 f"any other variable, {self.target!r} included (its causal effect here is 0)") from None
         res["intervention"] = f"do({text})"
         return res
+
+    def _no_path_message(self, blocked: list[str], codes: dict[str, int]) -> str:
+        """One line: why do() on ``blocked`` cannot change the outcome, and what to do."""
+        t = self.target
+        parts = []
+        for var in blocked:
+            edges = [f"{s} -> {d}" for s, d in self.net.edges if var in (s, d)]
+            if not self.net.has_path(var):
+                parts.append(
+                    f"{var!r} has no directed path to {t!r} in the learned network (its edges: {', '.join(edges) or 'none'}), "
+                    f"so do({var} = ...) cannot change {t!r} (causal effect 0, not estimated); leave it out of the "
+                    f"intervention, or if you know it causes {t!r} rerun with required_edges = [[\"{var}\", ...]]")
+            else:
+                others = [v for v in codes if v != var]
+                parts.append(
+                    f"every directed path from {var!r} to {t!r} runs through {', '.join(map(repr, others))}, which this "
+                    f"intervention also sets, so do({var} = ...) cannot change {t!r} on top of it; leave {var!r} out "
+                    f"(the joint answer is the intervention without it)")
+        return "; ".join(parts)
 
     # -- the pipeline stage -----------------------------------------------------------------
     def run(self, ctx: "PipelineContext") -> CausalReport:
@@ -359,6 +390,14 @@ class CausalNexLearner:
         levels, fx = do_effects(self.net, targets, self.states, self.codes, baseline=self.baseline,
                                 n_boot=p["effect_bootstrap"], ci=p["ci"], seed=self._seed, progress=self._progress,
                                 groups=groups)
+        outside_ci = levels[levels["estimate_in_interval"] == False]  # noqa: E712 (NaN-free bool column)
+        if len(outside_ci):
+            notes.append(
+                f"{len(outside_ci)} do-probabilit{'y lies' if len(outside_ci) == 1 else 'ies lie'} outside "
+                f"{'its' if len(outside_ci) == 1 else 'their'} own bootstrap interval ("
+                + ", ".join(f"{r.feature}: {r.state}" for r in outside_ci.itertuples())
+                + "): the resampled CPDs are biased against the full-data fit; read those intervals as unreliable "
+                  "(more data or fewer bins help)")
         others = [f for f in feats if f not in targets]
         _, fx_other = do_effects(self.net, others, self.states, self.codes, baseline=self.baseline, n_boot=0)
         parts = [f for f in (fx, fx_other) if len(f)]
@@ -530,7 +569,12 @@ class CausalNexLearner:
         try:
             d = json.loads(path.read_text())
             params = {k: v for k, v in d.get("params", {}).items()}
+            saved_boot = params.get("effect_bootstrap")
+            if isinstance(saved_boot, int) and 0 < saved_boot < MIN_EFFECT_BOOTSTRAP:
+                # a run from before the minimum: loading only answers interventions, no bootstrap
+                params["effect_bootstrap"] = 0
             learner = cls(**params)
+            learner.params["effect_bootstrap"] = saved_boot if saved_boot is not None else learner.params["effect_bootstrap"]
             learner.states = {v: VariableStates.from_dict(s) for v, s in d["states"].items()}
             learner.baseline = d.get("baseline")
             learner.net = FittedNetwork.from_dict(d["network"]) if d.get("network") else None

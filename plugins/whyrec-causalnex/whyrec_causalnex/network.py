@@ -52,6 +52,15 @@ class IsolateError(ValueError):
     """CausalNex refused an intervention because it would leave an isolated node."""
 
 
+class NoPathError(ValueError):
+    """Intervened variables (``.variables``) with no directed path to the outcome in the
+    graph mutilated by the whole intervention: do() on them cannot change the outcome."""
+
+    def __init__(self, variables: list[str]) -> None:
+        super().__init__(", ".join(variables))
+        self.variables = list(variables)
+
+
 @dataclass
 class FittedNetwork:
     """A fitted CausalNex BayesianNetwork over ``variables`` (original names) with integer states."""
@@ -233,12 +242,34 @@ class FittedNetwork:
         obs = {self.node_of[k]: int(v) for k, v in observations.items()}
         return self._outcome(self.engine().query(obs))
 
+    def without_path(self, do: dict[str, int] | list[str]) -> list[str]:
+        """The intervened variables with no directed path to the outcome once *every* intervened
+        variable's parents are cut (the mutilated graph of the joint intervention).
+
+        Setting such a variable cannot change the outcome: either it has no path at all, or all
+        its paths run through another intervened variable (do(discount, price) with discount ->
+        price -> label: price is fixed, discount's effect is blocked). CausalNex would detach it
+        from the network after the other do() and then fail on it, or return the baseline."""
+        import networkx as nx
+
+        cut = set(do)
+        g = nx.DiGraph([(s, t) for s, t in self.edges if t not in cut])
+        g.add_nodes_from(self.variables)
+        return [v for v in do if v not in g or self.target not in nx.descendants(g, v)]
+
     def do_outcome(self, do: dict[str, int]) -> np.ndarray:
         """P(outcome | do(var = state, ...)) through CausalNex ``do_intervention``.
 
         Raises IsolateError (in words) when CausalNex refuses because the intervention would
         isolate a node: the variable has no children in the network, so cutting its parents
         leaves it alone and it cannot change anything else."""
+        unknown = [v for v in do if v not in self.node_of]
+        if unknown:
+            raise KeyError(f"{unknown} are not variables of the network ({self.variables})")
+        blocked = self.without_path(do)
+        if blocked:
+            # never let CausalNex answer these: it would return the baseline (no effect) or fail
+            raise NoPathError(blocked)
         eng = self.engine()
         done: list[str] = []
         try:

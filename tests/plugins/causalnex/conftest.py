@@ -26,7 +26,7 @@ def fitted(sim):
     observational data cannot (see test_learner.test_recovers_the_skeleton_and_flags_the_orientation)."""
     from whyrec_causalnex.learner import CausalNexLearner
 
-    learner = CausalNexLearner(bootstrap=8, effect_bootstrap=12, seed=0, bins=3, required_edges=[["quality", "price"]])
+    learner = CausalNexLearner(bootstrap=8, effect_bootstrap=20, seed=0, bins=3, required_edges=[["quality", "price"]])
     graph = learner.learn(sim)
     learner.fit(sim, graph)
     return learner

@@ -28,7 +28,7 @@ top_k = 5
 dataset = { use = "toy-scm", n_pairs = 4000 }
 model = { use = "toy-logit" }
 explainers = [ { use = "linear-shap" } ]
-causal = { use = "causalnex-bn", bootstrap = 4, effect_bootstrap = 6 }
+causal = { use = "causalnex-bn", bootstrap = 4, effect_bootstrap = 20 }
 """
 
 
