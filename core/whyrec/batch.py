@@ -682,7 +682,7 @@ def _check_opts(host: Any, kind: str, name: str, params: dict, flag: str) -> Non
         # object.__init__'s signature reads as "**kwargs": such a component takes no parameters at all
         raise RegistryError(f"{flag} {name}: {flag}-opt: {name!r} takes no parameters, got {', '.join(map(repr, params))}")
     try:
-        check_params(comp.factory, name, params, f"{flag}-opt")
+        check_params(comp.factory, name, params, f"{flag}-opt", key_where=f"{flag}-opt ")
     except RegistryError as exc:
         raise RegistryError(f"{flag} {name}: {exc}") from exc
 

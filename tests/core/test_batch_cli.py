@@ -117,8 +117,8 @@ def test_ray_executor_without_the_plugin_names_it(toy_run, tmp_path, monkeypatch
     (["--executor-opt", "workers=0"], RegistryError, r"--executor local: executor 'local': workers must be >= 1, got 0"),
     (["--executor-opt", "threads=2"], RegistryError, r"^--executor local: --executor-opt: 'local' has no parameter 'threads' \(parameters: workers\)$"),
     (["--executor-opt", "worker=2"], RegistryError, r"'local' has no parameter 'worker'; did you mean 'workers'\?"),
-    (["--executor-opt", "workers=abc"], RegistryError, r"^--executor local: --executor-opt\.workers: expected int, got str 'abc'$"),
-    (["--executor-opt", "workers=1.5"], RegistryError, r"^--executor local: --executor-opt\.workers: expected int, got float 1\.5$"),
+    (["--executor-opt", "workers=abc"], RegistryError, r"^--executor local: --executor-opt workers: expected int, got str 'abc'$"),
+    (["--executor-opt", "workers=1.5"], RegistryError, r"^--executor local: --executor-opt workers: expected int, got float 1\.5$"),
     (["--explainer-opt", "n=abc"], RegistryError, r"^--explainer popularity-reason: --explainer-opt: 'popularity-reason' takes no parameters, got 'n'$"),
 ])
 def test_bad_arguments_are_one_line_errors(toy_run, tmp_path, args, error, message):

@@ -114,7 +114,7 @@ def _check_params(comp: Any, name: str, kwargs: dict) -> None:
     from whyrec.registry import check_params
 
     try:
-        check_params(comp.factory, name, kwargs, "--param")
+        check_params(comp.factory, name, kwargs, "--param", key_where="-p ")
     except RegistryError as exc:
         raise WhyrecError(f"analyzer {name!r}: {exc}") from exc
 

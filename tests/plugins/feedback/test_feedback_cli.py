@@ -115,7 +115,7 @@ def test_analyze_param_of_the_wrong_type_is_one_line(cli, tmp_path):
     (tmp_path / "e.jsonl").write_text('{"user": 1, "item": 2, "label": 1, "variant": "A"}\n')
     r = run(cli, "feedback", "analyze", tmp_path / "e.jsonl", "-p", "alpha=high")
     assert isinstance(r.exception, WhyrecError)
-    assert str(r.exception) == "analyzer 'ab-test': --param.alpha: expected float, got str 'high'"
+    assert str(r.exception) == "analyzer 'ab-test': -p alpha: expected float, got str 'high'"
     r = run(cli, "feedback", "analyze", tmp_path / "e.jsonl", "-a", "off-policy", "-p", "alpah=0.1")
     assert isinstance(r.exception, WhyrecError) and "has no parameter 'alpah'; did you mean 'alpha'?" in str(r.exception)
 
@@ -154,4 +154,4 @@ def test_whyrec_cli_bad_param_type_is_one_line_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "whyrec.cli", "feedback", "analyze", str(tmp_path / "e.jsonl"), "-p", "alpha=high"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr == "error: analyzer 'ab-test': --param.alpha: expected float, got str 'high'\n"
+    assert proc.stderr == "error: analyzer 'ab-test': -p alpha: expected float, got str 'high'\n"
