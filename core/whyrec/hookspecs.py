@@ -102,6 +102,17 @@ def register_report_sections(register):
 
 
 @hookspec
+def validate_pipeline(pipeline, settings):
+    """Check the pipeline settings this plugin reads (e.g. its keys of the ``tracking`` table)
+    when the registry is validated (``whyrec validate``, and before ``whyrec run`` starts).
+
+    ``pipeline`` is the pipeline's name, ``settings`` its pipeline-level keys and tables. Return
+    a list of problems, one line each naming the key and the fix, or None. Must not import
+    heavy libraries or reach servers: validation runs before anything else.
+    """
+
+
+@hookspec
 def before_run(run):
     """Called once before the first stage of a pipeline run; ``run`` is the ``Run`` being written."""
 

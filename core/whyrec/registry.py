@@ -110,7 +110,22 @@ class Registry:
                             check_component(host, comp.extra["logs"])
                     except WhyrecError as exc:
                         errors.append(str(exc))
+            errors += _plugin_problems(host, self.path, pname, spec.settings)
         return errors
+
+
+def _plugin_problems(host: Any, path: Path, pipeline: str, settings: dict) -> list[str]:
+    """What plugins' ``validate_pipeline`` hooks find in a pipeline's settings; each plugin on
+    its own, so one that raises is reported without hiding the others."""
+    out: list[str] = []
+    caller = getattr(host.pm.hook, "validate_pipeline", None)
+    for impl in reversed(caller.get_hookimpls()) if caller is not None else []:
+        try:
+            found = impl.function(pipeline=pipeline, settings=dict(settings))
+        except Exception as exc:  # noqa: BLE001  (a broken check must not hide the registry's problems)
+            found = [f"the validate_pipeline hook of plugin {impl.plugin_name!r} failed: {type(exc).__name__}: {exc}"]
+        out += [f"{path}: {msg}" for msg in found or []]
+    return out
 
 
 def _did_you_mean(name: str, options: Any) -> str:

@@ -17,6 +17,21 @@ __version__ = "0.1.0"
 
 
 @whyrec.hookimpl
+def validate_pipeline(pipeline, settings):
+    # the tracking table is checked with the registry: a typo is caught by `whyrec validate`,
+    # not discovered after training (config reads no MLflow and reaches no server)
+    from whyrec.errors import PluginError
+
+    from .config import config_from_settings
+
+    try:
+        config_from_settings(settings, env={}, pipeline=pipeline)
+    except PluginError as exc:
+        return [str(exc)]
+    return None
+
+
+@whyrec.hookimpl
 def before_run(run):
     from . import tracker
 

@@ -3,6 +3,8 @@ through MlflowClient."""
 from __future__ import annotations
 
 import json
+import types
+import re
 import os
 import subprocess
 import sys
@@ -265,25 +267,42 @@ def test_log_command_without_a_uri_says_how_to_give_one(host, tmp_path):
     ({"mlflow_timout": "3"}, "[pipelines.mini.tracking] mlflow_timout (did you mean 'mlflow_timeout'?): unknown MLflow key(s)"),
     ({"mlflow_models": '"yes"'}, "[pipelines.mini.tracking] mlflow_models = 'yes': expected a bool"),
 ])
-def test_a_bad_tracking_table_warns_once_and_the_run_survives(host, tmp_path, extra, message):
+def test_a_bad_tracking_table_is_refused_before_the_run_starts(host, tmp_path, extra, message):
+    """The plugin's validate_pipeline hook checks its keys with the registry: a typo stops
+    `whyrec validate` / `whyrec run` before any training, with "did you mean"."""
+    from whyrec.errors import RegistryError
+    from whyrec.registry import load_registry
+
     uri = store(tmp_path)
-    result = run_pipeline("mini", registry=registry(tmp_path, tracking(uri, **extra)), out=tmp_path / "runs", host=host)
+    reg = registry(tmp_path, tracking(uri, **extra))
+    with pytest.raises(RegistryError, match=re.escape(message)):
+        load_registry(reg).validate(host)
+    with pytest.raises(RegistryError, match=re.escape(message)):
+        run_pipeline("mini", registry=reg, out=tmp_path / "runs", host=host)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_a_run_that_carries_a_bad_table_warns_once_and_can_still_be_logged(host, tmp_path):
+    """A run whose manifest holds a bad table (made before the check above, or edited): the
+    hooks warn once, and `whyrec mlflow log --uri` logs it with defaults."""
+    from whyrec_mlflow import tracker
+
+    uri = store(tmp_path)
+    result = run_pipeline("mini", registry=registry(tmp_path), out=tmp_path / "runs", host=host)
     manifest = json.loads((result.path / "manifest.json").read_text())
-    assert manifest["status"] == "complete"
-    (warning,) = manifest["warnings"]  # once per run: after_stage/after_run stay quiet
-    assert warning.startswith(f"before_run hook of plugin 'whyrec-mlflow' failed: PluginError: {message}")
-    assert warning.endswith("nothing of this run is logged to MLflow")
+    manifest["settings"]["tracking"] = {"mlflow_uri": uri, "mlflow_timout": 3}
+    (result.path / "manifest.json").write_text(json.dumps(manifest))
+    run = types.SimpleNamespace(path=result.path, manifest=manifest)
+    with pytest.raises(PluginError, match=re.escape("mlflow_timout (did you mean 'mlflow_timeout'?)")):
+        tracker.before_run(run)
+    tracker.after_stage("dataset", types.SimpleNamespace(run_dir=result.path, pipeline="mini", settings=manifest["settings"]), [])  # quiet: reported once
+    tracker.after_run(run)
     assert not (tmp_path / "mlruns").exists()
-    # the table cannot be fixed in the run directory: --uri still logs it, with defaults
     res = CliRunner().invoke(mlflow_group, ["log", str(result.path), "--uri", uri, "--experiment", "whyrec-tests"])
     assert res.exit_code == 0, res.output
     assert "ignoring the run's tracking table" in res.output
-    client, run = only_run(uri)
-    client.delete_run(run.info.run_id)
-    # the failure belongs to that run only: a good table in the same process logs again
-    run_pipeline("mini", registry=registry(tmp_path, tracking(uri)), out=tmp_path / "runs", host=host)
-    _, run = only_run(uri)
-    assert run.info.status == "FINISHED"
+    _, logged = only_run(uri)
+    assert logged.info.status == "FINISHED"
 
 
 def test_unknown_key_suggests_the_closest():
