@@ -101,3 +101,28 @@ def test_stage_a_command_needs(toy_registry):
     spec = load_registry(toy_registry).pipeline()
     with pytest.raises(RegistryError, match=r"pipeline 'toy' has no 'causal' stage, which `whyrec causal` needs"):
         spec.require("causal", "whyrec causal")
+
+
+def test_plugins_validate_their_pipeline_settings(tmp_path, host):
+    import types
+
+    import whyrec
+
+    seen = []
+
+    def validate_pipeline(pipeline, settings):
+        seen.append((pipeline, settings.get("tracking")))
+        return [f"[pipelines.{pipeline}.tracking] colour = 'red': expected a number"] if "colour" in settings.get("tracking", {}) else None
+
+    def broken(pipeline, settings):
+        raise KeyError("oops")
+
+    host.add(types.SimpleNamespace(validate_pipeline=whyrec.hookimpl(validate_pipeline)), "checker")
+    ok = load_registry(write(tmp_path, '[pipelines.p]\ndataset = { use = "toy" }\n[pipelines.p.tracking]\nshade = 1\n'))
+    ok.validate(host)
+    assert seen == [("p", {"shade": 1})]
+    bad = load_registry(write(tmp_path, '[pipelines.p]\ndataset = { use = "toy" }\n[pipelines.p.tracking]\ncolour = "red"\n'))
+    assert bad.problems(host) == [f"{bad.path}: [pipelines.p.tracking] colour = 'red': expected a number"]
+    host.add(types.SimpleNamespace(validate_pipeline=whyrec.hookimpl(broken)), "broken-checker")
+    assert sorted(bad.problems(host)) == sorted([f"{bad.path}: the validate_pipeline hook of plugin 'broken-checker' failed: KeyError: 'oops'",
+                                                 f"{bad.path}: [pipelines.p.tracking] colour = 'red': expected a number"])  # hides nothing
