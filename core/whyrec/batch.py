@@ -132,7 +132,8 @@ class ChunkExplainer:
                     raise
                 raise UnsupportedError(
                     f"explainer {lay['explainer']!r} cannot explain pairs whose user or item the dataset does not know ({exc}); "
-                    f"use cold_start = skip (--cold-start skip): they are then kept with status 'skipped' and counted"
+                    f"use cold_start = skip (--cold-start skip): they are then kept with status 'skipped' and counted "
+                    "(into a new --out if this job already wrote parts: those belong to the cold_start = explain job)"
                 ) from exc
             _check_explanation(expl, sub, lay, lay["explainer"])
             for name in ("output_value", "base_value", "additivity_error"):
