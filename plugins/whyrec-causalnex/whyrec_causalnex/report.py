@@ -90,9 +90,15 @@ def _stage_html(d: Path) -> str:
                                iframe_html(text, "causal graph", height=560)))
     eff = _read(d, "effects")
     if eff is not None and len(eff):
-        cols = ["description", "interval", "p_do", "p_do_low", "p_do_high", "effect_vs_first", "effect_low",
-                "effect_high", "p_observed", "path_to_outcome"]
+        cols = ["description", "interval", "p_do", "p_do_low", "p_do_high", "estimate_in_interval", "effect_vs_first",
+                "effect_low", "effect_high", "p_observed", "path_to_outcome"]
         out.append("<h4>Interventions: P(outcome | do(feature = level))</h4>")
+        if "estimate_in_interval" in eff.columns:
+            outside = eff[eff["estimate_in_interval"].astype("boolean").eq(False).fillna(False)]
+            if len(outside):
+                out.append(f"<p class=\"wr-small\"><b>{len(outside)} estimate(s) fall outside their own bootstrap interval</b> "
+                           f"({esc(', '.join(map(str, outside['description'].head(5))))}): those intervals are unreliable; "
+                           "more rows or a larger effect_bootstrap narrow them.</p>")
         out.append(f"<p class=\"wr-small\">{esc(s.get('interventions_from', ''))}; intervals: {esc(s.get('effect_bootstrap'))} "
                    f"bootstrap refits of the network's probabilities on the learned graph. p_observed is "
                    f"P(outcome | feature = level) (conditioning): where it differs from p_do, the association is "

@@ -99,6 +99,26 @@ def test_report_section_survives_a_broken_artifact(run_dir, tmp_path):
     assert "rerun `whyrec run toy`" in sec.message
 
 
+def test_report_flags_estimates_outside_their_interval(run_dir, tmp_path):
+    import shutil
+
+    import pandas as pd
+    from whyrec.rundir import Run
+
+    from whyrec_causalnex.report import render_causal
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    d = copy / "causal" / "causalnex-bn"
+    path = d / "effects.parquet"  # what the section reads
+    eff = pd.read_parquet(path)
+    assert "estimate_in_interval" in eff.columns and "fall outside their own bootstrap interval" not in render_causal(Run(copy)).body
+    eff["estimate_in_interval"] = [False] + [True] * (len(eff) - 1)
+    eff.to_parquet(path)
+    html = render_causal(Run(copy)).body
+    assert "<b>1 estimate(s) fall outside their own bootstrap interval</b>" in html and eff["description"].iloc[0] in html
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "whyrec"
     env = {**os.environ, "WHYREC_PROGRESS": "0"}
