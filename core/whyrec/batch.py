@@ -441,7 +441,6 @@ def explain_pairs_batched(
 
     Rerunning with the same arguments resumes: finished parts are kept, the rest redone.
     """
-
     pairs_path, out_dir = Path(pairs_path), Path(out_dir)
     if cold_start not in COLD_START:
         raise DataError(f"cold_start must be one of {list(COLD_START)}, got {cold_start!r}")
@@ -487,50 +486,31 @@ def explain_pairs_batched(
         raise DataError(f"{out_dir}: exists and is not a directory; pass a directory for --out")
     if out_dir.exists():
         _prepare_out_dir(out_dir, job)  # refuse a foreign directory before touching it
-    created = _missing_parents(out_dir)
-    lock_existed = (out_dir / LOCK_FILE).exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    fresh = False
-    try:
-        with _DirLock(out_dir):  # and check again under the lock: no other writer slips in between
-            old = _prepare_out_dir(out_dir, job)
-            fresh = old is None
-            _clean_temp_files(out_dir)
+    with _DirLock(out_dir):  # and check again under the lock: no other writer slips in between
+        old = _prepare_out_dir(out_dir, job)
+        _clean_temp_files(out_dir)
+        if old is None:
+            write_json(out_dir / JOB_FILE, job)
+        try:
+            return _run_job(out_dir, job, pf, executor, model, data, explainer, cold_start, layout, columns,
+                            n_rows, n_parts, t0, show_progress)
+        except BaseException:
             if old is None:
-                write_json(out_dir / JOB_FILE, job)
-            result = _run_job(out_dir, job, pf, executor, model, data, explainer, cold_start, layout, columns,
-                              n_rows, n_parts, t0, show_progress)
-    except BaseException:
-        if fresh:
-            _unclaim(out_dir, created, lock_existed)
-        raise
-    return result
+                _unclaim(out_dir)  # still under the lock: no other writer sees a half-released claim
+            raise
 
 
-def _missing_parents(path: Path) -> list[Path]:
-    """The directories ``mkdir(parents=True)`` is about to create, deepest first."""
-    out = []
-    while not path.exists():
-        out.append(path)
-        if path.parent == path:
-            break
-        path = path.parent
-    return out
-
-
-def _unclaim(out_dir: Path, created: list[Path], lock_existed: bool) -> None:
-    """A new job that failed before writing any part leaves the directory as it found it, so a
+def _unclaim(out_dir: Path) -> None:
+    """A new job that failed before writing any part gives up its claim on the directory, so a
     rerun with other options (e.g. --cold-start skip, as the error advises) is not refused as
-    "a different job"."""
+    "a different job". Called under the lock; the lock file stays (an empty lock file claims
+    nothing, and removing it could let two writers lock different files)."""
     try:
         if any(PART_RE.match(p.name) for p in out_dir.iterdir()):
             return  # finished parts: keep the job file, a rerun with the same arguments resumes
         _clean_temp_files(out_dir)
         (out_dir / JOB_FILE).unlink(missing_ok=True)
-        if not lock_existed:
-            (out_dir / LOCK_FILE).unlink(missing_ok=True)
-        for d in created:
-            d.rmdir()  # only if empty: raises otherwise, and then the rest stays too
     except OSError:
         pass
 

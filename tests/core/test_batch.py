@@ -178,8 +178,8 @@ def test_explainer_that_cannot_explain_cold_start_says_to_skip(toy, tmp_path):
                                                r"does not know \(users \[10000, 10001\] are not in dataset 'batch-toy'\); "
                                                r"use cold_start = skip \(--cold-start skip\)"):
         run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="explain", explainer=bt.LinearExplainer(strict=True))
-    # the failed job wrote no part: it leaves nothing behind, so following the advice into the same --out works
-    assert not (tmp_path / "out").exists()
+    # the failed job wrote no part: it leaves no claim (only the empty lock file), so following the advice into the same --out works
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["_job.lock"]
     res = run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="skip", explainer=bt.LinearExplainer(strict=True))
     assert res.counts["skipped"] == 2 and res.counts["explained"] == 38
 
@@ -189,7 +189,7 @@ def test_a_new_job_that_fails_before_any_part_leaves_an_existing_empty_dir_empty
     (tmp_path / "out").mkdir()
     with pytest.raises(UnsupportedError, match="use cold_start = skip"):
         run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="explain", explainer=bt.LinearExplainer(strict=True))
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["_job.lock"]
     res = run(toy, tmp_path / "p.parquet", tmp_path / "out", cold_start="skip", explainer=bt.LinearExplainer(strict=True))
     assert res.counts["skipped"] == 2
 
