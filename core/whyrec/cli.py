@@ -79,7 +79,8 @@ def validate_cmd(registry: Path) -> None:
         for msg in problems:
             click.echo(f"error: {msg}", err=True)
         raise RegistryError(f"{registry}: {len(problems)} problems (above)")
-    reg.validate()
+    if problems:
+        raise RegistryError(problems[0])
     click.echo(f"{registry}: {len(reg.pipelines)} pipeline(s) valid: {', '.join(sorted(reg.pipelines))} (default: {reg.default})")
 
 

@@ -26,12 +26,27 @@ def _explainers(run: Any, model: Any, methods: tuple[str, ...] | list[str], labe
         if x.supports(model):
             out.append((name, x))
         elif methods:
-            others = [n for n in host.names("explainers") if host.create("explainers", n).supports(model)]
+            others = _supporting(host, model)
             raise UnsupportedError(f"explainer {name!r} does not support model {label!r}; explainers that do: {', '.join(others) or 'none'}")
     if not out:
-        others = [n for n in host.names("explainers") if host.create("explainers", n).supports(model)]
+        others = _supporting(host, model)
         raise UnsupportedError(f"none of the run's explainers support model {label!r}; pass --method with one that does "
                                f"({', '.join(others) or 'none installed'})")
+    return out
+
+
+def _supporting(host: Any, model: Any) -> list[str]:
+    """Installed explainers that support ``model`` (for messages); one that cannot even be
+    built (its plugin is broken) is left out rather than replace the message."""
+    from .errors import WhyrecError
+
+    out = []
+    for n in host.names("explainers"):
+        try:
+            if host.create("explainers", n).supports(model):
+                out.append(n)
+        except (WhyrecError, TypeError):
+            continue
     return out
 
 

@@ -45,17 +45,19 @@ def value_keys(values: Any) -> np.ndarray:
     if pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
         return s.astype(int).astype(str).to_numpy(dtype=object)
     if pd.api.types.is_integer_dtype(s.dtype) and not s.isna().any():
-        return s.to_numpy().astype(np.int64).astype(str).astype(object)
-    if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
+        # the column's own integers as text (uint64 above 2**63 included: no int64 wrap-around)
+        return s.to_numpy().astype(str).astype(object)
+    if pd.api.types.is_float_dtype(s.dtype) and not isinstance(s.dtype, pd.api.extensions.ExtensionDtype):
         v = s.to_numpy(dtype=float, na_value=np.nan)
         out = np.empty(len(v), dtype=object)
         ok = np.isfinite(v)
-        integral = ok & (v == np.round(v))
-        out[integral] = v[integral].astype(np.int64).astype(str)
-        frac = ok & ~integral
-        out[frac] = [repr(float(x)) for x in v[frac]]
+        fast = ok & (v == np.round(v)) & (np.abs(v) < 2.0**53)  # exact in int64 and in float
+        out[fast] = v[fast].astype(np.int64).astype(str)
+        slow = ok & ~fast  # fractions and huge values: one by one, as value_key does
+        out[slow] = [value_key(float(x)) for x in v[slow]]
         out[~ok] = None
         return out
+    # nullable integers with NA, objects, strings: element by element (exact for any size)
     return np.array([value_key(x) for x in s.to_numpy(dtype=object)], dtype=object)
 
 

@@ -115,15 +115,21 @@ class Registry:
 
 
 def _plugin_problems(host: Any, path: Path, pipeline: str, settings: dict) -> list[str]:
-    """What plugins' ``validate_pipeline`` hooks find in a pipeline's settings; each plugin on
-    its own, so one that raises is reported without hiding the others."""
+    """What plugins' ``validate_pipeline`` hooks find in a pipeline's settings. Each plugin is
+    asked on its own (with the arguments it declares, as pluggy would); one whose check itself
+    crashes is a warning on stderr, not a problem: a broken plugin must not block every run."""
+    import sys
+
     out: list[str] = []
     caller = getattr(host.pm.hook, "validate_pipeline", None)
+    kw = {"pipeline": pipeline, "settings": dict(settings)}
     for impl in reversed(caller.get_hookimpls()) if caller is not None else []:
         try:
-            found = impl.function(pipeline=pipeline, settings=dict(settings))
-        except Exception as exc:  # noqa: BLE001  (a broken check must not hide the registry's problems)
-            found = [f"the validate_pipeline hook of plugin {impl.plugin_name!r} failed: {type(exc).__name__}: {exc}"]
+            found = impl.function(**{a: kw[a] for a in impl.argnames})
+        except Exception as exc:  # noqa: BLE001
+            print(f"[whyrec] warning: the validate_pipeline hook of plugin {impl.plugin_name!r} failed: "
+                  f"{type(exc).__name__}: {exc}; its settings were not checked", file=sys.stderr, flush=True)
+            continue
         out += [f"{path}: {msg}" for msg in found or []]
     return out
 

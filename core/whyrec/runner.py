@@ -263,6 +263,12 @@ def _call_hook(run_obj: Run, name: str, caller, **kw: Any) -> None:
     """Lifecycle hooks watch the run; one that fails is recorded, never loses the run. Each
     plugin's implementation is called on its own, so one failing does not skip the others'."""
     for impl in reversed(caller.get_hookimpls()):  # pluggy's order: last registered first
+        if getattr(impl, "hookwrapper", False) or getattr(impl, "wrapper", False):
+            # called one by one here, a wrapper would only build a generator and do nothing: say so
+            msg = f"{name} hook of plugin {impl.plugin_name!r} is a hook wrapper, which lifecycle hooks do not support; it was not called"
+            run_obj.manifest.setdefault("warnings", []).append(msg)
+            print(f"[whyrec] warning: {msg}", file=sys.stderr, flush=True)
+            continue
         try:
             impl.function(**{a: kw[a] for a in impl.argnames})
         except Exception as exc:  # noqa: BLE001

@@ -43,3 +43,11 @@ def test_category_lookup_maps_each_categories_index_once():
     assert calls == [3, 2]
     empty = pd.Series(pd.Categorical([None, None], categories=[]))
     assert list(by_cat(empty, lambda s: np.array([], dtype=np.int64), missing=-7)) == [-7, -7]
+
+
+def test_large_ids_keep_their_value_in_every_dtype():
+    big = 2**63 + 5
+    assert list(value_keys(pd.Series([big], dtype="uint64"))) == [str(big)] == [value_key(np.uint64(big))]
+    assert list(value_keys(pd.Series([1e19]))) == [value_key(1e19)] == ["10000000000000000000"]
+    assert list(value_keys(pd.Series([2**53 + 1, None], dtype="Int64"))) == [str(2**53 + 1), None]
+    assert list(value_keys(pd.Series([3.0, 2.5, -7.0]))) == ["3", "2.5", "-7"]

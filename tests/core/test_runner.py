@@ -154,3 +154,12 @@ def test_python_api_checks_parameters_as_the_registry_does():
     with pytest.raises(RegistryError, match="has no parameter 'user_wieght'; did you mean 'user_weight'"):
         whyrec.component("models", "popularity", user_wieght=0.5)
     assert whyrec.component("models", "popularity", user_weight=1).name == "popularity"  # an int is a fine float
+
+
+def test_a_lifecycle_hook_wrapper_is_reported_not_silently_skipped(toy_registry, host, tmp_path):
+    def before_run(run):
+        yield
+
+    host.add(types.SimpleNamespace(before_run=whyrec.hookimpl(wrapper=True)(before_run)), "wrapping")
+    run = whyrec.run(registry=toy_registry, out=tmp_path, host=host)
+    assert run.manifest["warnings"] == ["before_run hook of plugin 'wrapping' is a hook wrapper, which lifecycle hooks do not support; it was not called"]

@@ -96,8 +96,8 @@ def make_event(event: str, user: Any, item: Any, *, position: Any = None, varian
     if label is not None and event == "impression" and float(label) not in (0.0, 1.0):
         raise DataError(f"an impression's label is 1 (clicked) or 0, not {label!r}")
     if position is not None:
-        if isinstance(position, bool) or not isinstance(position, (int, float, np.integer, np.floating)) or position != position \
-                or float(position) != int(position) or position < 0:
+        if isinstance(position, bool) or not isinstance(position, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(float(position)) or float(position) != int(position) or position < 0:
             raise DataError(f"position {position!r} is not a slot number: positions are whole numbers from 0 "
                             f"(0 or 1 for the first slot, as your logs count); leave it out when unknown")
         position = int(position)
@@ -122,7 +122,7 @@ def _check_timestamp(ts: Any) -> Any:
     """A timestamp every later analysis can read; refused (nothing written) otherwise.
 
     An epoch-seconds string (from the command line) is stored as ISO 8601 UTC, like the default
-    "now", so one log never mixes strings and numbers."""
+    "now"; numbers passed through the Python API are kept as numbers (analysis reads both)."""
     if isinstance(ts, datetime):
         return ts
     if isinstance(ts, (int, float, np.integer, np.floating)) and not isinstance(ts, bool):

@@ -7,6 +7,7 @@ not one per stage. The run directory never depends on MLflow.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,8 @@ def _logger(run_dir: Path, settings: dict | None = None) -> Any:
         return None  # already failed and reported
     if state is not None:
         return state
+    if (settings or {}).get("tracking") is None and not os.environ.get("MLFLOW_TRACKING_URI"):
+        return None  # not tracking: no manifest to read, nothing to fail
     manifest = _manifest(run_dir)
     if _config(Path(run_dir), settings, manifest.get("pipeline")) is None:
         return None

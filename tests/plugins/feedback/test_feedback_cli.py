@@ -155,3 +155,13 @@ def test_whyrec_cli_bad_param_type_is_one_line_exit_2(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == "error: analyzer 'ab-test': -p alpha: expected float, got str 'high'\n"
+
+
+@pytest.mark.parametrize("position", [float("inf"), float("nan"), -1, 1.5, True])
+def test_python_api_refuses_positions_that_are_not_slots(position):
+    from whyrec.errors import DataError
+    from whyrec_feedback.store import make_event
+
+    with pytest.raises(DataError, match="is not a slot number"):
+        make_event("impression", 1, 2, position=position)
+    assert make_event("impression", 1, 2, position=3.0)["position"] == 3
