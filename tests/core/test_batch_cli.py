@@ -18,17 +18,10 @@ from whyrec.plugins import PluginHost
 from whyrec.rundir import Run
 from whyrec.runner import run as run_pipeline
 
+from core_helpers import TOY
 
-REGISTRY = """
-[pipelines.toy]
-seed = 3
-sample_users = 4
-top_k = 5
-dataset = { use = "toy", n_users = 20 }
-model = { use = "popularity" }
-explainers = [ { use = "popularity-reason" } ]
-report = { enabled = false }
-"""
+
+REGISTRY = TOY + "report = { enabled = false }\n"  # the core tests' toy pipeline, without the report
 
 
 @pytest.fixture(scope="module")
