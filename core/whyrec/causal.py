@@ -32,15 +32,14 @@ class CausalGraph:
         return [e.source for e in self.edges if e.target == node]
 
     def shd(self, other: "CausalGraph") -> int:
-        """Structural Hamming distance: missing + extra edges, a reversed edge counting once."""
+        """Structural Hamming distance: the node pairs whose edges differ (a missing, an extra or a
+        reversed edge counts once; so does a->b against a->b plus b->a)."""
         a, b = self.edge_set(), other.edge_set()
         dist = 0
-        for s, t in a - b:
-            dist += 1 if (t, s) not in b else 0
-        for s, t in b - a:
-            dist += 1 if (t, s) not in a else 0
-        reversed_pairs = {(s, t) for s, t in a - b if (t, s) in b}
-        return dist + len(reversed_pairs)
+        for s, t in {tuple(sorted(e)) for e in a | b}:
+            if ((s, t) in a, (t, s) in a) != ((s, t) in b, (t, s) in b):
+                dist += 1
+        return dist
 
     def is_acyclic(self) -> bool:
         adj: dict[str, list[str]] = {n: [] for n in self.nodes}
