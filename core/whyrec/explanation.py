@@ -63,7 +63,7 @@ class Explanation:
             import pandas as pd
 
             self.field_attributions = pd.DataFrame(
-                {g: self.attributions[cols].sum(axis=1) for g, cols in groups.items()}
+                {g: self.attributions[cols].sum(axis=1) for g, cols in groups.items()}, index=self.attributions.index
             )
         if "additivity_error" not in self.pairs.columns:
             if self.additive and {"output_value", "base_value"} <= set(self.pairs.columns):
@@ -171,7 +171,7 @@ class Explanation:
                     vals.columns.name = None
             if meta["fields"] is not None:
                 fl = pd.read_parquet(d / "field_attributions.parquet")
-                fattr = fl.pivot(index="pair", columns="field", values="attribution")[meta["fields"]]
+                fattr = fl.pivot(index="pair", columns="field", values="attribution").reindex(range(len(pairs)))[meta["fields"]]
                 fattr.columns.name = None
             extras = {n: pd.read_parquet(d / f"extra_{n}.parquet") for n in meta.get("extras", [])}
         except (OSError, KeyError, ValueError) as exc:
@@ -188,5 +188,7 @@ class Explanation:
         if err is not None:
             head += f", max additivity error {err:.2e}"
         table = self.field_attributions if self.field_attributions is not None else self.attributions
-        body = self.pairs.join(table).head(20).to_html(float_format=lambda v: f"{v:.4f}", index=False)
+        # prefixed: fields named user and item would clash with the pairs' columns
+        shown = self.pairs if table is None else self.pairs.join(table.add_prefix("attribution: "))
+        body = shown.head(20).to_html(float_format=lambda v: f"{v:.4f}", index=False)
         return f"<div>{head}{body}</div>"
