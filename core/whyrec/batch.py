@@ -96,10 +96,12 @@ class ChunkExplainer:
     its workers once (Ray serialises it into its object store) and call it per chunk.
     """
 
-    def __init__(self, model: Any, data: "RecData", explainer: Any, cold_start: str, layout: dict) -> None:
+    def __init__(self, model: Any, data: "RecData", explainer: Any, cold_start: str, layout: dict,
+                 context: dict | None = None) -> None:
         self.model, self.data, self.explainer = model, data, explainer
         self.cold_start = cold_start
         self.layout = layout
+        self.context = dict(context or {})
 
     def __call__(self, task: "tuple[int, pa.Table]") -> "tuple[int, pa.Table]":
         import numpy as np
@@ -111,6 +113,8 @@ class ChunkExplainer:
         known_user = pairs.pop("_known_user").to_numpy(bool)
         known_item = pairs.pop("_known_item").to_numpy(bool)
         null = pairs.pop("_null").to_numpy(bool)
+        if self.data.context_names:  # the file's own context columns, and the stated --context values
+            pairs = self.data.with_context(pairs, self.context)
         known = known_user & known_item
         # A null id is no user at all: never explained, whatever cold_start says.
         todo = ~null if self.cold_start == "explain" else known
@@ -178,6 +182,9 @@ def _id_frame(table: "pa.Table", data: "RecData") -> "pd.DataFrame":
             out[col] = values
         out[f"_known_{'user' if col == USER else 'item'}"] = known
     out["_null"] = null
+    for c in data.context_names:  # context travels with its row
+        if c in table.column_names:
+            out[c] = table.column(c).to_pandas()
     return pd.DataFrame(out)
 
 
@@ -212,7 +219,7 @@ def _open_pairs(path: Path) -> Any:
         raise DataError(f"{path}: not a readable Parquet file ({exc}); write the pairs with pandas.DataFrame.to_parquet") from exc
 
 
-def _check_pairs_schema(path: Path, schema: "pa.Schema", data: "RecData") -> None:
+def _check_pairs_schema(path: Path, schema: "pa.Schema", data: "RecData", context: dict | None = None) -> None:
     import pyarrow as pa
 
     names = list(schema.names)
@@ -220,6 +227,14 @@ def _check_pairs_schema(path: Path, schema: "pa.Schema", data: "RecData") -> Non
     if missing:
         raise DataError(f"{path}: pairs file has no column {', '.join(repr(c) for c in missing)} (columns: {names}); "
                         f"explain-batch needs one row per pair with columns {USER!r} and {ITEM!r}")
+    lacking = [c for c in data.context_names if c not in names and c not in (context or {})]
+    if lacking:
+        raise DataError(f"{path}: pairs file has no context column {lacking[0]!r}, which dataset {data.name!r} declares "
+                        f"(context features: {data.context_names}); add it with each pair's own context, or state one "
+                        f"value for every row with --context {lacking[0]}=VALUE")
+    for c in context or {}:
+        if c in names:
+            raise DataError(f"{path}: --context {c}=... would override the file's own column {c!r}; drop one of them")
     clash = [c for c in names if c in OUTPUT_COLUMNS or c.startswith((ATTR, FIELD))]
     if clash:
         raise DataError(f"{path}: column(s) {clash} clash with explain-batch output columns {list(OUTPUT_COLUMNS)}; rename them")
@@ -282,9 +297,9 @@ def _probe_layout(model: Any, data: "RecData", explainer: Any, name: str) -> dic
     import pandas as pd
 
     if data.train is not None and len(data.train):
-        probe = data.train[[USER, ITEM]].iloc[:1].reset_index(drop=True)
+        probe = data.train.iloc[:1].reset_index(drop=True)  # a whole row: context included
     else:
-        probe = pd.DataFrame({USER: data.user_ids[:1], ITEM: data.item_ids[:1]})
+        probe = data.user_pairs(data.user_ids[0], data.item_ids[:1])
     expl = explainer.explain(model, data, probe)
     return {
         "explainer": name,
@@ -295,9 +310,17 @@ def _probe_layout(model: Any, data: "RecData", explainer: Any, name: str) -> dic
     }
 
 
+def _plain_value(v: Any) -> Any:
+    """A numpy scalar as the plain Python value JSON stores."""
+    return v.item() if hasattr(v, "item") else v
+
+
 def _fingerprint(job: dict) -> str:
     keys = ("format", "pairs_sha256", "rows", "chunk_rows", "cold_start", "model", "explainer", "columns")
-    return hashlib.sha256(json.dumps({k: job[k] for k in keys}, sort_keys=True, default=str).encode()).hexdigest()
+    ident = {k: job[k] for k in keys}
+    if job.get("context"):  # stated context values change every attribution (absent: as before)
+        ident["context"] = job["context"]
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _job_diff(old: dict, new: dict) -> list[str]:
@@ -423,6 +446,7 @@ def explain_pairs_batched(
     model_name: str | None = None,
     model_fingerprint: str | None = None,
     show_progress: bool = True,
+    context: dict | None = None,
 ) -> BatchResult:
     """Explain every (user, item) row of the Parquet file ``pairs_path`` into ``out_dir``.
 
@@ -438,6 +462,9 @@ def explain_pairs_batched(
     model_fingerprint: identifies the model's weights in the job fingerprint (the CLI passes a
         hash of the saved model directory); without it the model's name, parameters, features
         and data hash identify it.
+    context: values of context columns the pairs file lacks, the same for every row
+        (``--context key=value``); a context column that is neither in the file nor here is
+        an error, never filled in silently.
 
     Rerunning with the same arguments resumes: finished parts are kept, the rest redone.
     """
@@ -457,7 +484,12 @@ def explain_pairs_batched(
 
     pf = _open_pairs(pairs_path)
     schema = pf.schema_arrow
-    _check_pairs_schema(pairs_path, schema, data)
+    if context:  # names and values checked (did-you-mean, types) before anything runs
+        import pandas as pd
+
+        one = data.with_context(pd.DataFrame({USER: data.user_ids[:1], ITEM: data.item_ids[:1]}), context)
+        context = {c: _plain_value(one[c].iloc[0]) for c in context}
+    _check_pairs_schema(pairs_path, schema, data, context)
     n_rows = pf.metadata.num_rows
     if n_rows == 0:
         raise DataError(f"{pairs_path}: pairs file has no rows; explain-batch needs at least one (user, item) pair")
@@ -478,6 +510,7 @@ def explain_pairs_batched(
         "explainer": {"name": explainer_name, "params": explainer_params or {}},
         "method": layout["method"],
         "columns": columns,
+        "context": {k: _plain_value(v) for k, v in (context or {}).items()},
     }
     job["fingerprint"] = _fingerprint(job)
 
@@ -557,7 +590,7 @@ def _run_job(out_dir: Path, job: dict, pf: Any, executor: Any, model: Any, data:
             yield i, chunk
 
     hashes: dict[int, str] = {}
-    fn = ChunkExplainer(model, data, explainer, cold_start, layout)
+    fn = ChunkExplainer(model, data, explainer, cold_start, layout, job.get("context"))
     results = executor.map_batches(fn, todo())
     try:
         for i, table in results:
@@ -695,12 +728,17 @@ def _create(host: Any, kind: str, name: str, params: dict, flag: str) -> Any:
 @click.option("--model", "model_name", default=None, help="Model of the run (default: the first the explainer supports).")
 @click.option("--cold-start", type=click.Choice(COLD_START), default="skip", show_default=True,
               help="Pairs with a user or item the dataset does not know: skip (kept, status 'skipped') or explain.")
+@click.option("--context", "context", multiple=True, metavar="KEY=VALUE",
+              help="A context column the pairs file lacks, the same for every row (repeatable). A context column "
+                   "that is neither in the file nor stated is an error.")
 def explain_batch_command(run_dir: Path, pairs: Path, out: Path, executor: str | None, executor_opts: tuple[str, ...],
                           chunk_rows: int, explainer_name: str, explainer_opts: tuple[str, ...], model_name: str | None,
-                          cold_start: str) -> None:
+                          cold_start: str, context: tuple[str, ...]) -> None:
     """Explain every (user, item) pair of PAIRS with a model of RUN_DIR, in resumable chunks."""
+    from .data import parse_context_options
     from .rundir import Run
 
+    stated = parse_context_options(context)
     run = Run(run_dir)
     host = run.host
     explainer_params = dict(next((e.get("params", {}) for e in run.spec("explainers") if e.get("use") == explainer_name), {}))
@@ -736,7 +774,7 @@ def explain_batch_command(run_dir: Path, pairs: Path, out: Path, executor: str |
         res = explain_pairs_batched(model, data, explainer, pairs, out, executor=exe, chunk_rows=chunk_rows,
                                     cold_start=cold_start, explainer_name=explainer_name,
                                     explainer_params=explainer_params, model_name=model_name,
-                                    model_fingerprint=fingerprint)
+                                    model_fingerprint=fingerprint, context=stated)
     finally:
         close = getattr(exe, "close", None)
         if callable(close):

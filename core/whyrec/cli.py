@@ -111,19 +111,25 @@ def plugins_cmd(fmt: str) -> None:
 @click.option("--model", default=None, help="Model of the run (default: the first).")
 @click.option("--method", "methods", multiple=True, help="Explainers to run (default: the pipeline's, where they apply).")
 @click.option("--why-above", nargs=2, default=None, metavar="A B", help="Explain why item A ranks above item B.")
+@click.option("--context", "context", multiple=True, metavar="KEY=VALUE",
+              help="A context feature of the request (repeatable), e.g. --context device=ios. "
+                   "Default: the user's latest logged context (the output says which was used).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def explain_cmd(run_dir: Path, user: str, k: int, model: str | None, methods: tuple[str, ...], why_above: tuple[str, str] | None, fmt: str) -> None:
+def explain_cmd(run_dir: Path, user: str, k: int, model: str | None, methods: tuple[str, ...], why_above: tuple[str, str] | None,
+                context: tuple[str, ...], fmt: str) -> None:
     """Why were these items recommended to USER? (top-k with reasons)"""
     from .atomic import to_json
+    from .data import parse_context_options
     from .explain import explain_user, format_text, why_above_json, why_above_text
     from .rundir import Run
 
+    ctx_values = parse_context_options(context)
     run = Run(run_dir)
     if why_above:
-        out = why_above_json(run, user, why_above[0], why_above[1], model=model, methods=methods, k=k)
+        out = why_above_json(run, user, why_above[0], why_above[1], model=model, methods=methods, k=k, context=ctx_values)
         click.echo(to_json(out, fallback=str) if fmt == "json" else why_above_text(out))
         return
-    out = explain_user(run, user, k, model=model, methods=methods)
+    out = explain_user(run, user, k, model=model, methods=methods, context=ctx_values)
     click.echo(to_json(out, fallback=str) if fmt == "json" else format_text(out))
 
 

@@ -44,7 +44,7 @@ class Model(Protocol):
     def fit(self, data: RecData, ctx: "PipelineContext | None" = None) -> dict: ...
     def score_features(self, X: "pd.DataFrame") -> "np.ndarray": ...
     def score(self, pairs: "pd.DataFrame") -> "np.ndarray": ...
-    def recommend(self, user: Any, k: int) -> "pd.DataFrame": ...
+    def recommend(self, user: Any, k: int, context: "dict[str, Any] | None" = None) -> "pd.DataFrame": ...
     def save(self, directory: Path) -> None: ...
 
 
@@ -116,8 +116,10 @@ class BaseModel:
         data = self._require_data()
         return self.score_features(data.features(pairs)[self.feature_names])
 
-    def recommend(self, user: Any, k: int) -> "pd.DataFrame":
-        """Top-k unseen items for ``user``: columns user, item, score, rank (1 = best)."""
+    def recommend(self, user: Any, k: int, context: "dict[str, Any] | None" = None) -> "pd.DataFrame":
+        """Top-k unseen items for ``user``: columns user, item, score, rank (1 = best), and the
+        dataset's context columns: the ``context`` given, else the user's latest logged context
+        (``RecData.with_context``; ``out.attrs["context"]`` says which)."""
         import numpy as np
         import pandas as pd
 
@@ -126,10 +128,14 @@ class BaseModel:
         cands = data.candidates(user)
         if k < 1 or k > len(cands):
             raise DataError(f"k={k} but user {getattr(user, 'item', lambda: user)()!r} has {len(cands)} candidate items; use 1 <= k <= {len(cands)}")
-        pairs = pd.DataFrame({USER: np.repeat(user, len(cands)), ITEM: cands})
+        pairs = data.user_pairs(user, cands, context)
         scores = self.score(pairs)
         top = np.argsort(-scores, kind="stable")[:k]
-        return pd.DataFrame({USER: user, ITEM: cands[top], "score": scores[top], "rank": np.arange(1, k + 1)})
+        out = pd.DataFrame({USER: user, ITEM: cands[top], "score": scores[top], "rank": np.arange(1, k + 1)})
+        for c in data.context_names:
+            out[c] = pairs[c].to_numpy()[top]
+        out.attrs["context"] = pairs.attrs.get("context", {})
+        return out
 
     def evaluate(self, data: RecData | None = None, **kw: Any) -> dict:
         from .metrics import evaluate_model

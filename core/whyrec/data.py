@@ -60,13 +60,32 @@ class RecData:
     _hash: str | None = field(default=None, repr=False)
 
     # -- features -----------------------------------------------------------------------
-    def features(self, pairs: "pd.DataFrame") -> "pd.DataFrame":
-        """Feature matrix (columns = schema.names, row i = pairs row i) for USER/ITEM pairs."""
+    @property
+    def context_names(self) -> list[str]:
+        """Context (interaction-level) features: they travel with each row, not with its ids."""
+        return [f.name for f in self.schema if f.field == "context"]
+
+    def features(self, rows: "pd.DataFrame") -> "pd.DataFrame":
+        """Feature matrix (columns = schema.names, row i = ``rows`` row i): the one way every
+        consumer turns (user, item, context) rows into model inputs.
+
+        ``rows`` are whole rows: USER, ITEM and every context column the schema declares
+        (train/test/logged rows carry them; ``with_context`` states them for new pairs).
+        A row without its context is refused, never featurized with the context missing:
+        selecting ``rows[[USER, ITEM]]`` first would silently drop what drives the outcome.
+        """
         import pandas as pd
 
+        pairs = rows
         for col in (USER, ITEM):
             if col not in pairs.columns:
                 raise DataError(f"pairs table has no {col!r} column (columns: {list(pairs.columns)})")
+        lacking = [c for c in self.context_names if c not in pairs.columns]
+        if lacking:
+            raise DataError(
+                f"dataset {self.name!r}: rows to featurize lack context column(s) {lacking}; pass whole rows "
+                f"(train, test and logged rows keep them) or state the context for new pairs "
+                f"(Python: data.with_context(pairs, {{{lacking[0]!r}: ...}}); CLI: --context {lacking[0]}=VALUE)")
         if self.featurizer is not None:
             out = self.featurizer(self, pairs)
         else:
@@ -84,6 +103,120 @@ class RecData:
         out = out[self.schema.names]
         out.index = pairs.index
         return out
+
+    def with_context(self, pairs: "pd.DataFrame", context: "dict[str, Any] | None" = None) -> "pd.DataFrame":
+        """``pairs`` with every context column present, and where each value came from.
+
+        A column the pairs already hold is kept (the pair's own context: a test or logged row,
+        a pairs file). A missing one takes the explicit ``context`` value when given (values as
+        a user types them: "1", "ios"), otherwise the documented default: the user's latest
+        logged context (the context columns of their most recent interaction), and for a user
+        with no logged interaction the most frequent value (categorical) or median (numeric)
+        of the training rows. ``out.attrs["context"]`` says, per column, which source was used
+        ("pair", "explicit", "user-latest", "typical"); explanations report it.
+        """
+        import numpy as np
+        import pandas as pd
+
+        names = self.context_names
+        context = dict(context or {})
+        unknown = [k for k in context if k not in names]
+        if unknown:
+            import difflib
+
+            k = unknown[0]
+            close = difflib.get_close_matches(k, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise DataError(f"--context {k}: dataset {self.name!r} has no context feature {k!r}; {hint}"
+                            f"its context features are {names or 'none'}")
+        out = pairs.copy()
+        sources: dict[str, str] = {}
+        latest = None
+        for c in names:
+            if c in pairs.columns:
+                sources[c] = "pair"
+                continue
+            if c in context:
+                out[c] = self._context_value(c, context[c])
+                sources[c] = "explicit"
+                continue
+            if latest is None:
+                latest = self._latest_context()
+            have = pairs[USER].isin(latest.index).to_numpy() if len(latest) else np.zeros(len(pairs), bool)
+            typical = self._typical_context(c)
+            col = latest[c].reindex(pairs[USER].to_numpy()).to_numpy() if len(latest) else np.full(len(pairs), typical)
+            if not have.all():
+                col = np.where(have, col, typical)
+            out[c] = pd.Series(col, index=pairs.index)
+            if c in self.interactions.columns and isinstance(self.interactions[c].dtype, pd.CategoricalDtype):
+                out[c] = out[c].astype(self.interactions[c].dtype)
+            sources[c] = "user-latest" if have.all() else ("typical" if not have.any() else "user-latest/typical")
+        out.attrs["context"] = sources
+        return out
+
+    def user_pairs(self, user: Any, items: Any, context: "dict[str, Any] | None" = None) -> "pd.DataFrame":
+        """Rows (user, item, context) for one user and several items, ready for ``features``:
+        the context is ``context`` where given, else the user's latest (see ``with_context``)."""
+        import numpy as np
+        import pandas as pd
+
+        items = np.asarray(items)
+        pairs = pd.DataFrame({USER: np.repeat(user, len(items)), ITEM: items})
+        return self.with_context(pairs, context) if self.context_names else pairs
+
+    def context_of(self, row: Any) -> dict:
+        """The context values of one row (a Series or mapping): ``{column: value}`` for the
+        context columns it holds; what ``user_pairs`` needs to score other items alike."""
+        return {c: row[c] for c in self.context_names if c in row}
+
+    def _context_value(self, name: str, value: Any) -> Any:
+        """An explicit context value in the column's type; refused if it cannot be one."""
+        import pandas as pd
+
+        f = self.schema[name]
+        ref = self.interactions[name] if name in self.interactions.columns else None
+        if f.kind == "numeric":
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                raise DataError(f"--context {name}={value}: {name!r} is numeric; give a number") from None
+        if ref is not None:
+            cats = (list(ref.cat.categories) if isinstance(ref.dtype, pd.CategoricalDtype) else list(pd.unique(ref.dropna())))
+            for c in cats:
+                if c == value or str(c) == str(value):
+                    return c
+            shown = ", ".join(repr(c) for c in cats[:10]) + (" ..." if len(cats) > 10 else "")
+            raise DataError(f"--context {name}={value}: {value!r} is not a value of {name!r} in the data ({shown})")
+        return value
+
+    def _latest_context(self) -> "pd.DataFrame":
+        """Per user, the context columns of their most recent logged interaction."""
+        if getattr(self, "_latest_cache", None) is None:
+            inter = self.interactions
+            cols = [c for c in self.context_names if c in inter.columns]
+            if not cols or USER not in inter.columns:
+                import pandas as pd
+
+                self._latest_cache = pd.DataFrame(columns=self.context_names)
+            else:
+                src = inter.sort_values(TIMESTAMP, kind="stable") if TIMESTAMP in inter.columns else inter
+                self._latest_cache = src.groupby(USER, sort=False, observed=True)[cols].last()
+        return self._latest_cache
+
+    def _typical_context(self, name: str) -> Any:
+        import numpy as np
+
+        src = self.train if self.train is not None and name in self.train.columns else self.interactions
+        if name not in src.columns:
+            raise DataError(f"dataset {self.name!r}: context feature {name!r} has no logged values to default to; "
+                            f"state it (--context {name}=VALUE)")
+        col = src[name].dropna()
+        if not len(col):
+            raise DataError(f"dataset {self.name!r}: context feature {name!r} has no values in the training rows; "
+                            f"state it (--context {name}=VALUE) or drop it from context_features")
+        if self.schema[name].kind == "numeric":
+            return float(np.median(col.to_numpy(float)))
+        return col.mode().iloc[0]
 
     def rederive_history(self, X: "pd.DataFrame") -> "pd.DataFrame":
         """``X`` with its history-derived features rebuilt from its sequence features (see
@@ -185,6 +318,20 @@ class RecData:
             "features": self.schema.to_dict(),
             "data_hash": self.data_hash(),
         }
+
+
+def parse_context_options(items: "tuple[str, ...] | list[str]") -> dict[str, str]:
+    """``--context key=value`` options as a dict; values stay text until ``with_context`` types
+    them against the column (a number for a numeric column, a known category otherwise)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise DataError(f"--context {item!r}: expected KEY=VALUE (e.g. --context device=ios)")
+        if key.strip() in out:
+            raise DataError(f"--context {key.strip()}: given twice; state each context column once")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _lookup_id(idx: Any, value: Any, what: str, dataset: str) -> Any:

@@ -50,12 +50,26 @@ def _supporting(host: Any, model: Any) -> list[str]:
     return out
 
 
-def explain_user(run: Any, user: Any, k: int, model: str | None = None, methods: tuple[str, ...] = ()) -> dict:
+def context_block(data: Any, rows: Any) -> dict | None:
+    """What context the explained rows were scored in, and where it came from (None: the
+    dataset has no context features). Sources: "explicit" (--context), "user-latest" (the
+    user's most recent logged context), "typical" (no logged context: the training mode or
+    median), "pair" (the row's own)."""
+    names = data.context_names
+    if not names:
+        return None
+    source = dict(getattr(rows, "attrs", {}).get("context", {}))
+    values = {c: _plain(rows[c].iloc[0]) for c in names if c in rows.columns and len(rows)}
+    return {"values": values, "source": {c: source.get(c, "pair") for c in names}}
+
+
+def explain_user(run: Any, user: Any, k: int, model: str | None = None, methods: tuple[str, ...] = (),
+                 context: dict | None = None) -> dict:
     """The JSON contract of `whyrec explain --format json` (docs/contracts.md)."""
     data = run.load_data()
     m = run.load_model(model)
     user = data.check_user(user)
-    recs = m.recommend(user, k)
+    recs = m.recommend(user, k, context=context or None)
     expls = [(name, x.explain(m, data, recs)) for name, x in _explainers(run, m, methods, label=model)]
     out = []
     for i, r in enumerate(recs.itertuples(index=False)):
@@ -65,11 +79,17 @@ def explain_user(run: Any, user: Any, k: int, model: str | None = None, methods:
             row["method"] = name
             entries.append(row)
         out.append({"item": _plain(r.item), "title": data.item_title(r.item), "rank": int(r.rank), "score": float(r.score), "explanations": entries})
-    return {"user": _plain(user), "model": model or run.model_names()[0], "recommendations": out}
+    res = {"user": _plain(user), "model": model or run.model_names()[0], "recommendations": out}
+    ctx = context_block(data, recs)
+    if ctx is not None:
+        res["context"] = ctx
+    return res
 
 
 def format_text(out: dict) -> str:
     lines = [f"Top {len(out['recommendations'])} for user {out['user']} (model {out['model']}):"]
+    if out.get("context"):
+        lines.append("  context: " + _context_text(out["context"]))
     for rec in out["recommendations"]:
         lines.append(f"{rec['rank']:>3}. {rec['title']}  (item {rec['item']}, score {rec['score']:.3f})")
         for e in rec["explanations"]:
@@ -80,7 +100,17 @@ def format_text(out: dict) -> str:
     return "\n".join(lines)
 
 
-def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | None = None, methods: tuple[str, ...] = (), k: int = 10) -> dict:
+def _context_text(ctx: dict) -> str:
+    words = {"explicit": "as given", "user-latest": "the user's latest logged context", "typical": "the most typical logged value",
+             "user-latest/typical": "the user's latest logged context", "pair": "the pair's own"}
+    by_source: dict[str, list[str]] = {}
+    for c, v in ctx["values"].items():
+        by_source.setdefault(words.get(ctx["source"].get(c, ""), ctx["source"].get(c, "")), []).append(f"{c}={v}")
+    return "; ".join(f"{', '.join(v)} ({s})" for s, v in by_source.items())
+
+
+def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | None = None, methods: tuple[str, ...] = (),
+                   k: int = 10, context: dict | None = None) -> dict:
     """Why does item A score above item B for this user: the difference of two additive
     explanations (it sums to the score gap for additive methods), plus, where the explainer
     plugin offers it, the smallest feature change that moves A into the top-k."""
@@ -91,10 +121,10 @@ def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | N
     user = data.check_user(user)
     a, b = data.check_item(item_a), data.check_item(item_b)
     name, x = _explainers(run, m, methods, label=model)[0]
-    pairs = pd.DataFrame({"user": [user, user], "item": [a, b]})
+    pairs = data.user_pairs(user, [a, b], context or None)  # A and B in the same context
     e = x.explain(m, data, pairs)
     cands = data.candidates(user)
-    scores = m.score(pd.DataFrame({"user": user, "item": cands}))
+    scores = m.score(data.user_pairs(user, cands, context or None))
     order = {it: r + 1 for r, it in enumerate(cands[(-scores).argsort(kind="stable")])}
     diff = e.difference(0, 1)
     sa, sb = (float(v) for v in e.pairs["output_value"])
@@ -108,6 +138,9 @@ def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | N
         "difference": {k: float(v) for k, v in diff.items()},
         "counterfactual": None,
     }
+    ctx = context_block(data, pairs)
+    if ctx is not None:
+        out["context"] = ctx
     try:
         from whyrec_shap.rank import smallest_change_into_top_k  # optional: provided by whyrec-shap
     except ImportError:
@@ -118,7 +151,7 @@ def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | N
                                                                "so it is never among their recommendations"}
             return out
         try:
-            out["counterfactual"] = smallest_change_into_top_k(m, data, user, a, k=k)
+            out["counterfactual"] = smallest_change_into_top_k(m, data, user, a, k=k, context=context or None)
         except (NotImplementedError, UnsupportedError) as exc:  # models that do not score feature rows
             out["counterfactual"] = {"found": False, "reason": f"not available for model {m.name!r}: {exc}"}
     return out
@@ -129,6 +162,8 @@ def why_above_text(out: dict) -> str:
         return "already interacted with, not ranked" if out.get(f"seen_{which}") else f"rank {out[f'rank_{which}']}"
 
     lines = [f"{out['title_a']} ({rank('a')}, score {out['score_a']:.3f}) vs {out['title_b']} ({rank('b')}, score {out['score_b']:.3f}) for user {out['user']} [{out['method']}]:"]
+    if out.get("context"):
+        lines.append("  context: " + _context_text(out["context"]))
     if out.get("additive", True):
         base = out["base_gap"]
         lines.append(f"  score gap {out['score_gap']:+.3f} = differences below" + (f" + base gap {base:+.3f}" if base == base and abs(base) > 1e-12 else ""))

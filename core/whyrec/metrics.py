@@ -40,7 +40,8 @@ def evaluate_model(model: Any, data: Any, k: int = 10, max_users: int | None = 2
     test = data.test
     if test is None or len(test) == 0:
         return {}
-    out = {"auc": auc(test[LABEL].to_numpy(), model.score(test[[USER, ITEM]]))}
+    # whole test rows: their context columns are part of what the model scores
+    out = {"auc": auc(test[LABEL].to_numpy(), model.score(test))}
     pos = test[test[LABEL] > 0]
     users = pos[USER].unique()
     if max_users is not None and len(users) > max_users:

@@ -207,6 +207,12 @@ class Table:
             if c in (USER, ITEM, LABEL):
                 raise DataError(f"table: feature {c!r} clashes with a standard column name; rename it")
 
+        for df, feats, key in ((users, ufeats, "user_features"), (items, ifeats, "item_features"),
+                               (inter, self.context_features, "context_features")):
+            for c in feats:  # an empty column would silently become a constant (0, a median) downstream
+                if df[c].isna().all():
+                    raise DataError(f"table: column {c!r} (declared in {key}) has no values in any of its {len(df):,} rows; "
+                                    f"fill it or remove it from {key}")
         schema, kinds = self._schema(users, items, inter, ufeats, ifeats)
         for df, feats in ((users, ufeats), (items, ifeats), (inter, self.context_features)):
             for c in feats:
@@ -328,12 +334,13 @@ class TableFeaturizer:
                 else:
                     cols[c] = col.to_numpy(float)[codes]
         for c in self.cfeats:
-            if c in pairs.columns:
-                cols[c] = pairs[c].to_numpy() if self.kinds[c] == "numeric" else pairs[c].array
-            else:  # a pair outside the logs has no context: missing
-                dtype = data.interactions[c].dtype
-                cols[c] = (np.full(len(pairs), np.nan) if self.kinds[c] == "numeric"
-                           else pd.Categorical.from_codes(np.full(len(pairs), -1), dtype=dtype))
+            if c not in pairs.columns:  # RecData.features refuses such rows first; never featurize a guess
+                raise DataError(f"{self.name}: rows lack context column {c!r}; state it (RecData.with_context)")
+            if self.kinds[c] == "numeric":
+                cols[c] = pd.to_numeric(pairs[c], errors="coerce").to_numpy(float)
+            else:  # the logged categories, so codes match training whatever the rows' own dtype
+                cols[c] = pd.Categorical(pairs[c].astype(object).where(pairs[c].notna(), None),
+                                         dtype=data.interactions[c].dtype)
         if self.n > 0:
             if TIMESTAMP in pairs.columns:
                 t = pd.to_numeric(pairs[TIMESTAMP], errors="coerce").to_numpy(float)

@@ -86,7 +86,7 @@ def attributions(model: Any, data: RecData, pairs: pd.DataFrame, explainer_name:
                  background: pd.DataFrame | None, seed: int = 0) -> pd.DataFrame:
     """Per-feature attributions [pairs, features] of ``model`` for ``pairs``."""
     if explainer is None:
-        X = data.features(pairs[[USER, ITEM]])
+        X = data.features(pairs)  # whole rows: context included
         return occlusion_attributions(model, X, background, seed=seed)
     expl = explainer.explain(model, data, pairs.reset_index(drop=True))
     if expl.attributions is not None:

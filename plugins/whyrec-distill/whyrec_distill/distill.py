@@ -138,14 +138,14 @@ class Distiller:
         if self.mode in ("ranking", "hybrid"):
             if self.mode == "ranking":
                 train = data.train[data.train[USER].isin(users)]
-                parts.append(train[[USER, ITEM]].reset_index(drop=True))
+                parts.append(train[[USER, ITEM, *data.context_names]].reset_index(drop=True))
                 targets.append((pd.to_numeric(train[LABEL], errors="coerce").to_numpy(float) > 0).astype(float))
                 weights.append(np.ones(len(train)))
                 info["label_pairs"] = int(len(train))
             top = teacher_top_k(teacher, data, users, self.ranking_k, self.ranking_pool, rng)
             w = position_weights(self.ranking_k, self.ranking_lambda)
             # alpha * K * w_r: on average each distilled positive weighs alpha against a labelled pair
-            parts.append(top[[USER, ITEM]])
+            parts.append(top[[USER, ITEM, *data.context_names]])
             targets.append(np.ones(len(top)))
             weights.append(self.ranking_weight * self.ranking_k * w[top["rank"].to_numpy() - 1])
             info["ranking_positives"] = int(len(top))
@@ -164,7 +164,7 @@ class Distiller:
         pairs, targets, weights, loss, info = self.training_set(model, data)
         student = self.make_student(host)
         t0 = time.perf_counter()
-        X = data.features(pairs[[USER, ITEM]])
+        X = data.features(pairs)  # whole rows: context included
         student.prepare(data, X)
         if loss == "listnet":
             train_info = student.fit_targets(X, targets, loss=loss, groups=pairs[USER].to_numpy(),

@@ -100,7 +100,7 @@ def rows_per_second(model: Any, X: pd.DataFrame, repeats: int = 3, threads: int 
 
 
 def _candidate_frame(data: RecData, users: list) -> pd.DataFrame:
-    parts = [pd.DataFrame({USER: np.repeat(u, len(c)), ITEM: c}) for u in users for c in [data.candidates(u)]]
+    parts = [data.user_pairs(u, data.candidates(u)) for u in users]  # each user's latest context
     return pd.concat(parts, ignore_index=True)
 
 
@@ -162,12 +162,13 @@ def evaluate(teacher: Any, models: dict[str, Any], data: RecData, settings: Eval
         for ui, u in enumerate(users[: s.explain_users]):
             sl = slice(bounds[ui], bounds[ui + 1])
             order = F.top_k(scores["teacher"][sl], s.explain_k)
-            ex_pairs.append(pd.DataFrame({USER: u, ITEM: items[sl][order], "rank": np.arange(1, len(order) + 1)}))
+            top = pairs.iloc[bounds[ui] + np.asarray(order)].reset_index(drop=True)  # rows with their context
+            ex_pairs.append(top.assign(rank=np.arange(1, len(order) + 1)))
         ex = pd.concat(ex_pairs, ignore_index=True)
         background = None
         if explainer is None:
             tr = data.train if data.train is not None and len(data.train) else pairs
-            background = data.features(tr[[USER, ITEM]].sample(min(len(tr), 256), random_state=s.seed))
+            background = data.features(tr.sample(min(len(tr), 256), random_state=s.seed))
         seq = data.schema.of_kind("sequence")
         t_attr = attributions(teacher, data, ex, expl_name, explainer, background, s.seed)
         for lab, m in models.items():

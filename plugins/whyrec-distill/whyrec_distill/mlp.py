@@ -159,7 +159,7 @@ class MLPStudent(BaseModel):
         if X is None:
             if data.train is None or len(data.train) == 0:
                 raise DataError(f"model 'mlp': dataset {data.name!r} has no training pairs to fit the encoder on")
-            X = data.features(data.train[[USER, ITEM]])
+            X = data.features(data.train)
         self.encoder = TabularEncoder.fit(X, cats, nums)
         self.net = self._build_net(self._make_config(self.encoder))
 
@@ -195,7 +195,7 @@ class MLPStudent(BaseModel):
         """Train on ``data.train`` labels (> 0 is a positive) with binary cross-entropy."""
         if data.train is None or len(data.train) == 0 or LABEL not in data.train.columns:
             raise DataError(f"model 'mlp': dataset {data.name!r} has no labelled training pairs (data.train with {LABEL!r})")
-        X = data.features(data.train[[USER, ITEM]])
+        X = data.features(data.train)
         y = (pd.to_numeric(data.train[LABEL], errors="coerce").to_numpy(dtype=float) > 0).astype(np.float32)
         if len(np.unique(y)) < 2:
             raise DataError(f"model 'mlp': the training labels of {data.name!r} hold one class only; it needs negatives")
@@ -411,7 +411,7 @@ class MLPStudent(BaseModel):
         data = self._require_data()
         if not self.encoder.categorical or data.train is None or len(data.train) == 0:
             return
-        X = data.features(data.train[[USER, ITEM]].head(200))
+        X = data.features(data.train.head(200))
         for c in self.encoder.categorical:
             idx = self.encoder.vocabs[c].lookup(X[c].dropna())
             if len(idx) and not (idx > 0).any():

@@ -64,10 +64,8 @@ class Quantizer:
         when that layer alone is int8. Dynamic quantisation uses one activation scale per
         batch, so a layer whose inputs mix scales (standardised counts next to small
         embeddings) loses the small ones; such layers stay float (``tolerance``)."""
-        from whyrec.data import ITEM, USER
-
         src = data.train if data.train is not None and len(data.train) else data.interactions
-        rows = src[[USER, ITEM]].sample(min(len(src), self.calibration_rows), random_state=self.seed)
+        rows = src.sample(min(len(src), self.calibration_rows), random_state=self.seed)
         X = data.features(rows)
         ref = np.asarray(teacher.score_features(X[list(teacher.feature_names)]), dtype=float)
         float_net = student.net.cpu().eval()

@@ -26,13 +26,13 @@ def sample_pairs(data: RecData, users: np.ndarray, per_user: int, rng: np.random
     """Each user's training pairs plus ``per_user`` unobserved candidates drawn uniformly
     (0 = every candidate): the pairs the student learns the teacher's scores on."""
     train = data.train if data.train is not None else data.interactions
-    observed = train[train[USER].isin(users)][[USER, ITEM]]
+    observed = train[train[USER].isin(users)][[USER, ITEM, *data.context_names]]  # a logged row keeps its context
     parts = [observed]
     for u in users:
         c = data.candidates(u)
         if per_user and len(c) > per_user:
             c = rng.choice(c, per_user, replace=False)
-        parts.append(pd.DataFrame({USER: np.repeat(u, len(c)), ITEM: c}))
+        parts.append(data.user_pairs(u, c))  # unobserved candidates: in the user's latest context
     return pd.concat(parts, ignore_index=True).drop_duplicates([USER, ITEM]).reset_index(drop=True)
 
 
@@ -40,7 +40,7 @@ def score_pairs(model: Any, data: RecData, pairs: pd.DataFrame, chunk: int = 200
     """The model's raw scores (margins) of ``pairs``, featurised in chunks."""
     out = []
     for s in range(0, len(pairs), chunk):
-        X = data.features(pairs.iloc[s:s + chunk][[USER, ITEM]])
+        X = data.features(pairs.iloc[s:s + chunk])
         out.append(np.asarray(model.score_features(X[list(model.feature_names)]), dtype=float))
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -56,7 +56,7 @@ def teacher_top_k(teacher: Any, data: RecData, users: np.ndarray, k: int, pool: 
             c = data.candidates(u)
             if pool and len(c) > pool:
                 c = rng.choice(c, pool, replace=False)
-            parts.append(pd.DataFrame({USER: np.repeat(u, len(c)), ITEM: c}))
+            parts.append(data.user_pairs(u, c))
         pairs = pd.concat(parts, ignore_index=True)
         sc = score_pairs(teacher, data, pairs)
         pairs["score"] = sc

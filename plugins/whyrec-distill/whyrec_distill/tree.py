@@ -48,7 +48,7 @@ class TreeStudent(LightGBMModel):
         if X is None:
             if data.train is None or len(data.train) == 0:
                 raise DataError(f"model 'tree-student': dataset {data.name!r} has no training pairs")
-            X = data.features(data.train[[USER, ITEM]])
+            X = data.features(data.train)
         cats = [n for n in names if data.schema[n].kind == "categorical"]
         self.encoder = FrameEncoder.fit(X[names], names, cats, use_missing=self.params["use_missing"])
 

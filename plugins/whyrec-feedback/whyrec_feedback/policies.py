@@ -153,6 +153,9 @@ def from_model(name: str, ctx: Any, space: ItemSpace, users: pd.Series, slots: n
     for start in range(0, len(u_vals), batch_users):
         us = np.asarray(u_vals[start:start + batch_users])
         pairs = pd.DataFrame({"user": np.repeat(us, len(cand)), "item": np.tile(cand, len(us))})
+        mdata = getattr(model, "data", None)
+        if getattr(mdata, "context_names", None):  # one ranking per user: in the user's latest context
+            pairs = mdata.with_context(pairs)
         scores = np.asarray(model.score(pairs), dtype=float).reshape(len(us), len(cand))
         order = np.argsort(-scores, axis=1, kind="stable")[:, :n_slots]
         top[start:start + len(us)] = cand_codes[order]

@@ -134,7 +134,7 @@ class LightGBMModel(BaseModel):
 
         names = self._choose_features(data)
         self.bind(data, names)
-        X = data.features(train[[USER, ITEM]])[names]
+        X = data.features(train)[names]  # whole rows: context columns are features too
         cats = [n for n in names if data.schema[n].kind == "categorical"]
         self.encoder = FrameEncoder.fit(X, names, cats, use_missing=self.params["use_missing"])
         M = self.encoder.encode(X)
@@ -293,7 +293,7 @@ class LightGBMModel(BaseModel):
         data = self._require_data()
         if not self.encoder.categorical or data.train is None or len(data.train) == 0:
             return
-        sample = data.train[[USER, ITEM]].head(200)
+        sample = data.train.head(200)
         X = data.features(sample)
         for c, cats in self.encoder.categorical.items():
             col = X[c].dropna()

@@ -29,7 +29,7 @@ def sample_background(model: Any, data: RecData, size: int, seed: int = 0, param
         )
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(src), size, replace=False))
-    pairs = src.iloc[idx][[USER, ITEM]].reset_index(drop=True)
+    pairs = src.iloc[idx].reset_index(drop=True)  # whole rows: their context is part of "typical"
     return data.features(pairs)[list(model.feature_names)].reset_index(drop=True)
 
 

@@ -104,7 +104,7 @@ class ShapExplainer:
         ``rank``/``score`` are kept)."""
         self.check_supported(model)
         pairs = check_pairs(data, pairs)
-        X = data.features(pairs[[USER, ITEM]])[list(model.feature_names)].reset_index(drop=True)
+        X = data.features(pairs)[list(model.feature_names)].reset_index(drop=True)  # whole rows: context included
         return self.explain_features(model, data, pairs, X)
 
     def explain_features(self, model: Any, data: RecData, pairs: pd.DataFrame, X: pd.DataFrame) -> Explanation:

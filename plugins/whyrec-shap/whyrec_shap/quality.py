@@ -129,7 +129,7 @@ def explanation_quality(
     unit_names = list(table.columns)
     n_u = len(unit_names)
     cols = list(model.feature_names)
-    X = data.features(pairs[[USER, ITEM]])[cols].reset_index(drop=True)
+    X = data.features(pairs)[cols].reset_index(drop=True)
     src_rows = len(data.train) if data.train is not None else len(data.interactions)
     B = sample_background(model, data, min(background_size, src_rows), seed, param="quality background_size")
     rng = np.random.default_rng(seed)
@@ -161,10 +161,14 @@ def explanation_quality(
     ranks = np.empty_like(ev)
     n_cands = np.empty(n_p)
     cache: dict[Any, pd.Series] = {}
+    ctx_cols = [c for c in data.context_names if c in pairs.columns]
     for i, (u, item) in enumerate(zip(pairs[USER].tolist(), pairs[ITEM].tolist())):
-        if u not in cache:
-            cache[u] = candidate_scores(model, data, u)
-        others = cache[u].drop(index=item, errors="ignore").to_numpy()
+        # the other candidates are ranked in the explained row's own context
+        context = {c: pairs[c].iloc[i] for c in ctx_cols}
+        key = (u, tuple(map(str, context.values())))
+        if key not in cache:
+            cache[key] = candidate_scores(model, data, u, context)
+        others = cache[key].drop(index=item, errors="ignore").to_numpy()
         n_cands[i] = len(others) + 1
         ranks[i] = rank_against(others, ev[i].ravel()).reshape(ev[i].shape)
     norm = (ranks - 1) / np.maximum(n_cands - 1, 1)[:, None, None, None]
@@ -222,7 +226,7 @@ def explanation_quality(
         own_seed = int(explanation.params.get("seed", seed))
         stab_rows = []
         for s in [own_seed] + [own_seed + 1 + j for j in range(rerun_seeds)]:
-            other = explainer_for_seed(s).explain(model, data, pairs[[USER, ITEM]])
+            other = explainer_for_seed(s).explain(model, data, pairs)
             B2, _ = explanation_units(other, model)
             A2 = B2[unit_names].to_numpy(float)
             for i in range(n_p):
@@ -242,7 +246,7 @@ def explanation_quality(
     if sanity and explainer_for_seed is not None:
         try:
             shuffled = (retrain or retrain_on_shuffled_labels)(model, data, seed)
-            other = explainer_for_seed(int(explanation.params.get("seed", seed))).explain(shuffled, data, pairs[[USER, ITEM]])
+            other = explainer_for_seed(int(explanation.params.get("seed", seed))).explain(shuffled, data, pairs)
             B3, _ = explanation_units(other, model)
             A3 = B3[unit_names].to_numpy(float)
             rho = np.array([spearman(A[i], A3[i]) for i in range(n_p)])

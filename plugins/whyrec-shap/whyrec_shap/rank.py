@@ -16,16 +16,17 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from whyrec.data import ITEM, USER, RecData
+from whyrec.data import RecData
 from whyrec.errors import DataError
 
 CHANGEABLE_FIELDS = ("item", "cross", "context")
 
 
-def candidate_scores(model: Any, data: RecData, user: Any) -> pd.Series:
-    """Model scores of every candidate (unseen) item of ``user``, indexed by item."""
+def candidate_scores(model: Any, data: RecData, user: Any, context: dict | None = None) -> pd.Series:
+    """Model scores of every candidate (unseen) item of ``user``, indexed by item, in the
+    given ``context`` (default: the user's latest, see ``RecData.with_context``)."""
     cands = data.candidates(user)
-    pairs = pd.DataFrame({USER: np.repeat(user, len(cands)), ITEM: cands})
+    pairs = data.user_pairs(user, cands, context)
     return pd.Series(np.asarray(model.score(pairs), dtype=float), index=cands)
 
 
@@ -188,20 +189,22 @@ def _plain(v: Any) -> Any:
 
 def smallest_change_into_top_k(model: Any, data: RecData, user: Any, item: Any, k: int = 10, max_changes: int = 3,
                                max_features: int = 12, changeable: Sequence[str] | None = None,
-                               extra_donors: Sequence[Any] = (), scores: pd.Series | None = None) -> dict:
+                               extra_donors: Sequence[Any] = (), scores: pd.Series | None = None,
+                               context: dict | None = None) -> dict:
     """Counterfactual "what would have to change": the fewest item-side features of ``item``
     that, set to the values of one of the user's current top-k items (or ``extra_donors``),
     lift it above the k-th best other candidate. Returns a JSON-ready dict: ``found``,
     ``changes`` [{feature, from, to, donor, actionable}], ``new_score``, ``new_rank``,
-    ``threshold``, ``already_in_top_k``, ``searched_features``, ``max_changes``."""
+    ``threshold``, ``already_in_top_k``, ``searched_features``, ``max_changes``. Every row is
+    scored in ``context`` (default: the user's latest)."""
     user = data.check_user(user)
     item = _check_item(data, item, "")
     if scores is None:
-        scores = candidate_scores(model, data, user)
+        scores = candidate_scores(model, data, user, context)
     if k < 1 or k > len(scores):
         raise DataError(f"k={k} but user {user!r} has {len(scores)} candidate items; use 1 <= k <= {len(scores)}")
     others = scores.drop(index=item, errors="ignore")
-    pair = pd.DataFrame({USER: [user], ITEM: [item]})
+    pair = data.user_pairs(user, [item], context)
     own = float(model.score(pair)[0])
     rest = np.sort(others.to_numpy())[::-1]
     threshold = float(rest[k - 1]) if len(rest) >= k else -np.inf
@@ -215,7 +218,7 @@ def smallest_change_into_top_k(model: Any, data: RecData, user: Any, item: Any, 
     unknown = [f for f in feats if f not in model.feature_names]
     if unknown:
         raise DataError(f"changeable features {unknown} are not features of model {model.name!r}")
-    X = data.features(pd.DataFrame({USER: [user] * (1 + len(donor_items)), ITEM: [item, *donor_items]}))[list(model.feature_names)]
+    X = data.features(data.user_pairs(user, [item, *donor_items], context))[list(model.feature_names)]
     x_a = X.iloc[[0]].reset_index(drop=True)
     donors = X.iloc[1:].copy()
     donors.index = donor_items
@@ -230,7 +233,8 @@ def smallest_change_into_top_k(model: Any, data: RecData, user: Any, item: Any, 
 
 
 def why_above(model: Any, data: RecData, user: Any, item_a: Any, item_b: Any, explainer: Any = None, k: int = 10,
-              max_changes: int = 3, max_features: int = 12, changeable: Sequence[str] | None = None) -> WhyAbove:
+              max_changes: int = 3, max_features: int = 12, changeable: Sequence[str] | None = None,
+              context: dict | None = None) -> WhyAbove:
     """Explain the score gap between items A and B for ``user`` (difference of additive
     explanations) and find the fewest changes of A's item-side features that put A in the
     top ``k``. ``explainer``: an explainer object or registered name (default tree-shap when
@@ -240,11 +244,11 @@ def why_above(model: Any, data: RecData, user: Any, item_a: Any, item_b: Any, ex
     b = _check_item(data, item_b, "B")
     if a == b:
         raise DataError(f"--why-above needs two different items, got {a!r} twice")
-    scores = candidate_scores(model, data, user)
+    scores = candidate_scores(model, data, user, context)
     if k < 1 or k > len(scores):
         raise DataError(f"k={k} but user {user!r} has {len(scores)} candidate items; use 1 <= k <= {len(scores)}")
     ex = _resolve_explainer(explainer, model)
-    pairs = pd.DataFrame({USER: [user, user], ITEM: [a, b]})
+    pairs = data.user_pairs(user, [a, b], context)  # A and B in the same context
     expl = ex.explain(model, data, pairs)
     s_a, s_b = (float(v) for v in expl.pairs["output_value"])
     others = lambda it: scores.drop(index=it, errors="ignore").to_numpy()  # noqa: E731
@@ -263,7 +267,7 @@ def why_above(model: Any, data: RecData, user: Any, item_a: Any, item_b: Any, ex
     diff_err = abs(float(diff["difference"].sum()) + base_gap - (s_a - s_b))
 
     cf = smallest_change_into_top_k(model, data, user, a, k=k, max_changes=max_changes, max_features=max_features,
-                                    changeable=changeable, extra_donors=[b], scores=scores)
+                                    changeable=changeable, extra_donors=[b], scores=scores, context=context)
     return WhyAbove(
         user=_plain(user), item_a=_plain(a), item_b=_plain(b), title_a=data.item_title(a), title_b=data.item_title(b),
         score_a=s_a, score_b=s_b, rank_a=rank_a, rank_b=rank_b, k=k, n_candidates=int(len(scores)),

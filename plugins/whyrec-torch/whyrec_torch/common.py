@@ -50,9 +50,9 @@ def prepare(model: Any, data: RecData, pairs: pd.DataFrame) -> Rows:
         raise DataError(f"pairs to explain need columns {USER!r} and {ITEM!r}; got {list(getattr(pairs, 'columns', []))}")
     if len(pairs) == 0:
         raise DataError("no pairs to explain: the pairs table is empty")
-    keep = [c for c in (USER, ITEM, "rank", "score") if c in pairs.columns]
+    keep = [c for c in (USER, ITEM, "rank", "score", *data.context_names) if c in pairs.columns]
     p = pairs[keep].reset_index(drop=True)
-    X = data.features(p[[USER, ITEM]])[model.feature_names].reset_index(drop=True)
+    X = data.features(p)[model.feature_names].reset_index(drop=True)  # context travels with the row
     enc = model.encode(X)
     return Rows(p, X, enc, history_items(model, X))
 

@@ -70,7 +70,7 @@ class HistoryCounterfactual:
         scored = 0
         for user, idx in rows.pairs.groupby(USER, sort=False).groups.items():
             idx = list(idx)
-            uc = UserCandidates.build(model, data, user, editor)
+            uc = UserCandidates.build(model, data, user, editor, data.context_of(rows.pairs.loc[idx[0]]))
             k = self.k or (int(rows.pairs.loc[idx, "rank"].max()) if "rank" in rows.pairs.columns else len(idx))
             k = min(k, len(uc.items))
             for i in idx:
@@ -94,7 +94,7 @@ class HistoryCounterfactual:
                     found[i], minimal[i] = True, "verified"
                     reasons_at[i] = [f"{title} is already outside your top-{k} (#{r0})"]
                     continue
-                row_X = data.features(rows.pairs.loc[[i], [USER, ITEM]]).reset_index(drop=True) if editor.mode == "rederive" else None
+                row_X = data.features(rows.pairs.loc[[i]]).reset_index(drop=True) if editor.mode == "rederive" else None
                 S, rank, steps = self._search(model, editor, uc, rows.enc.take([i]), row_X, t, [p for p, _ in hist], k)
                 by_pos = dict(hist)
                 for step, (pos, score, rk) in enumerate(steps, 1):

@@ -97,7 +97,7 @@ def attention_faithfulness(model: Any, data: RecData, explanation: Any, max_pair
     for r, (i, h) in enumerate(zip(chosen, hist)):
         user, item = rows.pairs.at[i, USER], rows.pairs.at[i, ITEM]
         if user not in cands:
-            cands[user] = UserCandidates.build(model, data, user)
+            cands[user] = UserCandidates.build(model, data, user, context=data.context_of(rows.pairs.loc[i]))
         uc = cands[user]
         t = uc.index_of(item)
         if t is None:  # the explained item is not one of the user's candidates (already seen)
@@ -136,7 +136,7 @@ def attention_faithfulness(model: Any, data: RecData, explanation: Any, max_pair
         test = data.test
         if len(test) > test_rows:
             test = test.iloc[np.sort(np.random.default_rng(seed).choice(len(test), test_rows, replace=False))]
-        te = model.encode(data.features(test[[USER, ITEM]])[model.feature_names])
+        te = model.encode(data.features(test)[model.feature_names])
         y = test["label"].to_numpy()
         auc_learned = auc(y, model.forward_encoded(te))
         auc_uniform = auc(y, model.forward_encoded(te, uniform_attention=True))

@@ -182,7 +182,7 @@ def background_rows(model: Any, data: RecData, size: int, seed: int) -> tuple[pd
         raise DataError(f"{NAME}: the dataset has no training pairs to draw background rows from")
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(train), min(size, len(train)), replace=False))
-    pairs = train[[USER, ITEM]].iloc[idx].reset_index(drop=True)
+    pairs = train.iloc[idx].reset_index(drop=True)  # whole rows: context included
     X = data.features(pairs)[model.feature_names].reset_index(drop=True)
     return pairs, model.encode(X)
 

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from whyrec.data import ITEM, USER, RecData
+from whyrec.data import RecData
 
 from .encoding import MISSING, Encoded
 
@@ -104,9 +104,11 @@ class UserCandidates:
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, model: Any, data: RecData, user: Any, editor: HistoryEditor | None = None) -> "UserCandidates":
+    def build(cls, model: Any, data: RecData, user: Any, editor: HistoryEditor | None = None,
+              context: dict | None = None) -> "UserCandidates":
+        """The user's candidates scored in ``context`` (the explained row's; default the user's latest)."""
         cands = data.candidates(user)
-        pairs = pd.DataFrame({USER: np.repeat(user, len(cands)), ITEM: cands})
+        pairs = data.user_pairs(user, cands, context)
         full = data.features(pairs)  # every schema column: a deriver may read ones the model does not use
         keep_rows = editor is not None and editor.mode != "hold"
         return cls(user, cands, model.encode(full[model.feature_names]), full.reset_index(drop=True) if keep_rows else None, editor)

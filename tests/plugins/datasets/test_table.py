@@ -54,9 +54,15 @@ def test_declared_columns_fields_and_kinds(files):
     raw = pd.read_parquet(files / "inter.parquet")
     r = data.train.iloc[10]
     assert X["price"].iloc[10] == pd.read_parquet(files / "items.parquet").set_index("iid").loc[r["item"], "price"]
-    # a pair outside the logs has no context
-    Xc = data.features(pd.DataFrame({"user": [1], "item": [44]}))
-    assert np.isnan(Xc["hour"].iloc[0]) and pd.isna(Xc["device"].iloc[0])
+    # a pair outside the logs has no context: refused, never featurized with it missing ...
+    with pytest.raises(DataError, match=r"lack context column\(s\) \['device', 'hour'\].*--context device="):
+        data.features(pd.DataFrame({"user": [1], "item": [44]}))
+    # ... unless stated, or taken from the user's latest logged row (and said so)
+    rows = data.with_context(pd.DataFrame({"user": [1], "item": [44]}), {"device": "web"})
+    last = data.interactions[data.interactions["user"] == 1].sort_values("timestamp").iloc[-1]
+    assert rows.attrs["context"] == {"device": "explicit", "hour": "user-latest"}
+    Xc = data.features(rows)
+    assert Xc["device"].iloc[0] == "web" and Xc["hour"].iloc[0] == float(last["hour"])
     assert len(raw) == len(ev)
 
 
