@@ -2,7 +2,7 @@
 simulators with known causal ground truth.
 
 Registers the datasets ``table``, ``movielens-100k``, ``open-bandit``, ``sim-ecommerce``,
-``sim-video`` and ``sim-finance``, and the ``whyrec datasets`` command group. Factories are
+``sim-video``, ``sim-finance`` and ``random-scm``, and the ``whyrec datasets`` command group. Factories are
 ``lazy``: pandas-heavy modules are imported when a dataset is built, not when plugins load.
 """
 from __future__ import annotations
@@ -25,6 +25,9 @@ DATASETS = {
                   "Simulated video platform with a known causal DAG: duration, genre match, recency, history -> watch."),
     "sim-finance": ("simulators:SimFinance",
                     "Simulated investment products with a known causal DAG: return, risk vs tolerance, fees -> adoption."),
+    "random-scm": ("scm:RandomSCMDataset",
+                   "Random structural causal model (mixed variables, optional hidden confounders) with its true DAG "
+                   "and do-effects."),
 }
 
 

@@ -1,0 +1,207 @@
+"""Causal structure and do-effects on random SCMs the project was never tuned on.
+
+For each of ``--models`` random SCMs (whyrec_datasets.scm.random_scm) per family (10 observed
+nodes; 10 nodes with one hidden confounder; optionally 15-20 nodes), the ``random-scm`` dataset
+is sampled (``--rows`` interactions) and every variant below learns a graph from the same
+training rows, fits the same Bayesian network on it (whyrec's discretisation and CausalNex
+``BayesianNetwork``) and answers do() for the actionable variables:
+
+  whyrec-default      CausalNexLearner() as shipped (NOTEARS linear, standardised, lasso 0.01,
+                      threshold 0.1, 20 pigeonhole bootstraps, unstable edges kept)
+  causalnex-tutorial  plain CausalNex as its tutorial uses it: ``from_pandas`` on the
+                      label-encoded raw columns, ``w_threshold = 0.8``, no constraints
+  causalnex-careful   the same on standardised columns with ``w_threshold = 0.1``
+  + the variants given with --variant (e.g. whyrec-bic: structure.py's "bic" method)
+
+Reported per family and variant: SHD to the true DAG over observed variables (median, IQR, max),
+the relative error of each do-effect (effect between an intervention value and the first one)
+of the actionable variables where |true effect| >= 0.02, and seconds per model. The plain
+CausalNex variants run ``from_numpy`` on a d x d matrix with the same Gram matrix as the data
+(NOTEARS' loss depends on the data only through X'X/n: same optimum; bench_notears.py measures
+this), so they cost the same as whyrec's runs.
+
+    nice -n 10 .venv/bin/python bench/bench_causal_random.py --models 20 --rows 10000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+BASE_VARIANTS = ["whyrec-default", "causalnex-tutorial", "causalnex-careful"]
+# extra variants: learner parameter overrides (set after construction, so methods the learner
+# does not validate yet can be measured)
+EXTRA = {
+    "whyrec-stable": {"drop_unstable": True},
+    "whyrec-bic": {"method": "bic", "w_threshold": 0.0, "drop_unstable": True, "stability_threshold": 0.6},
+    "whyrec-bic-keep": {"method": "bic", "w_threshold": 0.0, "drop_unstable": False},
+    "whyrec-bic-7": {"method": "bic", "w_threshold": 0.0, "drop_unstable": True, "stability_threshold": 0.7},
+}
+
+
+def gram_root(X: np.ndarray, standardise: bool) -> np.ndarray:
+    """R (d x d) with R'R/d = X'X/n of the raw columns (tutorial: no centring) or of the
+    standardised ones."""
+    X = np.asarray(X, float)
+    if standardise:
+        sd = X.std(axis=0)
+        X = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    d = X.shape[1]
+    G = X.T @ X / len(X)
+    lam, V = np.linalg.eigh((G + G.T) / 2)
+    return np.sqrt(d) * (np.sqrt(np.clip(lam, 0, None))[:, None] * V.T)
+
+
+def causalnex_plain(table, standardise: bool, threshold: float):
+    from causalnex.structure.notears import from_numpy
+    from whyrec.causal import CausalGraph, Edge
+    from whyrec_causalnex.structure import single_threaded_blas
+
+    names = table.names
+    R = gram_root(table.numeric_matrix(), standardise)
+    with warnings.catch_warnings(), single_threaded_blas():
+        warnings.simplefilter("ignore")
+        sm = from_numpy(R, w_threshold=threshold)
+    edges = [Edge(names[int(u)], names[int(v)], float(w)) for u, v, w in sm.edges(data="weight")]
+    return CausalGraph(nodes=list(names), edges=edges)
+
+
+def relative_errors(errors) -> list[dict]:
+    out = []
+    for feat, g in errors.groupby("feature", sort=False):
+        g = g.reset_index(drop=True)
+        for k in range(1, len(g)):
+            te = float(g.loc[k, "expected_effect"])
+            if abs(te) >= 0.02:
+                out.append({"feature": feat, "value": g.loc[k, "value"], "true_effect": te,
+                            "effect": float(g.loc[k, "effect"]),
+                            "rel_error": abs(float(g.loc[k, "effect"]) - te) / abs(te),
+                            "path": bool(g.loc[k, "path_to_outcome"])})
+    return out
+
+
+def run_variant(variant: str, data, seed: int) -> dict:
+    from whyrec_causalnex.learner import CausalNexLearner
+    from whyrec_causalnex.network import IsolateError  # noqa: F401
+    from whyrec_causalnex.truth import intervention_errors, structure_scores, as_graph
+
+    t0 = time.perf_counter()
+    learner = CausalNexLearner(effect_bootstrap=0, seed=seed, max_rows=max(len(data.train), 10000))
+    if variant in EXTRA:
+        learner.params.update(EXTRA[variant])
+    if variant.startswith("whyrec"):
+        graph = learner.learn(data)
+    else:
+        table = learner._train_table(data)
+        learner.table, learner._data_name = table, data.name
+        graph = causalnex_plain(table, standardise=variant.endswith("careful"),
+                                threshold=0.1 if variant.endswith("careful") else 0.8)
+        if not graph.is_acyclic():  # thresholding a NOTEARS solution can leave a cycle
+            from whyrec_causalnex.structure import Constraints, threshold_edges
+            names = graph.nodes
+            W = np.zeros((len(names), len(names)))
+            for e in graph.edges:
+                W[names.index(e.source), names.index(e.target)] = e.weight
+            from whyrec.causal import CausalGraph, Edge
+            kept = threshold_edges(W, names, 0.0, Constraints())
+            graph = CausalGraph(nodes=names, edges=[Edge(s, t, w) for (s, t), w in kept.items()])
+    t_struct = time.perf_counter() - t0
+    learner.fit(data, graph)
+    struct = structure_scores(graph, as_graph(data.truth["graph"]))
+    errs = intervention_errors(data.truth, learner.net, learner.states, learner.baseline)
+    rel = relative_errors(errs)
+    return {"variant": variant, "shd": struct["shd"], "missing": len(struct["missing_edges"]),
+            "extra": len(struct["extra_edges"]), "reversed": len(struct["reversed_edges"]),
+            "true_edges": struct["true_edges"], "learned_edges": struct["learned_edges"],
+            "do_errors": rel, "structure_seconds": round(t_struct, 3),
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def dist(xs: list[float]) -> dict:
+    if not xs:
+        return {"n": 0}
+    a = np.asarray(xs, float)
+    return {"n": int(len(a)), "median": float(np.median(a)), "q25": float(np.quantile(a, 0.25)),
+            "q75": float(np.quantile(a, 0.75)), "max": float(a.max()), "mean": float(a.mean())}
+
+
+def summarise(rows: list[dict]) -> dict:
+    rel = [e["rel_error"] for r in rows for e in r["do_errors"]]
+    return {"models": len(rows), "shd": dist([r["shd"] for r in rows]),
+            "missing": dist([r["missing"] for r in rows]), "extra": dist([r["extra"] for r in rows]),
+            "reversed": dist([r["reversed"] for r in rows]),
+            "do_rel_error": dist(rel), "do_within_10pct": float(np.mean(np.asarray(rel) <= 0.10)) if rel else None,
+            "seconds": dist([r["seconds"] for r in rows])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", type=int, default=20)
+    ap.add_argument("--rows", type=int, default=10000)
+    ap.add_argument("--families", default="10,10h1", help="comma list: NODES or NODEShHIDDEN, e.g. 10,10h1,16")
+    ap.add_argument("--variants", default=",".join(BASE_VARIANTS))
+    ap.add_argument("--mc", type=int, default=100_000, help="Monte Carlo interactions per true do-value")
+    ap.add_argument("--seed0", type=int, default=1000)
+    ap.add_argument("--out", default=str(RESULTS / "causal_random.json"))
+    a = ap.parse_args(argv)
+    from whyrec_datasets.scm import RandomSCMDataset
+    from whyrec_causalnex import compat
+
+    compat.apply()
+    variants = [v for v in a.variants.split(",") if v]
+    results: dict = {"command": "python bench/bench_causal_random.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                     "python": platform.python_version(), "rows": a.rows, "models": a.models, "families": {}}
+    t_all = time.perf_counter()
+    for fam in a.families.split(","):
+        nodes, _, hid = fam.partition("h")
+        n_nodes, n_hidden = int(nodes), int(hid or 0)
+        per: dict[str, list] = {v: [] for v in variants}
+        for m in range(a.models):
+            seed = a.seed0 + m
+            data = RandomSCMDataset(n_nodes=n_nodes, seed=seed, n_rows=a.rows, n_hidden=n_hidden, mc_pairs=a.mc).load()
+            for v in variants:
+                try:
+                    r = run_variant(v, data, seed)
+                except Exception as exc:  # a failure is a result too
+                    r = {"variant": v, "error": f"{type(exc).__name__}: {exc}"}
+                r["seed"] = seed
+                per[v].append(r)
+                print(f"{fam:>6} seed {seed} {v:<20} " + (f"SHD {r['shd']:>2} (m{r['missing']} e{r['extra']} r{r['reversed']}"
+                      f" of {r['true_edges']}) do-err {np.median([e['rel_error'] for e in r['do_errors']] or [np.nan]):.3f}"
+                      f" {r['seconds']:.1f}s" if "error" not in r else r["error"]), flush=True)
+        results["families"][fam] = {v: {"summary": summarise([r for r in rows if "error" not in r]),
+                                         "errors": [r for r in rows if "error" in r], "runs": rows}
+                                    for v, rows in per.items()}
+    results["seconds"] = round(time.perf_counter() - t_all, 1)
+    print()
+    print(f"{'family':<7} {'variant':<20} {'SHD med [IQR] max':<20} {'miss/extra/rev (mean)':<22} "
+          f"{'do rel err med [IQR] (n)':<30} {'<=10%':>6} {'s/model':>8}")
+    for fam, fv in results["families"].items():
+        for v, d in fv.items():
+            s = d["summary"]
+            if not s["models"]:
+                print(f"{fam:<7} {v:<20} all failed: {d['errors'][:1]}")
+                continue
+            sh, de = s["shd"], s["do_rel_error"]
+            dtxt = (f"{de['median']:.2f} [{de['q25']:.2f}, {de['q75']:.2f}] ({de['n']})" if de["n"] else "-")
+            w10 = f"{s['do_within_10pct']:.0%}" if s["do_within_10pct"] is not None else "-"
+            print(f"{fam:<7} {v:<20} {sh['median']:>4.1f} [{sh['q25']:.0f}, {sh['q75']:.0f}] {sh['max']:>3.0f}      "
+                  f"{s['missing']['mean']:.1f}/{s['extra']['mean']:.1f}/{s['reversed']['mean']:.1f}              "
+                  f"{dtxt:<30} {w10:>6} {s['seconds']['median']:>8.1f}")
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print(f"\nwrote {a.out} ({results['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
