@@ -71,6 +71,7 @@ def build_constraints(
     forbidden_edges: list[list[str]] | None,
     required_edges: list[list[str]] | None,
     field_rules: bool = True,
+    exogenous: list[str] | None = None,
 ) -> Constraints:
     """Defaults (nothing causes the features of ``exogenous_fields``, the outcome causes nothing,
     and with ``field_rules`` the FIELD_RULES between schema fields) plus the user's lists;
@@ -83,6 +84,7 @@ def build_constraints(
     exo = set(exogenous_fields or [])
     children = [v for v in variables if fields.get(v) in exo and v != target]
     children += [_name(n, variables, "tabu_children") for n in tabu_children or []]
+    children += [_name(n, variables, "exogenous") for n in exogenous or []]
     forbidden = _edges(forbidden_edges, variables, "forbidden_edges")
     required = _edges(required_edges, variables, "required_edges")
     both = [e for e in required if e in forbidden]
@@ -104,7 +106,7 @@ def build_constraints(
             raise DataError(f"required edge {s!r} -> {t!r} contradicts the constraints: {s!r} may cause nothing because {why}")
         if t in children:
             why = (f"its field {fields.get(t)!r} is exogenous (exogenous_fields = {sorted(exo)})"
-                   if fields.get(t) in exo else "it is in `tabu_children`")
+                   if fields.get(t) in exo else "it is in `exogenous`" if t in (exogenous or []) else "it is in `tabu_children`")
             raise DataError(f"required edge {s!r} -> {t!r} contradicts the constraints: nothing may cause {t!r} because {why}")
     by_fields = field_forbidden_edges(variables, fields, target) if field_rules else []
     banned = set(by_fields)
@@ -119,3 +121,100 @@ def build_constraints(
     rules = {f: a for f, a in FIELD_RULES.items() if f in used_fields} if field_rules else None
     return Constraints(tabu_parents=dedup(parents), tabu_children=dedup(children), forbidden=forbidden, required=required,
                        field_forbidden=by_fields, field_rules=rules)
+
+
+def _pairs(value: Any, key: str) -> list[tuple[str, str]]:
+    out = []
+    if value is None:
+        return out
+    if not isinstance(value, (list, tuple)):
+        raise DataError(f"`{key}`: expected a list of [\"cause\", \"effect\"] pairs, got {value!r}")
+    for e in value:
+        if not isinstance(e, (list, tuple)) or len(e) != 2 or not all(isinstance(x, str) for x in e):
+            raise DataError(f"`{key}`: each edge is a pair [\"cause\", \"effect\"] of variable names, got {e!r}")
+        if e[0] == e[1]:
+            raise DataError(f"`{key}`: edge {e[0]!r} -> {e[1]!r} is a self-loop; a variable cannot cause itself")
+        out.append((e[0], e[1]))
+    return out
+
+
+def _names(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
+        raise DataError(f"`{key}`: expected a list of variable names, e.g. {key} = [\"price\"], got {value!r}")
+    return list(value)
+
+
+def check_roles(
+    *,
+    outcome: str,
+    actionable: list[str] | None,
+    exogenous: list[str] | None,
+    forbidden_edges: Any,
+    required_edges: Any,
+    tabu_parents: list[str] | None,
+    tabu_children: list[str] | None,
+    outcome_is_sink: bool,
+    variables: list[str] | None,
+    exclude: list[str] | None,
+    interventions: list[str] | None,
+) -> None:
+    """The causal roles checked against each other before any data is read (the learner's
+    constructor calls it, so ``whyrec run`` stops before training anything). One-line
+    DataError naming the keys: the outcome declared exogenous or actionable, a variable both
+    actionable/exogenous and excluded, malformed edges, a required edge that is also forbidden,
+    required edges that form a cycle, or one that leaves the outcome or enters an exogenous
+    variable. Names are checked against the data later (``build_constraints``)."""
+    act = _names(actionable, "actionable")
+    exo = _names(exogenous, "exogenous")
+    excl = _names(exclude, "exclude")
+    var_list = _names(variables, "variables")
+    forbidden = _pairs(forbidden_edges, "forbidden_edges")
+    required = _pairs(required_edges, "required_edges")
+    if outcome in exo:
+        raise DataError(f"`exogenous` lists the outcome {outcome!r}: exogenous variables are caused by nothing, while "
+                        f"the outcome is what the other variables cause; remove {outcome!r} from `exogenous`")
+    if outcome in act:
+        raise DataError(f"`actionable` lists the outcome {outcome!r}: actionable variables are the levers whose effect on "
+                        f"the outcome is estimated; remove {outcome!r} from `actionable`")
+    if outcome in _names(interventions, "interventions"):
+        raise DataError(f"`interventions` lists the outcome {outcome!r}; intervene on its causes instead")
+    for key, names in (("actionable", act), ("exogenous", exo), ("interventions", _names(interventions, "interventions"))):
+        gone = [n for n in names if n in excl]
+        if gone:
+            raise DataError(f"{gone[0]!r} is both in `{key}` and in `exclude`; remove it from one of the two")
+        if var_list:
+            absent = [n for n in names if n not in var_list and n != outcome]
+            if absent:
+                close = difflib.get_close_matches(absent[0], var_list, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise DataError(f"`{key}` names {absent[0]!r}, which is not in `variables`{hint}; add it to `variables` "
+                                f"or remove it from `{key}`")
+    both = [e for e in required if e in forbidden]
+    if both:
+        s, t = both[0]
+        raise DataError(f"edge {s!r} -> {t!r} is both required (`required_edges`) and forbidden (`forbidden_edges`); "
+                        f"remove it from one of the two lists")
+    import networkx as nx
+
+    try:
+        cycle = nx.find_cycle(nx.DiGraph(required))
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        raise DataError(f"`required_edges` form a cycle ({path}); a causal graph must be acyclic: drop one of these edges")
+    sinks = set(_names(tabu_parents, "tabu_parents"))
+    sources = set(_names(tabu_children, "tabu_children"))
+    for s, t in required:
+        if s == outcome and outcome_is_sink:
+            raise DataError(f"required edge {s!r} -> {t!r} contradicts the constraints: {s!r} may cause nothing because "
+                            f"the outcome causes nothing (outcome_is_sink = true)")
+        if s in sinks:
+            raise DataError(f"required edge {s!r} -> {t!r} contradicts the constraints: {s!r} may cause nothing because "
+                            f"it is in `tabu_parents`")
+        if t in exo or t in sources:
+            key = "exogenous" if t in exo else "tabu_children"
+            raise DataError(f"required edge {s!r} -> {t!r} contradicts the constraints: nothing may cause {t!r} because "
+                            f"it is in `{key}`")

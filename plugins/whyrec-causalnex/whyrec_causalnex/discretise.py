@@ -1,7 +1,7 @@
 """Discretisation of the causal variables into states with readable names ("price: high").
 
-A Bayesian network needs discrete variables. Numeric variables with few distinct values keep
-them as states; other numerics are cut by quantiles (CausalNex ``Discretiser``) or by the split
+A Bayesian network needs discrete variables. Numeric variables with few distinct values (at most
+``max_values``, e.g. a discount of 0, 5, 10 or 20 %) keep each value as its own state; other numerics are cut by quantiles (CausalNex ``Discretiser``) or by the split
 points of a decision tree that predicts the outcome (CausalNex
 ``DecisionTreeSupervisedDiscretiserMethod``); categoricals keep their levels. Every state has a
 code (0..k-1, what the network stores), a short label ("low", "medium", "high" or the value)
@@ -10,6 +10,7 @@ and an interval ("[12.5, 20.1)").
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,6 +49,7 @@ class VariableStates:
     values: list[Any] = field(default_factory=list)
     method: str = ""
     counts: list[int] = field(default_factory=list)
+    support: list[float] | None = None  # [min, max] of the training values (numerics)
 
     @property
     def n_states(self) -> int:
@@ -86,27 +88,117 @@ class VariableStates:
         return int((~series.astype(str).isin(known)).sum())
 
     def parse(self, text: Any) -> int:
-        """The state code for a user's level: a label ("high", case-insensitive), an interval, the
-        value itself (for value/level states) or the code. ValueError names the states."""
-        s = str(text).strip()
-        low = s.lower()
+        """The one state code a user's level names (see ``select``); ValueError for a range
+        that covers several states, an unknown level or a value outside the data."""
+        sel = self.select(text)
+        if len(sel.codes) != 1:
+            raise ValueError(f"{self.name!r}: {sel.asked!r} covers several states ({sel.used}); name one state or value")
+        return sel.codes[0]
+
+    def _states_text(self) -> str:
+        return ", ".join(f"{lab!r} {self.interval(i)}" if self.kind == "bins" else repr(lab)
+                         for i, lab in enumerate(self.labels))
+
+    def _range(self) -> tuple[float, float] | None:
+        if self.support is not None:
+            return float(self.support[0]), float(self.support[1])
+        if self.kind == "values" and self.values:
+            vals = [float(v) for v in self.values]
+            return min(vals), max(vals)
+        return None
+
+    def _outside(self, v: float, asked: str) -> ValueError:
+        lo, hi = self._range()
+        return ValueError(f"{self.name} = {asked} is outside the data: {self.name} ranges over [{_fmt(lo)}, {_fmt(hi)}] "
+                          f"in the training rows, and the network cannot say what a value it never saw would do; "
+                          f"ask for a value in that range")
+
+    def select(self, text: Any) -> "Selection":
+        """What a user's level means, in the data's own units.
+
+        A number is always a value of the variable (never a state code): the state that holds
+        it ("price = 4.5" -> the bin [3.9, 5.2)); a value outside the training data's range is
+        an error. ``lo..hi`` is a range: the states it overlaps, weighted by their training
+        counts. A state label ("high", case-insensitive), an interval as printed, or a
+        categorical level names its state. ValueError (one line) names the states."""
+        asked = str(text).strip()
+        rng = RANGE.match(asked)
+        if rng:
+            return self._select_range(asked, float(rng.group(1)), float(rng.group(2)))
+        num = _number(asked)
+        low = asked.lower()
+        if self.kind == "levels":
+            for i, v in enumerate(self.values):
+                if asked == str(v) or (num is not None and _number(str(v)) == num):
+                    return Selection(self.name, asked, "level", [i], [1.0], self._state_text(i), str(self.labels[i]))
+        elif num is not None:
+            return self._select_value(asked, num)
         for i, lab in enumerate(self.labels):
             if low == str(lab).lower() or low == self.interval(i).lower():
-                return i
-        if self.kind in ("values", "levels"):
-            for i, v in enumerate(self.values):
-                if s == str(v):
-                    return i
-                try:
-                    if float(s) == float(v):
-                        return i
-                except (TypeError, ValueError):
-                    pass
-        if s.isdigit() and int(s) < self.n_states and self.kind == "bins":
-            return int(s)
-        raise ValueError(f"{self.name!r} has no state {s!r}; its states are "
-                         + ", ".join(f"{lab!r} {self.interval(i)}" if self.kind == "bins" else repr(lab)
-                                     for i, lab in enumerate(self.labels)))
+                return Selection(self.name, asked, "state", [i], [1.0], self._state_text(i),
+                                 f"{self.labels[i]} {self.interval(i)}" if self.kind == "bins" else str(self.labels[i]))
+        raise ValueError(f"{self.name!r} has no state {asked!r}; its states are {self._states_text()}"
+                         + ("" if self.kind == "levels" else
+                            "; or give a value in the data's units (e.g. "
+                            f"{self.name}={_fmt(self._range()[0]) if self._range() else 1}) or a range lo..hi"))
+
+    def _state_text(self, code: int) -> str:
+        if self.kind == "bins":
+            return f"state {self.labels[code]!r} {self.interval(code)}"
+        return f"state {self.labels[code]!r}"
+
+    def _select_value(self, asked: str, v: float) -> "Selection":
+        if not math.isfinite(v):
+            raise ValueError(f"{self.name} = {asked}: not a finite number")
+        lim = self._range()
+        tol = 1e-9 * max(1.0, abs(v))
+        if lim is not None and not (lim[0] - tol <= v <= lim[1] + tol):
+            raise self._outside(v, asked)
+        if self.kind == "values":
+            vals = np.asarray(self.values, dtype=float)
+            hit = np.flatnonzero(np.abs(vals - v) <= tol)
+            if not len(hit):
+                raise ValueError(f"{self.name} takes the values {', '.join(_fmt(x) for x in vals)} in the training rows; "
+                                 f"{asked} is not one of them (the network has no state for it): ask for one of these, "
+                                 f"or a range like {_fmt(vals[0])}..{_fmt(vals[-1])}")
+            return Selection(self.name, asked, "value", [int(hit[0])], [1.0], self._state_text(int(hit[0])))
+        code = int(np.digitize([v], np.asarray(self.edges, dtype=float), right=False)[0])
+        return Selection(self.name, asked, "value", [code], [1.0], self._state_text(code))
+
+    def _select_range(self, asked: str, lo: float, hi: float) -> "Selection":
+        if self.kind == "levels":
+            raise ValueError(f"{self.name!r} is categorical: a range {asked!r} means nothing for it; its states are "
+                             f"{self._states_text()}")
+        if lo > hi:
+            raise ValueError(f"{self.name} = {asked}: the range is empty (its start is above its end); write it low..high")
+        lim = self._range()
+        if lim is not None:
+            tol = 1e-9 * max(1.0, abs(lo), abs(hi))
+            for v in (lo, hi):
+                if not (lim[0] - tol <= v <= lim[1] + tol):
+                    raise self._outside(v, asked)
+        if self.kind == "values":
+            vals = np.asarray(self.values, dtype=float)
+            codes = [i for i, x in enumerate(vals) if lo <= x <= hi]
+            if not codes:
+                raise ValueError(f"{self.name} = {asked}: no value of the training rows lies in it (values: "
+                                 f"{', '.join(_fmt(x) for x in vals)})")
+        else:
+            edges = np.asarray(self.edges, dtype=float)
+            first = int(np.digitize([lo], edges, right=False)[0])
+            last = int(np.digitize([hi], edges, right=False)[0])
+            # a range ending exactly on a bin's lower edge does not reach into that bin
+            if last > first and hi == edges[last - 1]:
+                last -= 1
+            codes = list(range(first, last + 1))
+        counts = np.asarray([self.counts[c] if c < len(self.counts) else 1 for c in codes], dtype=float)
+        w = counts / counts.sum() if counts.sum() > 0 else np.full(len(codes), 1 / len(codes))
+        if len(codes) == 1:
+            used = self._state_text(codes[0])
+        else:
+            used = "a mix, by training counts, of " + ", ".join(f"{self._state_text(c)} {100 * x:.0f}%"
+                                                              for c, x in zip(codes, w))
+        return Selection(self.name, asked, "range", codes, [float(x) for x in w], used)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,6 +206,43 @@ class VariableStates:
     @classmethod
     def from_dict(cls, d: dict) -> "VariableStates":
         return cls(**d)
+
+
+RANGE = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\.\.\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Selection:
+    """What one variable of an intervention was set to: the states (codes) and their weights
+    (one state with weight 1, or the mix a range covers), and ``used`` in words."""
+
+    variable: str
+    asked: str
+    how: str  # "value", "range", "state" or "level"
+    codes: list[int]
+    weights: list[float]
+    used: str
+    display: str = ""  # a named state as printed in do(...): "low [-inf, 9.01)", "red"
+
+    def text(self) -> str:
+        """"price = 4.5 (state 'medium' [3.9, 5.2))": what was asked and the state(s) used."""
+        if self.how == "range":
+            return f"{self.variable} in [{self.asked.replace('..', ', ')}] ({self.used})"
+        if self.how == "value":
+            return f"{self.variable} = {self.asked}" + (f" ({self.used})" if "[" in self.used else "")
+        return f"{self.variable} = {self.display or self.used}"
+
+    def to_dict(self, labels: list[str], intervals: list[str]) -> dict:
+        return {"variable": self.variable, "asked": self.asked, "how": self.how,
+                "states": [{"code": c, "state": labels[c], "interval": intervals[c], "weight": w}
+                           for c, w in zip(self.codes, self.weights)], "used": self.used}
 
 
 def _bin_labels(k: int) -> list[str]:
@@ -148,7 +277,8 @@ def fit_states(
     seed: int = 0,
     max_values: int | None = None,
 ) -> dict[str, VariableStates]:
-    """Fit the states of every variable of ``table`` on its rows."""
+    """Fit the states of every variable of ``table`` on its rows. A numeric with at most
+    ``max_values`` distinct values (default: ``bins``) keeps them as its states."""
     compat.apply()
     max_values = max_values if max_values is not None else max(bins, 2)
     frame = table.frame
@@ -172,7 +302,8 @@ def fit_states(
             values = [float(v) for v in uniq]
             codes = np.abs(x[:, None] - uniq[None, :]).argmin(axis=1)
             out[name] = VariableStates(name, "values", [_fmt(v) for v in values], values=values, method="values",
-                                       counts=np.bincount(codes, minlength=len(values)).tolist())
+                                       counts=np.bincount(codes, minlength=len(values)).tolist(),
+                                       support=[float(uniq[0]), float(uniq[-1])])
             continue
         how = "quantile"
         if name in supervised_edges and supervised_edges[name]:
@@ -186,7 +317,8 @@ def fit_states(
         edges = _clean_edges(x, np.asarray(edges, dtype=float))
         codes = np.digitize(x, edges, right=False)
         out[name] = VariableStates(name, "bins", _bin_labels(len(edges) + 1), edges=edges, method=how,
-                                   counts=np.bincount(codes, minlength=len(edges) + 1).tolist())
+                                   counts=np.bincount(codes, minlength=len(edges) + 1).tolist(),
+                                   support=[float(uniq[0]), float(uniq[-1])])
     return out
 
 

@@ -21,9 +21,9 @@ from whyrec.errors import DataError, RunDirError, UnsupportedError
 from whyrec.results import CausalReport
 
 from . import compat
-from .attribution import causal_vs_attribution
-from .constraints import build_constraints
-from .discretise import VariableStates, discretise, fit_states, states_table
+from .attribution import attributed_features, causal_vs_attribution
+from .constraints import build_constraints, check_roles
+from .discretise import Selection, VariableStates, discretise, fit_states, states_table
 from .effects import do_effects, intervention_result
 from .network import FittedNetwork, IsolateError
 from .structure import Constraints, StructureResult, learn_structure
@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 NAME = "causalnex-bn"
 # fewest do-effect bootstrap resamples for an interval (0 = no intervals)
 MIN_EFFECT_BOOTSTRAP = 20
+# fewest training rows: per causal variable (outcome included), and in all
+MIN_ROWS_PER_VARIABLE = 10
+MIN_ROWS = 100
+# most state combinations a do() with ranges may average over
+MAX_DO_COMBINATIONS = 256
 
 
 class CausalNexLearner:
@@ -44,6 +49,11 @@ class CausalNexLearner:
 
     Parameters (registry.toml keys of a ``causal = { use = "causalnex-bn", ... }`` entry):
       target: the outcome column of the training pairs ("label").
+      outcome: the outcome role; the same as ``target`` (give one of the two).
+      actionable: the variables the business can set (price, discount): intervened on by
+        default, and ``whyrec causal --do`` labels any other as "not actionable". Default: the
+        schema's actionable features.
+      exogenous: variables nothing causes (added to the constraints, like ``tabu_children``).
       variables / exclude: features to use (default: every non-sequence, non-id feature).
       max_variables: refuse more variables than this (outcome included).
       max_levels: refuse categoricals with more levels than this.
@@ -67,6 +77,8 @@ class CausalNexLearner:
       drop_unstable: leave unstable edges out of the Bayesian network.
       discretiser: "quantile" or "supervised" (decision-tree splits predicting the outcome).
       bins: states per discretised numeric variable.
+      max_value_states: numerics with at most this many distinct values (at least ``bins``) keep
+        each value as its own state instead of being cut into bins.
       prior, equivalent_sample_size: Bayesian estimator prior ("K2" or "BDeu").
       interventions: features to intervene on (default: the schema's actionable features).
       effect_bootstrap, ci: bootstrap resamples and level of the do-effect intervals.
@@ -79,6 +91,9 @@ class CausalNexLearner:
     def __init__(
         self,
         target: str = "label",
+        outcome: str | None = None,
+        actionable: list[str] | None = None,
+        exogenous: list[str] | None = None,
         variables: list[str] | None = None,
         exclude: list[str] | None = None,
         max_variables: int = 20,
@@ -104,6 +119,7 @@ class CausalNexLearner:
         drop_unstable: bool = False,
         discretiser: Literal["quantile", "supervised"] = "quantile",
         bins: int = 3,
+        max_value_states: int = 5,
         prior: Literal["K2", "BDeu"] = "K2",
         equivalent_sample_size: float = 10.0,
         interventions: list[str] | None = None,
@@ -128,6 +144,18 @@ class CausalNexLearner:
             raise bad(f"max_variables must be at least 2 (a feature and the outcome), got {max_variables}")
         if bins < 2:
             raise bad(f"bins must be at least 2, got {bins}")
+        if max_value_states < 2:
+            raise bad(f"max_value_states must be at least 2, got {max_value_states}")
+        if outcome is not None:
+            if not isinstance(outcome, str):
+                raise bad(f"outcome must be a column name, got {outcome!r}")
+            if target != "label" and target != outcome:
+                raise bad(f"`outcome` = {outcome!r} and `target` = {target!r} name two different outcomes; they are the "
+                          f"same role: keep one")
+            target = outcome
+        check_roles(outcome=target, actionable=actionable, exogenous=exogenous, forbidden_edges=forbidden_edges,
+                    required_edges=required_edges, tabu_parents=tabu_parents, tabu_children=tabu_children,
+                    outcome_is_sink=outcome_is_sink, variables=variables, exclude=exclude, interventions=interventions)
         if max_levels < 2:
             raise bad(f"max_levels must be at least 2, got {max_levels}")
         if not 0 < ci < 1:
@@ -145,14 +173,14 @@ class CausalNexLearner:
                       f"min and max (it can even miss the point estimate); set effect_bootstrap = 0 or >= "
                       f"{MIN_EFFECT_BOOTSTRAP} (default 30)")
         self.params = dict(
-            target=target, variables=variables, exclude=exclude, max_variables=max_variables, max_levels=max_levels,
+            target=target, actionable=actionable, exogenous=exogenous, variables=variables, exclude=exclude, max_variables=max_variables, max_levels=max_levels,
             drop_constant=drop_constant, max_rows=max_rows, method=method, hidden_units=hidden_units, max_iter=max_iter,
             w_threshold=w_threshold, lasso=lasso, standardise=standardise, exogenous_fields=exogenous_fields,
             outcome_is_sink=outcome_is_sink, field_rules=field_rules, tabu_parents=tabu_parents, tabu_children=tabu_children,
             forbidden_edges=forbidden_edges, required_edges=required_edges, bootstrap=bootstrap,
             bootstrap_unit=bootstrap_unit,
             stability_threshold=stability_threshold, drop_unstable=drop_unstable, discretiser=discretiser, bins=bins,
-            prior=prior, equivalent_sample_size=equivalent_sample_size, interventions=interventions,
+            max_value_states=max_value_states, prior=prior, equivalent_sample_size=equivalent_sample_size, interventions=interventions,
             effect_bootstrap=effect_bootstrap, ci=ci, min_effect=min_effect, attribution_share=attribution_share,
             seed=seed,
         )
@@ -167,6 +195,7 @@ class CausalNexLearner:
         self.net: FittedNetwork | None = None
         self.baseline: float | None = None
         self._data_name: str | None = None
+        self._schema_actionable: list[str] = []
         self._progress: Any = None
         self.timings: dict[str, float] = {}
 
@@ -187,6 +216,14 @@ class CausalNexLearner:
             raise DataError(f"the outcome {self.target!r} is not a column of dataset {data.name!r}'s training pairs "
                             f"(columns: {list(data.train.columns)}); set `target` (default {LABEL!r})")
         pairs = sample_rows(data.train, p["max_rows"], self._seed)
+        need = max(MIN_ROWS, MIN_ROWS_PER_VARIABLE * (len(feats) + 1))
+        if len(pairs) < need:
+            raise DataError(
+                f"{NAME}: dataset {data.name!r} has {len(pairs)} training rows for {len(feats) + 1} causal variables "
+                f"(outcome included); structure learning and the network's probability tables need at least {need} "
+                f"({MIN_ROWS_PER_VARIABLE} per variable, {MIN_ROWS} at least)"
+                + (f" and max_rows = {p['max_rows']} keeps only {p['max_rows']}: raise max_rows" if p["max_rows"] and len(data.train) > len(pairs) else
+                   ": use more data, or fewer variables with `variables = [...]` / `exclude = [...]`"))
         return build_table(data, pairs, feats, self.target, p["max_levels"], drop_constant=p["drop_constant"])
 
     # -- the CausalLearner contract ---------------------------------------------------------
@@ -201,7 +238,16 @@ class CausalNexLearner:
         self.constraints = build_constraints(
             names, self.target, table.fields, exogenous_fields=["user"] if p["exogenous_fields"] is None else p["exogenous_fields"],
             outcome_is_sink=p["outcome_is_sink"], tabu_parents=p["tabu_parents"], tabu_children=p["tabu_children"],
-            forbidden_edges=p["forbidden_edges"], required_edges=p["required_edges"], field_rules=p["field_rules"])
+            forbidden_edges=p["forbidden_edges"], required_edges=p["required_edges"], field_rules=p["field_rules"],
+            exogenous=p["exogenous"])
+        for n in p["actionable"] or []:
+            if n not in table.features:
+                import difflib
+
+                close = difflib.get_close_matches(n, table.features, n=1, cutoff=0.6)
+                raise DataError(f"`actionable` names {n!r}, which is not a causal variable"
+                                f"{f' (did you mean {close[0]!r}?)' if close else ''}; the variables are "
+                                f"{', '.join(table.features)}")
         X = table.numeric_matrix()
         dist_types = {n: ("bin" if table.frame[n].nunique() == 2 else "cont") for n in names}
         self.structure = learn_structure(
@@ -251,7 +297,9 @@ class CausalNexLearner:
         if not graph.is_acyclic():
             raise DataError("the graph has a cycle; a Bayesian network needs a DAG")
         self.graph = graph
-        self.states = fit_states(self.table, method=p["discretiser"], bins=p["bins"], seed=self._seed)
+        self._schema_actionable = [f for f in data.schema.actionable() if f in self.table.features]
+        self.states = fit_states(self.table, method=p["discretiser"], bins=p["bins"], seed=self._seed,
+                                 max_values=max(p["bins"], p.get("max_value_states", 5)))
         self.codes = discretise(self.table.frame, self.states)
         edges = [(e.source, e.target) for e in graph.edges]
         self.net = FittedNetwork.fit(self.table.names, edges, self.target, self.codes, self.states,
@@ -270,14 +318,25 @@ class CausalNexLearner:
             raise UnsupportedError(f"{NAME} is not fitted: call learn(data) and fit(data, graph), run(ctx), or "
                                    f"CausalNexLearner.load(<run>/causal/<name>) first")
 
-    def parse_do(self, do: dict[str, Any]) -> dict[str, int]:
-        """Validate ``{variable: level}`` (labels, values or codes) into state codes."""
+    def actionable_variables(self) -> list[str] | None:
+        """The variables the business can set: the ``actionable`` role, else the schema's
+        actionable features among the causal variables; None when neither declares any."""
+        if self.params.get("actionable") is not None:
+            return list(self.params["actionable"])
+        return list(self._schema_actionable) if self._schema_actionable else None
+
+    def select_do(self, do: dict[str, Any]) -> dict[str, Selection]:
+        """Validate ``{variable: level}`` into the states each variable is set to.
+
+        A level is a value in the data's units ("4.5": the state holding it), a range
+        ("3..5": the states it overlaps, weighted by training counts), a state label ("high"),
+        an interval as printed, or a categorical level. Numbers are never state codes."""
         self._require_fitted()
         import difflib
 
         if not do:
             raise DataError("empty intervention: give at least one variable=level")
-        out = {}
+        out: dict[str, Selection] = {}
         names = [n for n in self.states if n != self.target]
         for var, level in do.items():
             if var == self.target:
@@ -288,19 +347,39 @@ class CausalNexLearner:
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise DataError(f"unknown node {var!r} in the intervention{hint}; the causal variables are {', '.join(names)}")
             try:
-                out[var] = self.states[var].parse(level)
+                out[var] = self.states[var].select(level)
             except ValueError as exc:
-                raise DataError(f"unknown state in the intervention: {exc}") from None
+                raise DataError(f"unknown state in the intervention: {exc}" if "has no state" in str(exc) else
+                                f"intervention: {exc}") from None
         return out
+
+    def parse_do(self, do: dict[str, Any]) -> dict[str, int]:
+        """``select_do`` for interventions that name one state per variable: variable -> state code."""
+        out = {}
+        for var, sel in self.select_do(do).items():
+            if len(sel.codes) != 1:
+                raise DataError(f"intervention: {sel.text()} covers several states; name one value or state")
+            out[var] = sel.codes[0]
+        return out
+
+    def not_actionable(self, variables: list[str]) -> list[str]:
+        """Those of ``variables`` that are not actionable (empty when actionability is not declared)."""
+        act = self.actionable_variables()
+        return [] if act is None else [v for v in variables if v not in act]
 
     def intervene(self, do: dict[str, Any]) -> pd.DataFrame:
         """P(outcome | do(var = level, ...)) next to the observational P(outcome).
 
-        ``do`` maps variables to levels: a state label ("high"), an interval, a value (for
-        categorical / few-valued variables) or a state code. Returns one row per outcome state:
-        outcome, state, p_do, p_observed, change, intervention."""
-        codes = self.parse_do(do)
-        text = ", ".join(f"{v} = {self.states[v].labels[c]}" for v, c in codes.items())
+        ``do`` maps variables to levels in the data's units (see ``select_do``); a range is a
+        mix of the states it covers (a stochastic intervention: the average of P(outcome |
+        do(states)) weighted by training counts). Returns one row per outcome state: outcome,
+        state, p_do, p_observed, change, intervention (what was set, naming the states used),
+        actionable (False for a variable that is not actionable: a what-if, not a lever)."""
+        import itertools
+
+        sel = self.select_do(do)
+        text = ", ".join(s.text() for s in sel.values())
+        codes = {v: s.codes[0] for v, s in sel.items()}
         if self.net is None:
             raise UnsupportedError(f"no variable is connected to {self.target!r} in the learned graph, so there is no "
                                    f"Bayesian network to intervene on: do({text}) leaves P({self.target}) at "
@@ -316,8 +395,22 @@ class CausalNexLearner:
         blocked = self.net.without_path(codes)
         if blocked:
             raise UnsupportedError(self._no_path_message(blocked, codes))
+        combos = list(itertools.product(*[list(zip(s.codes, s.weights)) for s in sel.values()]))
+        if len(combos) > MAX_DO_COMBINATIONS:
+            raise DataError(f"intervention: the ranges cover {len(combos)} combinations of states (at most "
+                            f"{MAX_DO_COMBINATIONS}); narrow a range or set fewer variables at once")
+        marginal = self.net.marginal_outcome()
         try:
-            res = intervention_result(self.net, codes, self.net.marginal_outcome())
+            res = None
+            for combo in combos:
+                w = float(np.prod([x for _, x in combo]))
+                part = intervention_result(self.net, {v: c for v, (c, _) in zip(sel, combo)}, marginal)
+                if res is None:
+                    res = part.copy()
+                    res["p_do"] = w * part["p_do"]
+                else:
+                    res["p_do"] += w * part["p_do"]
+            res["change"] = res["p_do"] - res["p_observed"]
         except IsolateError as exc:
             var = str(exc)
             raise UnsupportedError(
@@ -325,7 +418,22 @@ class CausalNexLearner:
                 f"(what an intervention does) would leave it an isolated node. An intervention on it cannot change "
                 f"any other variable, {self.target!r} included (its causal effect here is 0)") from None
         res["intervention"] = f"do({text})"
+        not_act = self.not_actionable(list(sel))
+        res["actionable"] = not not_act
+        res.attrs["selections"] = {v: s.to_dict(self.states[v].labels,
+                                                [self.states[v].interval(i) for i in range(self.states[v].n_states)])
+                                   for v, s in sel.items()}
+        res.attrs["not_actionable"] = not_act
         return res
+
+    def not_actionable_text(self, variables: list[str]) -> str:
+        """The label of a do() on variables nobody can set (empty when all are actionable)."""
+        if not variables:
+            return ""
+        act = self.actionable_variables() or []
+        return (f"not actionable: {', '.join(variables)} {'is' if len(variables) == 1 else 'are'} observed, not set by the "
+                f"business (actionable: {', '.join(act) or 'none'}); this is a what-if on the learned graph, unsupported "
+                f"as a decision")
 
     def _no_path_message(self, blocked: list[str], codes: dict[str, int]) -> str:
         """One line: why do() on ``blocked`` cannot change the outcome, and what to do."""
@@ -376,6 +484,9 @@ class CausalNexLearner:
                                     f"(variables: {', '.join(feats)})")
                 targets.append(f)
             why = "the configured `interventions`"
+        elif p["actionable"] is not None:
+            targets = [f for f in p["actionable"] if f in feats]
+            why = "the `actionable` variables"
         else:
             actionable = list(data.schema.actionable())
             targets = [f for f in actionable if f in feats]
@@ -387,7 +498,11 @@ class CausalNexLearner:
                 targets = [f for f in feats if self.net is not None and f in self.net.variables and self.net.has_path(f)]
                 why = "no actionable features: every variable with a directed path to the outcome"
         groups = self.table.groups if p["bootstrap_unit"] == "users-items" else None
-        levels, fx = do_effects(self.net, targets, self.states, self.codes, baseline=self.baseline,
+        # intervals for the interventions and for every feature a model leans on (the flags of
+        # causal vs attribution stand on them)
+        used = attributed_features(explanations)
+        boot_set = targets + [f for f in feats if f in used and f not in targets]
+        levels, fx = do_effects(self.net, boot_set, self.states, self.codes, baseline=self.baseline,
                                 n_boot=p["effect_bootstrap"], ci=p["ci"], seed=self._seed, progress=self._progress,
                                 groups=groups)
         outside_ci = levels[levels["estimate_in_interval"] == False]  # noqa: E712 (NaN-free bool column)
@@ -398,13 +513,20 @@ class CausalNexLearner:
                 + ", ".join(f"{r.feature}: {r.state}" for r in outside_ci.itertuples())
                 + "): the resampled CPDs are biased against the full-data fit; read those intervals as unreliable "
                   "(more data or fewer bins help)")
-        others = [f for f in feats if f not in targets]
-        _, fx_other = do_effects(self.net, others, self.states, self.codes, baseline=self.baseline, n_boot=0)
+        others = [f for f in feats if f not in boot_set]
+        levels_other, fx_other = do_effects(self.net, others, self.states, self.codes, baseline=self.baseline, n_boot=0)
         parts = [f for f in (fx, fx_other) if len(f)]
         all_fx = pd.concat(parts, ignore_index=True) if parts else fx
         all_fx["intervention_target"] = all_fx["feature"].isin(targets)
         all_fx = all_fx.sort_values("effect", ascending=False, kind="stable").reset_index(drop=True)
-        cva = causal_vs_attribution(all_fx, explanations, min_effect=p["min_effect"], attribution_share=p["attribution_share"])
+        parts = [f for f in (levels, levels_other) if len(f)]
+        all_levels = pd.concat(parts, ignore_index=True) if parts else levels
+        all_levels["intervention_target"] = all_levels["feature"].isin(targets)
+        act = self.actionable_variables()
+        all_levels["actionable"] = [None if act is None else f in act for f in all_levels["feature"]]
+        levels = all_levels
+        cva = causal_vs_attribution(all_fx, explanations, levels=all_levels, states=self.states,
+                                    min_effect=p["min_effect"], attribution_share=p["attribution_share"], ci=p["ci"])
         self.timings["effects"] = time.perf_counter() - t0
         quality = self.predictive_quality(data)
         truth, truth_errors = truth_scores(data.truth, self.graph, self.net, self.states, self.baseline)
@@ -550,6 +672,8 @@ class CausalNexLearner:
             "target": self.target,
             "variables": self.table.names if self.table is not None else list(self.states),
             "fields": self.table.fields if self.table is not None else {},
+            "schema_actionable": list(self._schema_actionable),
+            "actionable": self.actionable_variables(),
             "baseline": self.baseline,
             "states": {v: st.to_dict() for v, st in self.states.items()},
             "network": self.net.to_dict() if self.net is not None else None,
@@ -577,6 +701,7 @@ class CausalNexLearner:
             learner.params["effect_bootstrap"] = saved_boot if saved_boot is not None else learner.params["effect_bootstrap"]
             learner.states = {v: VariableStates.from_dict(s) for v, s in d["states"].items()}
             learner.baseline = d.get("baseline")
+            learner._schema_actionable = list(d.get("schema_actionable") or [])
             learner.net = FittedNetwork.from_dict(d["network"]) if d.get("network") else None
             learner.graph = CausalGraph.from_dict(d["graph"]) if d.get("graph") else None
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

@@ -106,14 +106,25 @@ def _stage_html(d: Path) -> str:
         out.append(table_html(eff[[c for c in cols if c in eff.columns]], max_rows=60))
     cva = _read(d, "causal_vs_attribution")
     if cva is not None and len(cva):
+        from .attribution import WARNINGS
+
         out.append("<h4>Causal effect vs what the model uses</h4>")
-        flagged = cva[cva["flag"].str.startswith(("model uses it", "causal effect, model"))]
+        out.append("<p class=\"wr-small\">Each feature's causal effect (spread of P(outcome | do) over its levels, and "
+                   "for numeric features P(do(high)) − P(do(low)), with bootstrap intervals) next to the model's "
+                   "attribution share and direction (correlation of the feature's value with its attribution, with a "
+                   "Fisher-z interval). A flag is raised only when the intervals support it. The same table: "
+                   "<code>whyrec causal RUN --compare</code>.</p>")
+        flagged = cva[cva["flag"].astype(str).str.startswith(WARNINGS)]
         if len(flagged):
+            has_reason = "reason" in flagged.columns
             out.append("<ul>" + "".join(
-                f"<li><b>{esc(r.feature)}</b> ({esc(r.model)}, {esc(r.method)}): {esc(r.flag)}</li>"
+                f"<li><b>{esc(r.feature)}</b> ({esc(r.model)}, {esc(r.method)}): {esc(r.flag)}"
+                + (f" — {esc(r.reason)}" if has_reason and isinstance(r.reason, str) else "") + "</li>"
                 for r in flagged.itertuples()) + "</ul>")
         cols = ["feature", "model", "method", "causal_effect", "causal_effect_low", "causal_effect_high",
-                "attribution_share", "attribution_rank", "flag"]
+                "causal_direction", "causal_direction_low", "causal_direction_high", "attribution_share",
+                "attribution_rank", "attribution_direction", "attribution_direction_low", "attribution_direction_high",
+                "flag"]
         out.append(table_html(cva[[c for c in cols if c in cva.columns]], max_rows=80))
     q = s.get("predictive_quality") or {}
     if q:

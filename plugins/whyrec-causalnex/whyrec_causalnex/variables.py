@@ -1,6 +1,8 @@
 """The causal variables: which features take part, and the table the learner works on.
 
-The learner works on training pairs: ``data.features(pairs)`` plus the outcome column. Ids and
+The learner works on training rows: ``data.features(rows)`` of the whole rows (user, item and the
+interaction's context columns: selecting ``rows[[user, item]]`` would lose the context) plus the
+outcome column. Ids and
 history sequences are not causal variables (an item id does not *cause* a click in any
 interventional sense, and the ``hist_*`` positions are item ids too), so they are left out.
 """
@@ -136,19 +138,29 @@ def build_table(
     check: bool = True,
     medians: dict[str, float] | None = None,
 ) -> VariableTable:
-    """The variable table for ``pairs`` (user, item, target columns).
+    """The variable table for ``pairs``: whole rows (user, item, context columns, target).
 
-    ``check`` (on for the training table) refuses constant columns and categoricals with more
-    than ``max_levels`` levels; numeric NaN is filled with the median, categorical NaN becomes
-    the level "missing" (both counted in ``notes``). ``medians`` (the training table's) fills
-    numeric NaN of a test table the same way.
+    ``check`` (on for the training table) refuses constant columns, all-missing columns and
+    categoricals with more than ``max_levels`` levels; numeric NaN is filled with the median,
+    categorical NaN becomes the level "missing" (both counted in ``notes``). ``medians`` (the
+    training table's) fills numeric NaN of a test table the same way.
     """
     from whyrec.data import ITEM, USER
 
     if target not in pairs.columns:
         raise DataError(f"the outcome column {target!r} is not in the training pairs (columns: {list(pairs.columns)}); "
                         f"set `target` to one of them")
-    feats = data.features(pairs[[USER, ITEM]])[features]
+    # the whole rows: context (interaction-level) features come from the row itself
+    feats = data.features(pairs)[features]
+    if check:
+        empty = [n for n in features if len(feats) and feats[n].isna().all()]
+        if empty:
+            raise DataError(
+                f"causal variable {empty[0]!r} is missing in all {len(feats)} training rows"
+                + (f" (so are {', '.join(map(repr, empty[1:]))})" if len(empty) > 1 else "")
+                + f" of dataset {data.name!r}: there is nothing to learn from it and no value to fill it with; "
+                  f"check that the column reaches the data (a context column must be in the interaction rows), "
+                  f"or leave it out with `exclude = [{', '.join(chr(34) + n + chr(34) for n in empty)}]`")
     frame = pd.DataFrame(index=pairs.index)
     kinds: dict[str, str] = {}
     fields: dict[str, str] = {}
@@ -170,9 +182,11 @@ def build_table(
             n_missing = int(s.isna().sum())
             med = (medians or {}).get(name)
             if med is None:
-                med = float(s.median()) if n_missing < len(s) else 0.0
+                # all missing (only in a test table: the training table refuses it above): NaN
+                # stays NaN rather than becoming an invented value
+                med = float(s.median()) if n_missing < len(s) else float("nan")
             fill[name] = med
-            if n_missing:
+            if n_missing and med == med:
                 s = s.fillna(med)
                 notes.append(f"{name}: {n_missing} missing values filled with the training median {med:g}")
             kinds[name] = "numeric"

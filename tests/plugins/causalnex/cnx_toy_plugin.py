@@ -70,7 +70,8 @@ class LinearShap:
         out["output_value"] = X @ model.coef + model.intercept
         out["base_value"] = float(model.mean @ model.coef + model.intercept)
         return Explanation(method="linear-shap", model=model.name, pairs=out,
-                           schema=data.schema.select(MODEL_FEATURES), attributions=attr)
+                           schema=data.schema.select(MODEL_FEATURES), attributions=attr,
+                           feature_values=pd.DataFrame(X, columns=MODEL_FEATURES))
 
 
 @whyrec.hookimpl

@@ -7,7 +7,11 @@ import pytest
 
 from whyrec.explanation import Explanation
 from whyrec.schema import Feature, FeatureSchema
-from whyrec_causalnex.attribution import CAUSE_NOT_USED, USES_NO_CAUSE, causal_vs_attribution, mean_abs_attributions
+from whyrec_causalnex.attribution import (
+    AGREE, CAUSE_NOT_USED, LEANS_ON_PROXY, SIGN_DISAGREES, causal_vs_attribution, correlation_interval,
+    mean_abs_attributions,
+)
+from whyrec_causalnex.discretise import VariableStates
 
 SCHEMA = FeatureSchema([Feature("price", "item"), Feature("reviews", "item"), Feature("item_id", "item", "categorical"),
                         Feature("tiny", "item")])
@@ -38,8 +42,8 @@ def test_mean_abs_attributions():
 
 def test_flags():
     t = causal_vs_attribution(EFFECTS, [explanation()], min_effect=0.01, attribution_share=0.05).set_index("feature")
-    assert t.loc["price", "flag"] == "both"
-    assert t.loc["reviews", "flag"] == USES_NO_CAUSE  # 44 % of the attribution, no path to the outcome
+    assert t.loc["price", "flag"] == AGREE
+    assert t.loc["reviews", "flag"] == LEANS_ON_PROXY  # 44 % of the attribution, no path to the outcome
     assert t.loc["tiny", "flag"] == "neither"
     assert t.loc["item_id", "flag"] == "not a causal variable"
     assert t.loc["quality", "flag"] == CAUSE_NOT_USED + " (not a model input)"
@@ -63,4 +67,82 @@ def test_an_uncertain_effect_does_not_count_as_causal():
     eff = EFFECTS.copy()
     eff.loc[0, "effect_low"] = 0.001  # the interval reaches ~0
     t = causal_vs_attribution(eff, [explanation()]).set_index("feature")
-    assert t.loc["price", "flag"] == USES_NO_CAUSE
+    assert t.loc["price", "flag"] == LEANS_ON_PROXY
+
+
+def test_correlation_interval_is_fisher_z():
+    x = np.arange(10, dtype=float)
+    y = np.array([0.0, 2, 1, 3, 5, 4, 6, 8, 7, 9])
+    r, lo, hi = correlation_interval(x, y)
+    assert r == pytest.approx(1 - 6 * 6 / (10 * 99))  # a permutation: 1 - 6 sum(d^2) / (n (n^2 - 1)), sum(d^2) = 6
+    z, se = np.arctanh(r), 1 / np.sqrt(7)
+    assert lo == pytest.approx(np.tanh(z - 1.959964 * se), abs=1e-5)
+    assert hi == pytest.approx(np.tanh(z + 1.959964 * se), abs=1e-5)
+    assert np.isnan(correlation_interval(x[:3], y[:3])[0])  # too few rows: no direction
+    assert np.isnan(correlation_interval(np.ones(10), y)[0])  # constant value: no direction
+
+
+# rating: the model scores higher for a higher rating; do(high rating) lowers the outcome
+RATING_STATES = {"rating": VariableStates("rating", "bins", ["low", "high"], edges=[3.0], counts=[50, 50], support=[1, 5]),
+                 "price": VariableStates("price", "bins", ["low", "high"], edges=[10.0], counts=[50, 50], support=[5, 15])}
+
+
+def signed_explanation(n: int = 40) -> Explanation:
+    rng = np.random.default_rng(0)
+    rating = rng.uniform(1, 5, n)
+    price = rng.uniform(5, 15, n)
+    attr = pd.DataFrame({"rating": 0.8 * (rating - 3), "price": -0.5 * (price - 10)})
+    vals = pd.DataFrame({"rating": rating, "price": price})
+    pairs = pd.DataFrame({"user": range(n), "item": range(n), "output_value": 0.0, "base_value": 0.0})
+    schema = FeatureSchema([Feature("rating", "item"), Feature("price", "item")])
+    return Explanation(method="tree-shap", model="m", pairs=pairs, schema=schema, attributions=attr,
+                       feature_values=vals, additive=False)
+
+
+def levels_table(rating_ci, price_ci):
+    rows = []
+    for f, (p0, p1), (lo, hi) in (("rating", (0.30, 0.25), rating_ci), ("price", (0.30, 0.20), price_ci)):
+        rows.append({"feature": f, "level": 0, "p_do": p0, "effect_low": 0.0, "effect_high": 0.0})
+        rows.append({"feature": f, "level": 1, "p_do": p1, "effect_low": lo, "effect_high": hi})
+    return pd.DataFrame(rows)
+
+
+def effects_table(rating_low):
+    return pd.DataFrame({"feature": ["rating", "price"], "effect": [0.05, 0.10], "effect_low": [rating_low, 0.07],
+                         "effect_high": [0.08, 0.13], "path_to_outcome": [True, True]})
+
+
+def test_sign_disagreement_is_flagged_only_when_both_intervals_exclude_zero():
+    e = signed_explanation()
+    t = causal_vs_attribution(effects_table(0.03), [e], levels=levels_table((-0.08, -0.02), (-0.13, -0.07)),
+                              states=RATING_STATES).set_index("feature")
+    assert t.loc["rating", "flag"] == SIGN_DISAGREES
+    assert t.loc["rating", "attribution_direction"] == pytest.approx(1.0)
+    assert t.loc["rating", "causal_direction"] == pytest.approx(-0.05)
+    assert (t.loc["rating", "causal_sign"], t.loc["rating", "attribution_sign"]) == (-1, 1)
+    assert t.loc["rating", "reason"].startswith("the model scores higher when it is higher (attribution vs value "
+                                                "correlation +1.000 [")
+    assert "but raising it lowers the outcome (P(do(high)) - P(do(low)) -0.050 [-0.080, -0.020])" in t.loc["rating", "reason"]
+    # price: attribution falls with price and so does the outcome: they agree
+    assert t.loc["price", "flag"] == AGREE and t.loc["price", "attribution_sign"] == -1
+    # the mean signed attribution of the high state minus the low state, on the learner's states
+    hl = e.attributions["rating"][e.feature_values["rating"] >= 3].mean() - e.attributions["rating"][e.feature_values["rating"] < 3].mean()
+    assert t.loc["rating", "attribution_high_vs_low"] == pytest.approx(hl)
+    # the causal direction's interval reaching 0: no sign claim, the effect interval decides
+    t = causal_vs_attribution(effects_table(0.03), [e], levels=levels_table((-0.08, 0.01), (-0.13, -0.07)),
+                              states=RATING_STATES).set_index("feature")
+    assert t.loc["rating", "flag"] == AGREE and t.loc["rating", "causal_sign"] == 0
+
+
+def test_leaning_more_than_the_causal_effect_supports():
+    """The effect's interval reaching below min_effect / 2: the model's reliance is not supported."""
+    e = signed_explanation()
+    t = causal_vs_attribution(effects_table(0.001), [e], levels=levels_table((-0.08, 0.01), (-0.13, -0.07)),
+                              states=RATING_STATES, min_effect=0.01).set_index("feature")
+    assert t.loc["rating", "flag"] == LEANS_ON_PROXY
+    m = e.attributions.abs().mean()
+    share = m["rating"] / m.sum()
+    assert t.loc["rating", "attribution_share"] == pytest.approx(share)
+    assert t.loc["rating", "reason"] == (f"{100 * share:.1f}% of the attribution (>= 5%), while causal effect 0.050 "
+                                         "[0.001, 0.080] is not shown to reach 0.01; attribution vs value correlation "
+                                         "+1.000 [+1.000, +1.000]")

@@ -85,7 +85,7 @@ def test_required_edge_against_the_defaults(sim):
 def test_unknown_names_in_constraints_and_variables(sim):
     with pytest.raises(DataError, match=r"`forbidden_edges` names 'prise', which is not a causal variable \(did you mean 'price'\?\)"):
         fast(forbidden_edges=[["prise", "label"]]).learn(sim)
-    with pytest.raises(DataError, match=r"each edge is a pair \[\"cause\", \"effect\"\], got \['price'\]"):
+    with pytest.raises(DataError, match=r"`required_edges`: each edge is a pair \[\"cause\", \"effect\"\] of variable names, got \['price'\]"):
         fast(required_edges=[["price"]]).learn(sim)
     with pytest.raises(DataError, match=r"causal variable 'prices' is not a feature of dataset 'toy-scm-0' \(did you mean 'price'\?\)"):
         fast(variables=["prices"]).learn(sim)

@@ -67,17 +67,20 @@ def test_causal_vs_attribution_flags_the_proxy(run_dir):
     """The model sees reviews (a child of quality) instead of quality: it leans on a variable that
     causes nothing, and misses the real cause."""
     t = pd.read_csv(run_dir / "causal" / "causalnex-bn" / "causal_vs_attribution.csv").set_index("feature")
-    assert t.loc["reviews", "flag"] == "model uses it, no causal effect"
+    assert t.loc["reviews", "flag"] == "model leans on it more than its causal effect supports (confounded or proxy)"
     assert t.loc["reviews", "attribution_share"] > 0.1 and t.loc["reviews", "causal_effect"] == 0.0
-    assert t.loc["quality", "flag"] == "causal effect, model ignores it (not a model input)"
-    assert t.loc["price", "flag"] == "both" and t.loc["discount", "flag"] == "both"
+    assert t.loc["quality", "flag"] == "causal effect but the model ignores it (not a model input)"
+    assert t.loc["price", "flag"] == "both agree" and t.loc["discount", "flag"] == "both agree"
+    # directions: the model scores higher for a cheaper item, and do(high price) lowers clicks
+    assert t.loc["price", "attribution_sign"] == -1 and t.loc["price", "causal_sign"] == -1
     assert set(t["model"]) == {"toy-logit"} and set(t["method"]) == {"linear-shap"}
 
 
 def test_report_section(run_dir):
     html = (run_dir / "report.html").read_text()
     assert "What drives the outcome causally (CausalNex)" in html
-    assert "<b>reviews</b> (toy-logit, linear-shap): model uses it, no causal effect" in html
+    assert ("<b>reviews</b> (toy-logit, linear-shap): model leans on it more than its causal effect supports "
+            "(confounded or proxy) — ") in html
     assert "Interactive graph" in html and "srcdoc=" in html  # the pyvis page is embedded: it loads nothing remote
     assert "P(outcome | do(feature = level))" in html and "structural Hamming distance" in html
     # the core's generic causal section does not repeat what ours shows
@@ -133,7 +136,8 @@ def test_cli_do(run_dir):
     want = CausalNexLearner.load(run_dir / "causal" / "causalnex-bn").intervene({"price": "low"})
     p = want["p_do"].iloc[1]
     line = out.stdout.strip()
-    assert line.startswith(f"P(label = 1 | do(price = low)) = {p:.4f} (observed P(label = 1) = ")
+    interval = CausalNexLearner.load(run_dir / "causal" / "causalnex-bn").states["price"].interval(0)
+    assert line.startswith(f"P(label = 1 | do(price = low {interval})) = {p:.4f} (observed P(label = 1) = ")
     assert "bootstrap interval of the run [" in line
 
 
@@ -154,12 +158,14 @@ def test_cli_json_and_errors(run_dir):
     with contextlib.redirect_stdout(buf):
         assert call("causal", str(run_dir), "--do", "discount=1", "--do", "price=high", "--format", "json") == 0
     out = json.loads(buf.getvalue())
-    assert out["intervention"] == "do(discount = 1, price = high)" and out["ci"] is None
+    assert out["intervention"].startswith("do(discount = 1, price = high [") and out["ci"] is None
+    assert [s["variable"] for s in out["set"]] == ["discount", "price"]
+    assert out["set"][1]["states"][0]["state"] == "high" and out["set"][1]["states"][0]["weight"] == 1.0
     assert sum(r["p_do"] for r in out["distribution"]) == pytest.approx(1.0)
     for args, msg in [
         (("--do", "price=cheap"), "error: unknown state in the intervention: 'price' has no state 'cheap'"),
         (("--do", "prize=low"), "error: unknown node 'prize' in the intervention (did you mean 'price'?)"),
-        (("--do", "price"), "error: --do 'price': expected FEATURE=LEVEL, e.g. --do price=low"),
+        (("--do", "price"), "error: --do 'price': expected FEATURE=VALUE, e.g. --do price=4.5"),
         (("--do", "colour=red"), "error: 'colour' is not connected to 'label' in the learned graph"),
         (("--name", "other", "--do", "price=low"), "error: "),
     ]:

@@ -112,15 +112,18 @@ def test_predict_proba_is_the_cpd_of_the_outcome(fitted):
 
 def test_intervene(fitted, report):
     res = fitted.intervene({"price": "high"})
-    assert list(res.columns) == ["outcome", "state", "p_do", "p_observed", "change", "intervention"]
-    assert res["intervention"].iloc[0] == "do(price = high)"
+    assert list(res.columns) == ["outcome", "state", "p_do", "p_observed", "change", "intervention", "actionable"]
+    assert res["intervention"].iloc[0] == f"do(price = high {fitted.states['price'].interval(2)})"
+    assert res["actionable"].all()  # price is an actionable feature of the schema
     eff = report.tables["effects"]
     p_high = eff[(eff.feature == "price") & (eff.state == "high")]["p_do"].iloc[0]
     assert res["p_do"].iloc[1] == pytest.approx(p_high, abs=1e-12)
     assert res["p_do"].sum() == pytest.approx(1.0)
     assert res["change"].iloc[1] == pytest.approx(res["p_do"].iloc[1] - res["p_observed"].iloc[1])
-    # levels by code, by interval, by value; several variables at once
-    assert fitted.intervene({"price": 2})["p_do"].iloc[1] == pytest.approx(p_high, abs=1e-12)
+    # levels by interval, by a value in the data's units (never a state code); several variables at once
+    top = fitted.states["price"].support[1]
+    assert fitted.intervene({"price": top})["p_do"].iloc[1] == pytest.approx(p_high, abs=1e-12)
+    assert fitted.intervene({"price": fitted.states["price"].interval(2)})["p_do"].iloc[1] == pytest.approx(p_high, abs=1e-12)
     both = fitted.intervene({"price": "low", "discount": "1"})
     only_price = fitted.intervene({"price": "low"})
     assert both["p_do"].iloc[1] > only_price["p_do"].iloc[1]
@@ -187,6 +190,8 @@ def test_supervised_discretisation_and_bdeu(sim):
     rep = learner.report(sim, [])
     assert rep.summary["interventions"] == ["price"] and rep.summary["interventions_from"] == "the configured `interventions`"
     eff = rep.tables["effects"]
+    assert set(eff[eff["intervention_target"]]["feature"]) == {"price"}
+    eff = eff[eff["intervention_target"]]
     assert eff["p_do_low"].isna().all()  # no bootstrap asked: no interval
     assert rep.summary["unstable_edges"] == [] and "stability unknown" in rep.summary["caution"]
     p = eff["p_do"].to_numpy()
