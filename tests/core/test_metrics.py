@@ -112,8 +112,14 @@ class _TableModel:
 
 
 class _Data:
-    def __init__(self, test):
+    """The part of RecData that evaluate_model reads: the test rows and each user's candidates."""
+
+    def __init__(self, test, items=("a", "b", "c")):
         self.test = test
+        self.items = np.array(items, dtype=object)
+
+    def candidates(self, user):
+        return self.items
 
 
 def _toy():
@@ -159,7 +165,7 @@ def test_evaluate_model_samples_at_most_max_users_reproducibly():
 
 def test_evaluate_model_default_k_and_user_cap():
     test, model = _toy()
-    out = evaluate_model(model, _Data(test))
+    out = evaluate_model(model, _Data(test, items=[f"x{j}" for j in range(12)]))
     assert {"ndcg@10", "hr@10"} <= set(out) and out["eval_users"] == 3
     assert all(k == 10 for _, k in model.recommended)
 
@@ -174,3 +180,46 @@ def test_evaluate_model_without_positives_gives_nan_ranking_metrics():
     out = evaluate_model(_toy()[1], _Data(test), k=2)
     assert math.isnan(out["auc"]) and math.isnan(out["ndcg@2"]) and math.isnan(out["hr@2"])
     assert out["eval_users"] == 0
+
+
+def test_auc_with_a_single_positive_or_a_single_negative():
+    assert auc([1, 0, 0], [0.9, 0.5, 0.1]) == 1.0
+    assert auc([0, 1, 1], [0.9, 0.5, 0.1]) == 0.0
+    assert auc([1, 0, 1, 0, 0], [0.3, 0.3, 0.9, 0.1, 0.5]) == pytest.approx(roc_auc_score([1, 0, 1, 0, 0], [0.3, 0.3, 0.9, 0.1, 0.5]))
+
+
+def test_auc_one_class_missing_returns_nan_without_dividing_by_zero():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(auc([0, 0], [0.1, 0.2])) and math.isnan(auc([1, 1], [0.1, 0.2]))
+
+
+def _many_users(n_users: int):
+    users = list(range(n_users))
+    test = pd.DataFrame({USER: users * 2, ITEM: ["a"] * n_users + ["b"] * n_users, LABEL: [1] * n_users + [0] * n_users})
+    scores = {(u, i): s for u in users for i, s in (("a", 0.9), ("b", 0.1))}
+    return test, _TableModel(scores, {})
+
+
+def test_evaluate_model_caps_at_200_users_by_default():
+    test, model = _many_users(201)
+    out = evaluate_model(model, _Data(test), k=1)
+    assert out["eval_users"] == 200 and len(model.recommended) == 200
+
+
+def test_evaluate_model_samples_users_without_replacement():
+    test, model = _many_users(50)
+    out = evaluate_model(model, _Data(test), k=1, max_users=40)
+    users = [u for u, _ in model.recommended]
+    assert out["eval_users"] == 40 and len(set(users)) == 40
+
+
+def test_evaluate_model_default_seed_is_zero():
+    picks = {}
+    for seed in (None, 0, 1):
+        test, model = _many_users(30)
+        evaluate_model(model, _Data(test), k=1, max_users=5, **({} if seed is None else {"seed": seed}))
+        picks[seed] = [u for u, _ in model.recommended]
+    assert picks[None] == picks[0] and picks[0] != picks[1]
