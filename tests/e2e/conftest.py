@@ -1,0 +1,68 @@
+"""One real pipeline run for the whole tests/e2e session (see e2e_pipeline.py).
+
+The run uses the installed plugins exactly as ``whyrec run`` does (entry points, the default
+plugin host) and logs to an MLflow file store in the session's temporary directory. Every
+test of this folder reads the same run directory; none of them changes it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+for p in (HERE, ROOT / "tests" / "browser"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+# the data cache `make test` uses (MovieLens / Open Bandit wheels, verified); offline runs need it
+os.environ.setdefault("WHYREC_CACHE", str(ROOT / ".cache" / "whyrec"))
+
+import e2e_pipeline  # noqa: E402
+
+
+@dataclass
+class E2ERun:
+    run: object  # whyrec.Run
+    path: Path
+    manifest: dict
+    data_dir: Path
+    data_paths: dict
+    mlflow_uri: str
+    experiment: str
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def e2e(tmp_path_factory) -> E2ERun:
+    import whyrec
+
+    dev = os.environ.get("E2E_DEV_REUSE")  # DEV-ONLY, remove
+    if dev and (Path(dev) / "runs").exists():
+        root = Path(dev)
+        paths = {k: root / "data" / f"{k}.parquet" for k in ("users", "items", "interactions")}
+        rp = next((root / "runs").iterdir())
+        run = whyrec.open_run(rp)
+        return E2ERun(run=run, path=rp, manifest=run.manifest, data_dir=root / "data", data_paths=paths,
+                      mlflow_uri=(root / "mlruns").as_uri(), experiment=e2e_pipeline.EXPERIMENT, seconds=0.0)
+    root = Path(dev) if dev else tmp_path_factory.mktemp("e2e")
+    paths = e2e_pipeline.write_data(root / "data")
+    uri = (root / "mlruns").as_uri()
+    reg = root / "registry.toml"
+    reg.write_text(e2e_pipeline.registry_text(paths, uri))
+    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)  # the registry's store, not an ambient one
+    try:
+        t0 = time.perf_counter()
+        run = whyrec.run(e2e_pipeline.PIPELINE, registry=reg, out=root / "runs")
+        seconds = time.perf_counter() - t0
+    finally:
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+    print(f"\n[e2e] pipeline {e2e_pipeline.PIPELINE} ran in {seconds:.1f} s: {run.path}")
+    return E2ERun(run=run, path=Path(run.path), manifest=run.manifest, data_dir=root / "data", data_paths=paths,
+                  mlflow_uri=uri, experiment=e2e_pipeline.EXPERIMENT, seconds=seconds)
