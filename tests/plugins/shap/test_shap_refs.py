@@ -1,0 +1,211 @@
+"""whyrec-shap checks that guard truth, fed real violations and tested at their limits:
+tree-shap's additivity check against a margin that does not add up (the worst row named),
+exact-field-shapley's documented 16-player limit (16 works, 17 is refused) and its Shapley
+combination against the permutation definition."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from whyrec.errors import RegistryError, UnsupportedError
+from whyrec_shap.exact import (
+    MAX_FIELDS, ExactFieldShapley, coalition_masks, exact_group_shapley, model_groups, shapley_from_values,
+)
+from whyrec_shap.tree import AdditivityError, TreeShap
+
+from shap_testkit import LinearModel, toy
+
+
+class OffsetMargin:
+    """A tree model whose reported margin is off by ``offsets`` per row: attributions computed
+    from the booster then fail to add up by exactly |offset|."""
+
+    def __init__(self, model, offsets) -> None:
+        self._m, self.offsets = model, np.asarray(offsets, float)
+
+    def __getattr__(self, name):
+        return getattr(self._m, name)
+
+    def predict_margin(self, M):
+        return self._m.predict_margin(M) + self.offsets[: len(M)]
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return pd.DataFrame({"user": [1, 2, 3, 4], "item": [101, 102, 103, 104]})
+
+
+def test_tree_shap_adds_up_on_the_real_margin(lgb_model, toy_data, pairs):
+    e = TreeShap().explain(lgb_model, toy_data, pairs)
+    assert (e.pairs["additivity_error"] < 1e-9).all()
+    assert e.summary["additivity_ok"] is True and e.summary["max_additivity_error"] < 1e-9
+    assert e.summary["additivity_tolerance"] == 1e-6 and e.summary["rows"] == 4
+    M = lgb_model.encode(toy_data.features(pairs)[lgb_model.feature_names])
+    np.testing.assert_allclose(e.pairs["output_value"], lgb_model.predict_margin(M), atol=1e-12)
+
+
+def test_tree_shap_additivity_violation_is_caught_and_names_the_worst_row(lgb_model, toy_data, pairs):
+    model = OffsetMargin(lgb_model, [0.0, 0.05, 0.3, 0.1])
+    with pytest.raises(AdditivityError, match=r"= 0\.3 > tolerance 1e-06 for user 3, item 103 "):
+        TreeShap().explain(model, toy_data, pairs)
+    with pytest.raises(AdditivityError, match=r"= 0\.3 > tolerance 0\.29 for user 3, item 103"):
+        TreeShap(tolerance=0.29).explain(model, toy_data, pairs)
+
+
+def test_tree_shap_worst_row_first_or_last(lgb_model, toy_data, pairs):
+    with pytest.raises(AdditivityError, match=r"= 0\.5 > tolerance 0\.01 for user 1, item 101"):
+        TreeShap(tolerance=0.01).explain(OffsetMargin(lgb_model, [-0.5, 0.0, 0.0, 0.2]), toy_data, pairs)
+    with pytest.raises(AdditivityError, match=r"= 0\.7 > tolerance 0\.01 for user 4, item 104"):
+        TreeShap(tolerance=0.01).explain(OffsetMargin(lgb_model, [0.0, 0.2, 0.0, 0.7]), toy_data, pairs)
+
+
+def test_tree_shap_records_the_violation_when_not_checked(lgb_model, toy_data, pairs):
+    offsets = [0.0, -0.05, 0.3, 0.1]
+    e = TreeShap(check_additivity=False).explain(OffsetMargin(lgb_model, offsets), toy_data, pairs)
+    np.testing.assert_allclose(e.pairs["additivity_error"], np.abs(offsets), atol=1e-9)
+    assert e.summary["max_additivity_error"] == pytest.approx(0.3, abs=1e-9)
+    assert e.summary["additivity_ok"] is False
+    assert e.max_additivity_error == pytest.approx(0.3, abs=1e-9)
+
+
+def test_tree_shap_tolerance_above_the_error_passes(lgb_model, toy_data, pairs):
+    e = TreeShap(tolerance=0.31).explain(OffsetMargin(lgb_model, [0.0, 0.05, 0.3, 0.1]), toy_data, pairs)
+    assert e.summary["additivity_ok"] is True and e.summary["additivity_tolerance"] == 0.31
+    assert e.summary["max_additivity_error"] == pytest.approx(0.3, abs=1e-9)
+
+
+def test_tree_shap_output_is_the_margin_and_base_plus_phi(lgb_model, toy_data, pairs):
+    e = TreeShap().explain(lgb_model, toy_data, pairs)
+    np.testing.assert_allclose(e.attributions.sum(axis=1) + e.pairs["base_value"], e.pairs["output_value"], atol=1e-9)
+    assert list(e.attributions.columns) == list(lgb_model.feature_names)
+    assert e.params["output"] == "raw margin" and "tree_path_dependent" in e.params["engine"]
+    # field sums of the feature attributions
+    groups = toy_data.schema.select(lgb_model.feature_names).groups()
+    for f, cols in groups.items():
+        np.testing.assert_allclose(e.field_attributions[f], e.attributions[cols].sum(axis=1), atol=1e-12)
+
+
+def test_tree_shap_interventional_adds_up_with_its_own_base(numeric_lgb, toy_data, pairs):
+    e = TreeShap(feature_perturbation="interventional", background_size=20).explain(numeric_lgb, toy_data, pairs)
+    assert e.summary["additivity_ok"] is True and (e.pairs["additivity_error"] < 1e-6).all()
+    assert e.params["engine"] == "shap.TreeExplainer(interventional)"
+    with pytest.raises(AdditivityError):
+        TreeShap(feature_perturbation="interventional", background_size=20).explain(
+            OffsetMargin(numeric_lgb, [0.0, 0.0, 0.01, 0.0]), toy_data, pairs)
+
+
+# -- exact-field-shapley ---------------------------------------------------------------------
+def permutation_shapley(v: dict, n: int) -> np.ndarray:
+    """The definition: average marginal contribution over all orderings of the players."""
+    phi = np.zeros(n)
+    for order in itertools.permutations(range(n)):
+        S = 0
+        for u in order:
+            phi[u] += v[S | (1 << u)] - v[S]
+            S |= 1 << u
+    return phi / math.factorial(n)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_shapley_from_values_equals_the_permutation_definition(n):
+    rng = np.random.default_rng(n)
+    v = rng.normal(size=(2, 2**n))
+    phi = shapley_from_values(v, n)
+    for r in range(2):
+        np.testing.assert_allclose(phi[r], permutation_shapley(dict(enumerate(v[r])), n), atol=1e-12)
+        assert phi[r].sum() == pytest.approx(v[r, -1] - v[r, 0])  # efficiency
+
+
+def test_coalition_masks_bit_u_is_player_u():
+    m = coalition_masks(3)
+    assert m.shape == (8, 3)
+    assert m.tolist()[5] == [True, False, True] and m.tolist()[6] == [False, True, True]
+    assert m[0].sum() == 0 and m[7].all()
+
+
+def test_exact_group_shapley_linear_closed_form():
+    w = np.array([1.0, -2.0, 0.5])
+    f = lambda X: X.to_numpy(float) @ w + 3.0  # noqa: E731
+    X = pd.DataFrame({"a": [1.0, 2.0], "b": [0.0, 1.0], "c": [4.0, -4.0]})
+    B = pd.DataFrame({"a": [0.0, 1.0], "b": [1.0, 1.0], "c": [2.0, 0.0]})
+    phi, base, fx = exact_group_shapley(f, X, B, {"g1": ["a", "c"], "g2": ["b"]})
+    d = (X - B.mean()).to_numpy() * w
+    np.testing.assert_allclose(phi, np.column_stack([d[:, 0] + d[:, 2], d[:, 1]]), atol=1e-12)
+    assert base == pytest.approx(float(f(B).mean()))
+    np.testing.assert_allclose(fx, f(X))
+
+
+def wide_model():
+    data = toy.make_toy_data(extra_features=2)
+    m = LinearModel()
+    m.fit(data)
+    return m, data
+
+
+def players(m, k):
+    """k groups over the model's features: the first k-1 features alone, the rest together."""
+    names = list(m.feature_names)
+    return {**{f"g{j}": [c] for j, c in enumerate(names[: k - 1])}, f"g{k - 1}": names[k - 1:]}
+
+
+def test_exact_field_shapley_limit_is_16_fields_at_the_boundary():
+    m, data = wide_model()
+    assert MAX_FIELDS == 16 and len(m.feature_names) >= 17
+    pair = pd.DataFrame({"user": [1], "item": [101]})
+    e = ExactFieldShapley(groups=players(m, 16), background_size=2).explain(m, data, pair)  # documented as allowed
+    assert list(e.field_attributions.columns) == [f"g{j}" for j in range(16)]
+    assert e.summary["coalitions"] == 2**16 and e.summary["background_rows"] == 2
+    assert e.summary["model_rows"] == 2**16 * 2
+    assert e.max_additivity_error < 1e-9
+    with pytest.raises(UnsupportedError, match=r"has 17 fields/groups at level 'field' .*limited to 16"):
+        ExactFieldShapley(groups=players(m, 17), background_size=2).explain(m, data, pair)
+
+
+def test_exact_field_shapley_closed_form_on_the_linear_model(linear_model, toy_data, pairs):
+    e = ExactFieldShapley(background_size=10).explain(linear_model, toy_data, pairs)
+    ex = ExactFieldShapley(background_size=10)
+    B = ex.background(linear_model, toy_data)
+    X = toy_data.features(pairs)[linear_model.feature_names]
+    contrib = (linear_model.matrix(X) - linear_model.matrix(B).mean(axis=0)) * linear_model.clf.coef_[0]
+    groups = model_groups(linear_model, toy_data, "field")
+    for g, cols in groups.items():
+        idx = [linear_model.feature_names.index(c) for c in cols]
+        np.testing.assert_allclose(e.field_attributions[g], contrib[:, idx].sum(axis=1), atol=1e-9)
+    np.testing.assert_allclose(e.pairs["output_value"], linear_model.score_features(X), atol=1e-12)
+    assert e.pairs["base_value"].iloc[0] == pytest.approx(float(linear_model.score_features(B).mean()))
+    assert e.params["groups"] == groups and e.summary["players"] == list(groups)
+
+
+def test_model_groups_explicit_groups():
+    m, data = wide_model()
+    names = list(m.feature_names)
+    out = model_groups(m, data, "field", {"a": names[:2], "b": names[2:3], "empty": []})
+    assert out == {"a": names[:2], "b": names[2:3], "other": names[3:]}
+    assert model_groups(m, data, "field", {"all": names}) == {"all": names}
+    with pytest.raises(RegistryError, match=r"groups name features \['nope'\] that model 'linear' does not use"):
+        model_groups(m, data, "field", {"a": ["nope", names[0]]})
+
+
+def test_model_groups_from_the_schema_and_unknown_features():
+    m, data = wide_model()
+    by_field = model_groups(m, data, "field")
+    assert sorted(c for cols in by_field.values() for c in cols) == sorted(m.feature_names)
+    assert "other" not in by_field and set(by_field) <= {"user", "item", "context", "history", "cross"}
+
+    class Extra:
+        name = "extra"
+        feature_names = [*m.feature_names, "not_in_schema"]
+
+    assert model_groups(Extra(), data, "field")["other"] == ["not_in_schema"]
+    by_group = model_groups(m, data, "group")
+    assert by_group == data.schema.select(m.feature_names).groups("group")
+
+
+def test_level_is_validated():
+    with pytest.raises(RegistryError, match=r"level 'row' is not one of \['field', 'group'\]"):
+        ExactFieldShapley(level="row")
+    assert ExactFieldShapley(level="group").params["level"] == "group"
