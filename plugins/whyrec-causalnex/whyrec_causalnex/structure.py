@@ -251,6 +251,8 @@ def learn_structure(
     progress: Any = None,
     lasso: float = 0.0,
     groups: tuple[np.ndarray, np.ndarray] | None = None,
+    categorical: list[str] | None = None,
+    penalty: float = 1.0,
 ) -> StructureResult:
     """NOTEARS on all rows, then on ``bootstrap`` resamples: ``stability[edge]`` is the fraction of
     resamples whose thresholded graph has the edge.
@@ -259,7 +261,17 @@ def learn_structure(
     (not rows) with replacement and weights each row by (times its user was drawn) x (times its
     item was drawn): Owen's pigeonhole bootstrap for crossed data. Rows of one item share its
     features, so resampling rows would treat 4,000 rows of 400 items as 4,000 independent draws
-    and call item-level accidents "stable"."""
+    and call item-level accidents "stable".
+
+    ``method = "bic"``: greedy search over DAGs under the same constraints with a BIC score
+    (structure_select.learn_structure_bic; ``categorical``: columns holding category codes,
+    ``penalty``: the BIC penalty multiplier); ``w_threshold`` and the NOTEARS settings are unused.
+    """
+    if method == "bic":
+        from .structure_select import learn_structure_bic
+
+        return learn_structure_bic(X, names, constraints, bootstrap=bootstrap, seed=seed, progress=progress,
+                                   groups=groups, categorical=categorical, penalty=penalty)
     t0 = time.perf_counter()
     kw = dict(standardise=standardise, method=method, max_iter=max_iter, hidden_units=hidden_units,
               dist_types=dist_types, lasso=lasso)
