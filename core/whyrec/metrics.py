@@ -49,7 +49,10 @@ def evaluate_model(model: Any, data: Any, k: int = 10, max_users: int | None = 2
     relevant = pos.groupby(USER)[ITEM].apply(set)
     ndcg, hr = [], []
     for u in users:
-        recs = model.recommend(u, k)
+        n_cand = len(data.candidates(u))
+        if n_cand == 0:  # a user who has seen every item has nothing to rank
+            continue
+        recs = model.recommend(u, min(k, n_cand))
         n, h = ndcg_hr_at_k(list(recs[ITEM]), relevant[u], k)
         ndcg.append(n)
         hr.append(h)

@@ -141,9 +141,10 @@ class ShapExplainer:
         )
 
 
-def base_pairs(pairs: pd.DataFrame, output: np.ndarray, base: np.ndarray | float) -> pd.DataFrame:
-    """The Explanation's pairs table: user, item (rank, score when given), output and base."""
-    cols = {c: pairs[c].to_numpy() for c in (USER, ITEM, "rank", "score") if c in pairs.columns}
+def base_pairs(pairs: pd.DataFrame, output: np.ndarray, base: np.ndarray | float, context: Any = ()) -> pd.DataFrame:
+    """The Explanation's pairs table: user, item (rank, score when given), the ``context``
+    columns the rows were explained in, output and base."""
+    cols = {c: pairs[c].to_numpy() for c in (USER, ITEM, "rank", "score", *context) if c in pairs.columns}
     cols["output_value"] = np.asarray(output, dtype=float)
     cols["base_value"] = np.broadcast_to(np.asarray(base, dtype=float), (len(pairs),)).copy()
     return pd.DataFrame(cols)

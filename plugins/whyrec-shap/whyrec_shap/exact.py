@@ -120,7 +120,7 @@ class ExactFieldShapley(ShapExplainer):
         B = self.background(model, data)
         phi, base, fx = exact_group_shapley(model.score_features, X, B, groups, max_rows=self.params["max_rows"])
         attr = pd.DataFrame(phi, columns=list(groups))
-        out = base_pairs(pairs, fx, base)
+        out = base_pairs(pairs, fx, base, data.context_names)
         n_reasons = int(self.params["n_reasons"])
         memo = self.background_memo()
         reasons = LazyReasons(lambda: unit_reasons(data, attr, X, groups, B, n=n_reasons, memo=memo), len(X))

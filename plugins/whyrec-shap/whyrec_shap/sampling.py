@@ -80,7 +80,7 @@ class _SamplingShap(ShapExplainer):
         attr = pd.DataFrame(phi, columns=names)
         n_reasons = int(self.params["n_reasons"])
         fx = np.asarray(model.score_features(X), dtype=float)
-        out = base_pairs(pairs, fx, base)
+        out = base_pairs(pairs, fx, base, data.context_names)
         schema = data.schema.select([c for c in names if c in data.schema])
         return Explanation(
             method=self.name, model=model.name, pairs=out, schema=schema,

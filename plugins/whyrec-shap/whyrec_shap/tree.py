@@ -113,7 +113,7 @@ class TreeShap(ShapExplainer):
             )
         names = list(model.feature_names)
         attr = pd.DataFrame(phi, columns=names)
-        out = base_pairs(pairs, margin, base)
+        out = base_pairs(pairs, margin, base, data.context_names)
         out["additivity_error"] = err
         n_reasons = int(self.params["n_reasons"])
         reasons = LazyReasons(lambda: feature_reasons(data, attr, X, n=n_reasons), len(X))
