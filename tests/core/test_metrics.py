@@ -223,3 +223,19 @@ def test_evaluate_model_default_seed_is_zero():
         evaluate_model(model, _Data(test), k=1, max_users=5, **({} if seed is None else {"seed": seed}))
         picks[seed] = [u for u, _ in model.recommended]
     assert picks[None] == picks[0] and picks[0] != picks[1]
+
+
+class _SeenAll(_Data):
+    """User 2 has interacted with every item: nothing to rank."""
+
+    def candidates(self, user):
+        return self.items[:0] if user == 2 else self.items[:2]
+
+
+def test_evaluate_model_skips_users_without_candidates_and_caps_k_by_them():
+    test, model = _toy()
+    out = evaluate_model(model, _SeenAll(test), k=5)
+    assert sorted(model.recommended) == [(1, 2), (3, 2)]  # user 2 skipped, the users after it still ranked
+    # user 1: a first (ndcg 1); user 3: recs a, b -> b second (1 / log2(3))
+    assert out["ndcg@5"] == pytest.approx((1 + 1 / math.log2(3)) / 2)
+    assert out["hr@5"] == 1.0
