@@ -41,5 +41,16 @@ demo: data
 test: data
 	$(PY) -m pytest tests -q
 
+# Mutation scores of the modules that compute what users trust (not part of `make test`; slow).
+# Mutates a scratch copy, never this tree. MUTATION_ARGS e.g. "--only whyrec.metrics --sample 4".
+MUTMUT := .cache/mutmut-venv/bin/mutmut
+$(MUTMUT):
+	$(PYTHON) -m venv .cache/mutmut-venv
+	.cache/mutmut-venv/bin/pip install --quiet "mutmut==2.5.1"
+
+.PHONY: mutation
+mutation: data $(MUTMUT)
+	nice -n 10 $(PY) tools/mutation/run.py --mutmut $(MUTMUT) $(MUTATION_ARGS)
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache
