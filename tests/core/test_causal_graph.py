@@ -101,3 +101,22 @@ def test_to_networkx():
     assert isinstance(G, nx.DiGraph)
     assert sorted(G.nodes) == ["x", "y", "z"]
     assert list(G.edges(data=True)) == [("x", "y", {"weight": 0.5, "stability": 0.9})]
+
+
+def test_edges_are_immutable_and_hashable():
+    import dataclasses
+
+    e = Edge("a", "b", 0.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        e.weight = 2.0  # type: ignore[misc]
+    assert len({e, Edge("a", "b", 0.5)}) == 1
+
+
+def test_graph_defaults_are_empty_and_not_shared():
+    a, b = CausalGraph(nodes=["x"]), CausalGraph(nodes=["y"])
+    assert (a.edges, a.constraints, a.method) == ([], {}, {})
+    a.edges.append(Edge("x", "x"))
+    a.constraints["k"] = 1
+    assert b.edges == [] and b.constraints == {}
+    assert a.to_dict() == {"nodes": ["x"], "edges": [{"source": "x", "target": "x", "weight": 1.0, "stability": None}],
+                           "constraints": {"k": 1}, "method": {}}
