@@ -218,12 +218,14 @@ class CausalNexLearner:
         pairs = sample_rows(data.train, p["max_rows"], self._seed)
         need = max(MIN_ROWS, MIN_ROWS_PER_VARIABLE * (len(feats) + 1))
         if len(pairs) < need:
+            what = (f"max_rows = {p['max_rows']} keeps {len(pairs)} of dataset {data.name!r}'s {len(data.train)} training rows"
+                    if len(data.train) > len(pairs) else f"dataset {data.name!r} has {len(pairs)} training rows")
+            fix = (f"raise max_rows to at least {need}" if len(data.train) >= need else
+                   "use more data, or fewer variables with `variables = [...]` / `exclude = [...]`")
             raise DataError(
-                f"{NAME}: dataset {data.name!r} has {len(pairs)} training rows for {len(feats) + 1} causal variables "
-                f"(outcome included); structure learning and the network's probability tables need at least {need} "
-                f"({MIN_ROWS_PER_VARIABLE} per variable, {MIN_ROWS} at least)"
-                + (f" and max_rows = {p['max_rows']} keeps only {p['max_rows']}: raise max_rows" if p["max_rows"] and len(data.train) > len(pairs) else
-                   ": use more data, or fewer variables with `variables = [...]` / `exclude = [...]`"))
+                f"{NAME}: {what} for {len(feats) + 1} causal variables (outcome included); structure learning and the "
+                f"network's probability tables need at least {need} ({MIN_ROWS_PER_VARIABLE} per variable, {MIN_ROWS} "
+                f"at least): {fix}")
         return build_table(data, pairs, feats, self.target, p["max_levels"], drop_constant=p["drop_constant"])
 
     # -- the CausalLearner contract ---------------------------------------------------------

@@ -200,3 +200,45 @@ def test_cli_on_a_run_without_the_stage(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip() == (f"error: {tmp_path / 'r'}: pipeline 'x' ran no causalnex-bn causal stage; add "
                                   "`causal = { use = \"causalnex-bn\" }` to it and rerun")
+
+
+def test_cli_compare_text_and_json(run_dir):
+    out = _cli("causal", str(run_dir), "--compare")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert text.startswith("toy-logit / linear-shap: causal effect on label vs attribution\n")
+    proxy = "model leans on it more than its causal effect supports (confounded or proxy)"
+    assert f"  ! reviews: {proxy}: " in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("  reviews "))
+    assert line.endswith(proxy) and "0.000" in line
+    out = _cli("causal", str(run_dir), "--compare", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    t = pd.read_csv(run_dir / "causal" / "causalnex-bn" / "causal_vs_attribution.csv")
+    assert got["outcome"] == "label" and len(got["rows"]) == len(t)
+    rows = {r["feature"]: r for r in got["rows"]}
+    assert rows["reviews"]["flag"] == proxy and rows["price"]["flag"] == "both agree"
+    assert rows["price"]["attribution_direction"] == pytest.approx(-1.0)
+    assert [r["feature"] for r in got["flagged"]] == [f for f in t["feature"] if t.set_index("feature").loc[f, "flag"].startswith(
+        ("sign of", "model leans", "causal effect but"))]
+    bad = _cli("causal", str(run_dir), "--compare", "--do", "price=low")
+    assert bad.returncode == 2 and bad.stderr == "error: --compare and --do ask different questions; give one of them\n"
+
+
+def test_cli_do_in_data_units_and_not_actionable(run_dir):
+    from whyrec_causalnex.learner import CausalNexLearner
+
+    learner = CausalNexLearner.load(run_dir / "causal" / "causalnex-bn")
+    hi = learner.states["price"].support[1]
+    out = _cli("causal", str(run_dir), "--do", f"price={hi + 100}")
+    assert out.returncode == 2 and out.stderr.startswith(f"error: intervention: price = {hi + 100} is outside the data: ")
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    # quality is not actionable in the toy schema: answered, and labelled
+    out = _cli("causal", str(run_dir), "--do", "quality=high")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1] == ("note: not actionable: quality is observed, not set by the business "
+                                          "(actionable: price, discount); this is a what-if on the learned graph, "
+                                          "unsupported as a decision")
+    out = _cli("causal", str(run_dir), "--do", "quality=high", "--format", "json")
+    got = json.loads(out.stdout)
+    assert got["actionable"] is False and got["label"].startswith("not actionable: quality")
