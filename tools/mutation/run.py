@@ -31,7 +31,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 DEFAULT_PRELOAD = ["numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.compute", "scipy.stats",
                    "matplotlib", "matplotlib.pyplot", "pytest", "pluggy", "click", "sklearn.metrics",
-                   "networkx", "lightgbm", "shap"]
+                   "networkx", "lightgbm", "shap", "sklearn.linear_model", "threadpoolctl", "statsmodels.api",
+                   "statsmodels.stats.proportion", "statsmodels.stats.power", "statsmodels.stats.weightstats",
+                   "torch", "causalnex"]
 
 
 def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:

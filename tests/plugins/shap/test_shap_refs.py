@@ -209,3 +209,58 @@ def test_level_is_validated():
     with pytest.raises(RegistryError, match=r"level 'row' is not one of \['field', 'group'\]"):
         ExactFieldShapley(level="row")
     assert ExactFieldShapley(level="group").params["level"] == "group"
+
+
+# -- quality and rank helpers ----------------------------------------------------------------
+def test_quality_spearman_against_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    from whyrec_shap.quality import spearman
+
+    rng = np.random.default_rng(11)
+    a, b = rng.integers(0, 4, 30).astype(float), rng.normal(size=30)
+    assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+    assert math.isnan(spearman(np.ones(4), b[:4])) and math.isnan(spearman(b[:4], np.ones(4)))
+
+
+def test_quality_top_overlap_hand_worked():
+    from whyrec_shap.quality import top_overlap
+
+    a, b = np.array([5.0, -4.0, 0.1, 0.0]), np.array([-6.0, 0.0, 5.0, 0.2])
+    assert top_overlap(a, b) == pytest.approx(2 / 4)  # default k = 3: {0, 1, 2} vs {0, 2, 3}
+    assert top_overlap(a, b, k=1) == 1.0 and top_overlap(a, b, k=9) == 1.0  # k capped at 4 units
+    assert top_overlap(np.zeros(3), np.zeros(3), k=2) == 1.0  # ties: the earlier units
+    assert top_overlap(np.array([]), np.array([])) == 1.0
+
+
+def test_quality_steps_grid():
+    from whyrec_shap.quality import MAX_STEPS, _steps
+
+    assert MAX_STEPS == 20
+    assert _steps(4, (1, 3, 5)).tolist() == [0, 1, 2, 3, 4]
+    g = _steps(40, (1, 3, 5))
+    assert g.tolist() == sorted({*range(0, 41, 2), 1, 3, 5})
+    assert _steps(0, (1,)).tolist() == [0]
+
+
+def test_rank_against_counts_strictly_higher_scores():
+    from whyrec_shap.rank import rank_against
+
+    others = np.array([0.9, 0.1, 0.5, 0.5])
+    assert rank_against(others, 0.5) == 2  # only 0.9 is strictly higher: ties do not push it down
+    assert rank_against(others, np.array([1.0, 0.5, 0.2, 0.0])).tolist() == [1, 2, 4, 5]
+    assert rank_against(np.array([]), 0.3) == 1
+
+
+def test_explanation_units_of_feature_and_field_explanations(lgb_model, toy_data, pairs):
+    from whyrec_shap.quality import explanation_units
+
+    e = TreeShap().explain(lgb_model, toy_data, pairs)
+    table, units = explanation_units(e, lgb_model)
+    assert table is e.attributions and units == {c: [c] for c in lgb_model.feature_names}
+    f = ExactFieldShapley(background_size=5).explain(lgb_model, toy_data, pairs)
+    table, units = explanation_units(f, lgb_model)
+    assert table is f.field_attributions and units == f.params["groups"]
+    g = ExactFieldShapley(groups={"p": ["price"], "rest": [c for c in lgb_model.feature_names if c != "price"]},
+                          background_size=5).explain(lgb_model, toy_data, pairs)
+    assert explanation_units(g, lgb_model)[1]["p"] == ["price"]
