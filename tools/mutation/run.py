@@ -135,8 +135,9 @@ def annotation_only(before: str, after: str, postponed: bool) -> bool:
 def run_target(t: dict, args, scratch: Path, server: ForkServer, mutmut: str, env: dict, equivalents: dict) -> dict:
     name, rel = t["name"], t["path"]
     src = scratch / rel
-    tests = [x for x in t["tests"] if (scratch / x).exists()]
-    dropped = [x for x in t["tests"] if x not in tests]
+    wanted = t.get("before_tests", t["tests"]) if args.rev else t["tests"]
+    tests = [x for x in wanted if (scratch / x.split("::")[0]).exists()]
+    dropped = [x for x in wanted if x not in tests]
     res: dict = {"name": name, "path": rel, "tests": tests, "tests_missing": dropped}
     if not src.exists() or not tests:
         res["error"] = "source or every test file missing"
@@ -196,7 +197,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", default=None, help="targets whose name contains one of these")
     ap.add_argument("--sample", type=int, default=1, help="test one mutant in K (a quick estimate)")
-    ap.add_argument("--rev", default=None, help="mutate this git revision instead of the working tree")
+    ap.add_argument("--rev", default=None, help="mutate this git revision instead of the working tree, with its "
+                    "tests (a target's before_tests when given, else the test files of its list that exist there)")
     ap.add_argument("--scratch", default=os.path.join(tempfile.gettempdir(), "whyrec-mutation"))
     ap.add_argument("--mutmut", default=str(ROOT / ".cache" / "mutmut-venv" / "bin" / "mutmut"))
     ap.add_argument("--python", default=sys.executable, help="the project's Python (runs the tests)")
