@@ -200,3 +200,22 @@ def test_repr_html_names_the_worst_error():
     assert "attribution: user" in html and "attribution: context" in html and "0.7500" in html  # row 1's item field
     assert "additivity error" not in make(additive=False)._repr_html_()
     assert math.isnan(make(additive=False).pairs["additivity_error"][0])
+
+
+def test_defaults_are_empty_and_not_shared():
+    a, b = make(), make()
+    assert (a.params, a.summary, a.extras, a.reasons, a.feature_values) == ({}, {}, {}, None, None)
+    a.params["k"] = 1
+    a.summary["s"] = 2
+    assert b.params == {} and b.summary == {}
+
+
+def test_row_count_message_is_exact():
+    with pytest.raises(ValueError, match=r"^attributions has 2 rows for 3 pairs$"):
+        make(pd.DataFrame({"age": [1.0, 2.0]}))
+
+
+def test_additivity_needs_only_output_and_base_columns():
+    pairs = pd.DataFrame({"output_value": [1.0], "base_value": [0.25]})
+    e = Explanation(method="m", model="x", pairs=pairs, schema=SCHEMA, attributions=pd.DataFrame({"age": [0.5]}))
+    assert e.pairs["additivity_error"].tolist() == [0.25]

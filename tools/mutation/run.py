@@ -120,6 +120,15 @@ def norm(s: str) -> str:
 ANNOTATION_BAR = re.compile(r"(?::|->)\s*[\w\[\]., '\"]*\|")
 
 
+STRING_ANNOTATION = re.compile(r'^(\s*\w+\s*:\s*)"([^"]*)"(.*)$')
+
+
+def string_annotation_only(before: str, after: str) -> bool:
+    """mutmut's "XX...XX" around a quoted annotation (``x: "pd.DataFrame | None" = None``)."""
+    a, b = STRING_ANNOTATION.match(before), STRING_ANNOTATION.match(after)
+    return bool(a and b and a.group(1) == b.group(1) and a.group(3) == b.group(3) and b.group(2) == f"XX{a.group(2)}XX")
+
+
 def annotation_only(before: str, after: str, postponed: bool) -> bool:
     """A `|` of a type annotation turned into `&`: never evaluated when the module postpones
     annotations (``from __future__ import annotations``), so no test can see it."""
@@ -173,7 +182,8 @@ def run_target(t: dict, args, scratch: Path, server: ForkServer, mutmut: str, en
     equiv = equivalents.get(name, [])
     postponed = "from __future__ import annotations" in original
     for m in mutants:
-        if m["status"] == "survived" and annotation_only(m["before"], m["after"], postponed):
+        if m["status"] == "survived" and (annotation_only(m["before"], m["after"], postponed)
+                                         or string_annotation_only(m["before"], m["after"])):
             m["equivalent"] = "type annotation: never evaluated (from __future__ import annotations)"
         elif m["status"] == "survived":
             for e in equiv:
