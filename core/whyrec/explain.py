@@ -21,7 +21,10 @@ def _explainers(run: Any, model: Any, methods: tuple[str, ...] | list[str], labe
             e = entries.get(m)
             wanted.append((m, e["use"], e["params"]) if e else (m, m, {}))
     out = []
+    caps = getattr(model, "capabilities", ())
     for name, use, params in wanted:
+        if not host.may_support(use, caps) and not methods:
+            continue  # declared: it needs capabilities this model lacks (never built, nothing imported)
         x = host.create("explainers", use, params)
         if x.supports(model):
             out.append((name, x))
@@ -41,9 +44,10 @@ def _supporting(host: Any, model: Any) -> list[str]:
     from .errors import WhyrecError
 
     out = []
+    caps = getattr(model, "capabilities", ())
     for n in host.names("explainers"):
         try:
-            if host.create("explainers", n).supports(model):
+            if host.may_support(n, caps) and host.create("explainers", n).supports(model):
                 out.append(n)
         except (WhyrecError, TypeError):
             continue
@@ -141,20 +145,43 @@ def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | N
     ctx = context_block(data, pairs)
     if ctx is not None:
         out["context"] = ctx
-    try:
-        from whyrec_shap.rank import smallest_change_into_top_k  # optional: provided by whyrec-shap
-    except ImportError:
-        pass
-    else:
-        if out["seen_a"]:
-            out["counterfactual"] = {"found": False, "reason": f"{out['title_a']} is one the user already interacted with, "
-                                                               "so it is never among their recommendations"}
-            return out
+    if out["seen_a"]:  # no change of features can rank an item the user already has
+        out["counterfactual"] = {"found": False, "reason": f"{out['title_a']} is one the user already interacted with, "
+                                                           "so it is never among their recommendations"}
+        return out
+    cf = _counterfactual_explainer(run, m, name, x)
+    if cf is not None:
         try:
-            out["counterfactual"] = smallest_change_into_top_k(m, data, user, a, k=k, context=context or None)
+            out["counterfactual"] = cf.into_top_k(m, data, user, a, k=k, context=context or None)
         except (NotImplementedError, UnsupportedError) as exc:  # models that do not score feature rows
             out["counterfactual"] = {"found": False, "reason": f"not available for model {m.name!r}: {exc}"}
     return out
+
+
+COUNTERFACTUAL = "top-k-counterfactual"
+
+
+def _counterfactual_explainer(run: Any, model: Any, name: str, x: Any) -> Any:
+    """An explainer that answers "what moves this item into the top-k" for ``model``: the one
+    already chosen when its component declares the capability, else any installed one that
+    declares it and supports the model (None: no plugin offers it). The core knows the
+    capability, never the plugin: ``into_top_k(model, data, user, item, k, context)``."""
+    host = run.host
+    entries = {e["name"]: e["use"] for e in run.spec("explainers")}
+    use = entries.get(name, name)
+    if use in host.names("explainers") and COUNTERFACTUAL in host.get("explainers", use).provides and hasattr(x, "into_top_k"):
+        return x
+    caps = getattr(model, "capabilities", ())
+    for n in host.providers("explainers", COUNTERFACTUAL):
+        if not host.may_support(n, caps):
+            continue
+        try:
+            other = host.create("explainers", n)
+        except Exception:  # noqa: BLE001  (an explainer needing parameters or a broken plugin is skipped)
+            continue
+        if hasattr(other, "into_top_k") and other.supports(model):
+            return other
+    return None
 
 
 def why_above_text(out: dict) -> str:

@@ -12,7 +12,7 @@ import os
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import pluggy
 
@@ -79,6 +79,12 @@ class Component:
     factory: Callable[..., Any]
     plugin: str
     description: str = ""
+    # Declared at registration, so the core can match explainers to models without importing
+    # either (docs/plugins.md, "Capabilities"): a model ``provides`` the capabilities its
+    # instances carry; an explainer ``requires`` model capabilities (all of them) and
+    # ``provides`` what it offers beyond explain() (e.g. "top-k-counterfactual").
+    requires: frozenset = frozenset()
+    provides: frozenset = frozenset()
 
     def create(self, **params: Any) -> Any:
         obj = self.factory(**params)
@@ -200,9 +206,14 @@ class PluginHost:
         self._collected = True
 
     def _registrar(self, kind: str, plugin_name: str) -> Callable:
-        def register(name: str, factory: Callable[..., Any], *, description: str | None = None) -> None:
+        def register(name: str, factory: Callable[..., Any], *, description: str | None = None,
+                     requires: Iterable[str] = (), provides: Iterable[str] = ()) -> None:
             if not isinstance(name, str) or not name:
                 raise PluginError(f"plugin {plugin_name!r} registered a {kind[:-1]} with an invalid name {name!r}")
+            for label, caps in (("requires", requires), ("provides", provides)):
+                if isinstance(caps, str) or not all(isinstance(c, str) and c for c in caps):
+                    raise PluginError(f"plugin {plugin_name!r}: {kind[:-1].replace('_', ' ')} {name!r}: {label} must be "
+                                      f"a list of capability names, got {caps!r}")
             existing = self.components[kind].get(name)
             if existing is not None:
                 raise PluginError(
@@ -213,7 +224,8 @@ class PluginHost:
                 factory.owner = f"{kind[:-1].replace('_', ' ')} {name!r} of plugin {plugin_name!r}"
             doc = description or (factory.__doc__ or "").strip().splitlines()[0:1]
             desc = doc if isinstance(doc, str) else (doc[0] if doc else "")
-            self.components[kind][name] = Component(kind, name, factory, plugin_name, desc)
+            self.components[kind][name] = Component(kind, name, factory, plugin_name, desc,
+                                                    frozenset(requires), frozenset(provides))
             self.infos[plugin_name].components.setdefault(kind, []).append(name)
 
         return register
@@ -231,6 +243,18 @@ class PluginHost:
 
     def create(self, kind: str, name: str, params: dict | None = None) -> Any:
         return self.get(kind, name).create(**(params or {}))
+
+    def may_support(self, explainer: str, capabilities: Iterable[str]) -> bool:
+        """False when explainer ``explainer`` declares model capabilities that ``capabilities``
+        lack: it cannot support such a model, and is never built (or its plugin's heavy
+        libraries imported) to ask. True otherwise; ``supports(model)`` has the last word."""
+        need = self.get("explainers", explainer).requires
+        return need <= frozenset(capabilities)
+
+    def providers(self, kind: str, capability: str) -> list[str]:
+        """Components of ``kind`` that declare they provide ``capability`` (sorted)."""
+        self.collect()
+        return sorted(n for n, c in self.components[kind].items() if capability in c.provides)
 
     def failed_plugins(self) -> dict[str, str]:
         return {n: i.error for n, i in self.infos.items() if i.error}

@@ -108,10 +108,31 @@ class Registry:
                                 raise RegistryError(f"{comp.where}.models: {m!r} is not a model of this pipeline{_did_you_mean(m, model_names)} (models: {', '.join(model_names) or 'none'})")
                         if key == "feedback":
                             check_component(host, comp.extra["logs"])
+                        if key == "explainers":
+                            _check_explainer_models(host, comp, spec)
                     except WhyrecError as exc:
                         errors.append(str(exc))
             errors += _plugin_problems(host, self.path, pname, spec.settings)
         return errors
+
+
+def _check_explainer_models(host: Any, comp: ComponentSpec, spec: PipelineSpec) -> None:
+    """An explainer whose declared needs no model of the pipeline declares would only be found
+    useless after training: refuse it now, from the capabilities plugins declare (no import)."""
+    need = host.get("explainers", comp.use).requires
+    models = [m for m in spec.stage("model") if not comp.extra.get("models") or m.name in comp.extra["models"]]
+    if not need or not models:
+        return
+    known = set(host.names("models"))
+    if any(m.use not in known for m in models):  # an unknown model is its own problem, reported once
+        return
+    declared = {m.name: host.get("models", m.use).provides for m in models}
+    if any(not caps for caps in declared.values()):  # a model that declares nothing: supports() decides at run time
+        return
+    if not any(need <= caps for caps in declared.values()):
+        have = "; ".join(f"{n}: {', '.join(sorted(c))}" for n, c in declared.items())
+        raise RegistryError(f"{comp.where}: explainer {comp.use!r} supports none of this pipeline's models: it needs a model "
+                            f"with {', '.join(sorted(need))} ({have}); remove it or add a model it explains")
 
 
 def _plugin_problems(host: Any, path: Path, pipeline: str, settings: dict) -> list[str]:

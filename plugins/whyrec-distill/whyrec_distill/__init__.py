@@ -18,17 +18,23 @@ __version__ = "0.1.0"
 @whyrec.hookimpl
 def register_models(register):
     register("mlp", lazy("whyrec_distill.mlp:MLPStudent"),
-             description="Small torch MLP over the non-sequence features and ids: a distillation student.")
+             description="Small torch MLP over the non-sequence features and ids: a distillation student.",
+             provides=["differentiable", "mlp"])
     register("tree-student", lazy("whyrec_distill.tree:TreeStudent"),
-             description="Shallow LightGBM (or one decision tree) surrogate: an interpretable distillation student.")
+             description="Shallow LightGBM (or one decision tree) surrogate: an interpretable distillation student.",
+             provides=["tree", "lightgbm", "categorical", "surrogate"])
     register("pruned-torch", lazy("whyrec_distill.compressed_torch:PrunedTorchModel"),
-             description="torch-attention model after global magnitude pruning (sparse safetensors).")
+             description="torch-attention model after global magnitude pruning (sparse safetensors).",
+             provides=["differentiable", "attention", "sequence", "pruned"])
     register("quantized-torch", lazy("whyrec_distill.compressed_torch:QuantizedTorchModel"),
-             description="torch-attention model with dynamic int8 linear layers.")
+             description="torch-attention model with dynamic int8 linear layers.",
+             provides=["attention", "sequence", "quantized"])
     register("pruned-mlp", lazy("whyrec_distill.compressed:PrunedMLP"),
-             description="MLP student after global magnitude pruning (sparse safetensors).")
+             description="MLP student after global magnitude pruning (sparse safetensors).",
+             provides=["differentiable", "mlp", "pruned"])
     register("quantized-mlp", lazy("whyrec_distill.compressed:QuantizedMLP"),
-             description="MLP student with dynamic int8 linear layers.")
+             description="MLP student with dynamic int8 linear layers.",
+             provides=["mlp", "quantized"])
 
 
 @whyrec.hookimpl

@@ -18,4 +18,5 @@ def register_models(register):
         "lightgbm",
         lazy("whyrec_lightgbm.model:LightGBMModel"),
         description="LightGBM click (binary) or ranking (lambdarank) model over every non-sequence feature.",
+        provides=["tree", "lightgbm", "categorical"],  # = LightGBMModel.capabilities (a test checks)
     )

@@ -37,10 +37,14 @@ def __getattr__(name: str) -> Any:
 def register_explainers(register):
     # lazy: numpy/pandas/shap load when an explainer is used, not when `whyrec --help` lists plugins.
     register("tree-shap", lazy("whyrec_shap.tree:TreeShap"),
-             description="TreeSHAP on the raw margin of tree models (path-dependent or interventional), additivity checked.")
+             description="TreeSHAP on the raw margin of tree models (path-dependent or interventional), additivity checked.",
+             requires=["tree"], provides=["top-k-counterfactual"])
     register("exact-field-shapley", lazy("whyrec_shap.exact:ExactFieldShapley"),
-             description="Exact Shapley values over feature fields/groups (2^F coalitions), any model.")
+             description="Exact Shapley values over feature fields/groups (2^F coalitions), any model.",
+             provides=["top-k-counterfactual"])
     register("permutation-shap", lazy("whyrec_shap.sampling:PermutationShap"),
-             description="shap.PermutationExplainer per feature against a k-means background, any model.")
+             description="shap.PermutationExplainer per feature against a k-means background, any model.",
+             provides=["top-k-counterfactual"])
     register("kernel-shap", lazy("whyrec_shap.sampling:KernelShap"),
-             description="shap.KernelExplainer per feature against a weighted k-means background, any model.")
+             description="shap.KernelExplainer per feature against a weighted k-means background, any model.",
+             provides=["top-k-counterfactual"])

@@ -115,6 +115,13 @@ class ShapExplainer:
     def _explain(self, model: Any, data: RecData, pairs: pd.DataFrame, X: pd.DataFrame) -> Explanation:  # pragma: no cover
         raise NotImplementedError
 
+    def into_top_k(self, model: Any, data: RecData, user: Any, item: Any, k: int = 10, context: dict | None = None) -> dict:
+        """The "top-k-counterfactual" capability (declared at registration): the fewest item-side
+        feature changes that move ``item`` into ``user``'s top ``k`` (see rank.py)."""
+        from .rank import smallest_change_into_top_k
+
+        return smallest_change_into_top_k(model, data, user, item, k=k, context=context)
+
     def with_seed(self, seed: int) -> "ShapExplainer":
         """The same explainer with another seed (stability checks)."""
         return type(self)(**{**self.params, "seed": seed})

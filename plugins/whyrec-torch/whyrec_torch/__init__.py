@@ -24,21 +24,27 @@ __version__ = "0.1.0"
 @whyrec.hookimpl
 def register_models(register):
     register("torch-attention", lazy("whyrec_torch.model:TorchAttentionModel"),
-             description="DIN-style PyTorch recommender: target attention over the user's history (CUDA when present)")
+             description="DIN-style PyTorch recommender: target attention over the user's history (CUDA when present)",
+             provides=["differentiable", "attention", "sequence"])
 
 
 @whyrec.hookimpl
 def register_explainers(register):
     register("attention-map", lazy("whyrec_torch.attention_map:AttentionMap"),
-             description="attention weight of every history item, heat-map across the top-k, faithfulness check")
+             description="attention weight of every history item, heat-map across the top-k, faithfulness check",
+             requires=["attention", "sequence"])
     register("integrated-gradients", lazy("whyrec_torch.gradients:IntegratedGradients"),
-             description="Captum layer integrated gradients on the embeddings, per feature and field, completeness gap")
+             description="Captum layer integrated gradients on the embeddings, per feature and field, completeness gap",
+             requires=["differentiable", "sequence"])
     register("gradient-shap", lazy("whyrec_torch.gradient_shap:GradientSHAP"),
-             description="gradient SHAP (expected gradients) on the embeddings against training rows, per feature and field")
+             description="gradient SHAP (expected gradients) on the embeddings against training rows, per feature and field",
+             requires=["differentiable", "sequence"])
     register("grad-cam", lazy("whyrec_torch.gradients:GradCAM"),
-             description="Grad-CAM over history positions (gradient x activation of the history embeddings)")
+             description="Grad-CAM over history positions (gradient x activation of the history embeddings)",
+             requires=["differentiable", "sequence"])
     register("history-counterfactual", lazy("whyrec_torch.counterfactual:HistoryCounterfactual"),
-             description="smallest set of history items whose removal drops the item out of the top-k")
+             description="smallest set of history items whose removal drops the item out of the top-k",
+             requires=["sequence"])
 
 
 @whyrec.hookimpl

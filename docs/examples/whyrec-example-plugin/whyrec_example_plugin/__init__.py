@@ -15,10 +15,12 @@ from whyrec.plugins import lazy
 @whyrec.hookimpl
 def register_models(register):
     register("popularity", lazy("whyrec_example_plugin.popularity:PopularityModel"),
-             description="Most-popular baseline: log(1 + positives of the item) + weight * log(1 + user activity).")
+             description="Most-popular baseline: log(1 + positives of the item) + weight * log(1 + user activity).",
+             provides=["additive"])  # = PopularityModel.capabilities: lets the core match explainers without importing
 
 
 @whyrec.hookimpl
 def register_explainers(register):
     register("popularity-reason", lazy("whyrec_example_plugin.popularity:PopularityReason"),
-             description="Exact additive explanation of the popularity model: its two terms.")
+             description="Exact additive explanation of the popularity model: its two terms.",
+             requires=["additive"])  # models without it are skipped without building this explainer
