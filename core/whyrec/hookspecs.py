@@ -102,13 +102,18 @@ def register_report_sections(register):
 
 
 @hookspec
-def validate_pipeline(pipeline, settings):
-    """Check the pipeline settings this plugin reads (e.g. its keys of the ``tracking`` table)
-    when the registry is validated (``whyrec validate``, and before ``whyrec run`` starts).
+def validate_pipeline(pipeline, settings, stages):
+    """Check the pipeline settings this plugin reads (e.g. its keys of the ``tracking`` table),
+    and its own components' parameters against each other, when the registry is validated
+    (``whyrec validate``, and before ``whyrec run`` starts).
 
-    ``pipeline`` is the pipeline's name, ``settings`` its pipeline-level keys and tables. Return
-    a list of problems, one line each naming the key and the fix, or None. Must not import
-    heavy libraries or reach servers: validation runs before anything else.
+    ``pipeline`` is the pipeline's name, ``settings`` its pipeline-level keys and tables,
+    ``stages`` every stage's components: ``{stage: [{"use", "name", "params", "where"}]}``
+    (``where`` is the registry path to name in a message, e.g. ``pipelines.shop.causal``).
+    Parameter names and types are already checked against the component's signature; this is
+    for what only the plugin knows (roles that contradict each other). Return a list of
+    problems, one line each naming the key and the fix, or None. Must not import heavy
+    libraries or reach servers: validation runs before anything else.
     """
 
 

@@ -112,7 +112,7 @@ class Registry:
                             _check_explainer_models(host, comp, spec)
                     except WhyrecError as exc:
                         errors.append(str(exc))
-            errors += _plugin_problems(host, self.path, pname, spec.settings)
+            errors += _plugin_problems(host, self.path, pname, spec.settings, spec)
         return errors
 
 
@@ -135,7 +135,7 @@ def _check_explainer_models(host: Any, comp: ComponentSpec, spec: PipelineSpec) 
                             f"with {', '.join(sorted(need))} ({have}); remove it or add a model it explains")
 
 
-def _plugin_problems(host: Any, path: Path, pipeline: str, settings: dict) -> list[str]:
+def _plugin_problems(host: Any, path: Path, pipeline: str, settings: dict, spec: "PipelineSpec | None" = None) -> list[str]:
     """What plugins' ``validate_pipeline`` hooks find in a pipeline's settings. Each plugin is
     asked on its own (with the arguments it declares, as pluggy would); one whose check itself
     crashes is a warning on stderr, not a problem: a broken plugin must not block every run."""
@@ -143,7 +143,11 @@ def _plugin_problems(host: Any, path: Path, pipeline: str, settings: dict) -> li
 
     out: list[str] = []
     caller = getattr(host.pm.hook, "validate_pipeline", None)
-    kw = {"pipeline": pipeline, "settings": dict(settings)}
+    # "where" without the file: the file is named once, in front of each message
+    stages = {key: [{"use": c.use, "name": c.name, "params": dict(c.params), "where": c.where.split(": ", 1)[-1]}
+                    for c in comps]
+              for key, comps in (spec.stages.items() if spec is not None else [])}
+    kw = {"pipeline": pipeline, "settings": dict(settings), "stages": stages}
     for impl in reversed(caller.get_hookimpls()) if caller is not None else []:
         try:
             found = impl.function(**{a: kw[a] for a in impl.argnames})

@@ -24,6 +24,31 @@ def register_causal_learners(register):
 
 
 @whyrec.hookimpl
+def validate_pipeline(stages):
+    # The causal roles (outcome, actionable, exogenous, required/forbidden edges) checked against
+    # each other when the registry is validated, not after the data has loaded; constraints
+    # imports nothing heavy for this.
+    from whyrec.errors import WhyrecError
+
+    from .constraints import check_roles
+
+    problems = []
+    for entry in stages.get("causal", []):
+        if entry["use"] != "causalnex-bn":
+            continue
+        p = entry["params"]
+        try:
+            check_roles(outcome=p.get("outcome") or p.get("target", "label"), actionable=p.get("actionable"),
+                        exogenous=p.get("exogenous"), forbidden_edges=p.get("forbidden_edges"),
+                        required_edges=p.get("required_edges"), tabu_parents=p.get("tabu_parents"),
+                        tabu_children=p.get("tabu_children"), outcome_is_sink=p.get("outcome_is_sink", True),
+                        variables=p.get("variables"), exclude=p.get("exclude"), interventions=p.get("interventions"))
+        except WhyrecError as exc:
+            problems.append(f"{entry['where']}: {exc}")
+    return problems
+
+
+@whyrec.hookimpl
 def register_commands(cli):
     from .cli import causal_command
 

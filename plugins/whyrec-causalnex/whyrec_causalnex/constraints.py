@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from whyrec.errors import DataError
 
-from .structure import Constraints
+if TYPE_CHECKING:  # structure imports numpy/pandas: `whyrec validate` checks roles without them
+    from .structure import Constraints
 
 
 def _name(name: Any, variables: list[str], key: str) -> str:
@@ -116,6 +117,8 @@ def build_constraints(
                 f"required edge {s!r} -> {t!r} contradicts the field rules: a {fields.get(t)!r} feature may only be caused "
                 f"by {FIELD_RULES[fields.get(t)]} features and {s!r} is a {fields.get(s)!r} feature; set "
                 f"`field_rules = false` to lift them")
+    from .structure import Constraints
+
     dedup = lambda xs: list(dict.fromkeys(xs))  # noqa: E731
     used_fields = {fields.get(v) for v in variables}
     rules = {f: a for f, a in FIELD_RULES.items() if f in used_fields} if field_rules else None
