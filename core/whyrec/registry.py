@@ -270,9 +270,17 @@ def _parse_component(stage: str, entry: Any, where: str) -> ComponentSpec:
 
 
 # -- parameter checking against the factory signature ------------------------------------
-def factory_parameters(factory: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
-    """(parameters, type hints, accepts **kwargs) of a component factory."""
-    from .plugins import resolve_factory
+def factory_parameters(factory: Any, static: bool = False) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
+    """(parameters, type hints, accepts **kwargs) of a component factory. ``static``: read a
+    lazy factory's signature from its source when it can (validation imports no component)."""
+    from .plugins import lazy, resolve_factory
+
+    if static and isinstance(factory, lazy) and factory._obj is None:
+        from .signature import static_parameters
+
+        found = static_parameters(factory.target)
+        if found is not None:
+            return found
 
     target = resolve_factory(factory)
     fn = target.__init__ if inspect.isclass(target) else target
@@ -306,7 +314,9 @@ def check_params(factory: Any, use: str, given: dict, where: str, key_where: str
     """Names and types of ``given`` against the factory's signature (its parameter schema).
     Messages name a parameter as ``<where>.<key>``, or ``<key_where><key>`` when given (a CLI
     option such as ``-p n_rows``)."""
-    params, hints, var_kw = factory_parameters(factory)
+    from .signature import is_unread
+
+    params, hints, var_kw = factory_parameters(factory, static=True)
     for key, value in given.items():
         if key not in params:
             if var_kw:
@@ -318,7 +328,7 @@ def check_params(factory: Any, use: str, given: dict, where: str, key_where: str
         expected = hints.get(key)
         if expected is None:
             default = params[key].default
-            expected = type(default) if default not in (inspect.Parameter.empty, None) else None
+            expected = type(default) if default not in (inspect.Parameter.empty, None) and not is_unread(default) else None
         if expected is not None and not _type_ok(value, expected):
             at = f"{key_where}{key}" if key_where is not None else f"{where}.{key}"
             raise RegistryError(f"{at}: expected {_type_name(expected)}, got {type(value).__name__} {value!r}")
