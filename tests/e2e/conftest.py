@@ -42,15 +42,7 @@ class E2ERun:
 def e2e(tmp_path_factory) -> E2ERun:
     import whyrec
 
-    dev = os.environ.get("E2E_DEV_REUSE")  # DEV-ONLY, remove
-    if dev and (Path(dev) / "runs").exists():
-        root = Path(dev)
-        paths = {k: root / "data" / f"{k}.parquet" for k in ("users", "items", "interactions")}
-        rp = next((root / "runs").iterdir())
-        run = whyrec.open_run(rp)
-        return E2ERun(run=run, path=rp, manifest=run.manifest, data_dir=root / "data", data_paths=paths,
-                      mlflow_uri=(root / "mlruns").as_uri(), experiment=e2e_pipeline.EXPERIMENT, seconds=0.0)
-    root = Path(dev) if dev else tmp_path_factory.mktemp("e2e")
+    root = tmp_path_factory.mktemp("e2e")
     paths = e2e_pipeline.write_data(root / "data")
     uri = (root / "mlruns").as_uri()
     reg = root / "registry.toml"

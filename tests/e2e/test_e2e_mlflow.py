@@ -56,7 +56,7 @@ def test_run_status_tags_and_params(e2e, logged):
     assert p["settings.top_k"] == str(E.TOP_K) and p["settings.sample_users"] == str(E.SAMPLE_USERS)
     assert p["dataset.rows"] == str(E.N_USERS * E.PER_USER) and p["dataset.name"] == "table"
     assert json.loads(p["dataset.table.context_features"]) == ["device", "hour"]
-    assert p["model.lightgbm.n_estimators"] == "40" and p["model.torch-attention.epochs"] == "1"
+    assert p["model.lightgbm.n_estimators"] == "40" and p["model.torch-attention.epochs"] == "3"
     assert p["causal.causalnex-bn.ci"] == str(E.CAUSAL_CI)
     assert p["compressor.distill.teacher"] == "torch-attention" and p["compressor.distill.student"] == "mlp"
 
