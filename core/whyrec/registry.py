@@ -297,6 +297,20 @@ def factory_parameters(factory: Any, static: bool = False) -> tuple[dict[str, in
     return params, hints, var_kw
 
 
+def path_parameters(factory: Any) -> list[str]:
+    """Parameters annotated as paths (``pathlib.Path``, alone or in a union such as
+    ``Path | str | None``): the runner resolves their relative values against the registry
+    file's folder and records them absolute in the run."""
+    import pathlib
+
+    _, hints, _ = factory_parameters(factory, static=True)
+
+    def is_path(t: Any) -> bool:
+        return t is pathlib.Path or any(is_path(a) for a in typing.get_args(t))
+
+    return [k for k, t in hints.items() if is_path(t)]
+
+
 def resolved_params(factory: Any, given: dict) -> dict:
     """The parameters a component runs with: its defaults updated by the registry's values."""
     params, _, _ = factory_parameters(factory)

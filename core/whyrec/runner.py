@@ -43,7 +43,7 @@ def run(
     settings = {"seed": 0, "sample_users": 20, "top_k": 10, "eval_users": 200, **spec.settings, **(overrides or {})}
     if seed is not None:
         settings["seed"] = seed
-    components = _build_components(host, spec, settings["seed"])
+    components = _build_components(host, spec, settings["seed"], Path(reg.path).resolve().parent)
 
     run_dir = _new_run_dir(Path(out), spec.name)
     manifest = {
@@ -91,15 +91,16 @@ def run(
 
 
 # -- building ------------------------------------------------------------------------------
-def _build_components(host: Any, spec: PipelineSpec, seed: int) -> dict[str, list[tuple[ComponentSpec, Any]]]:
-    """Instantiate every component before anything runs: constructors validate parameters."""
+def _build_components(host: Any, spec: PipelineSpec, seed: int, base: Path | None = None) -> dict[str, list[tuple[ComponentSpec, Any]]]:
+    """Instantiate every component before anything runs: constructors validate parameters.
+    ``base``: the registry file's folder, against which relative path parameters resolve."""
     out: dict[str, list[tuple[ComponentSpec, Any]]] = {}
     for key, comps in spec.stages.items():
         built = []
         for c in comps:
-            built.append((c, _create(host, c, seed)))
+            built.append((c, _create(host, c, seed, base)))
             if key == "feedback":
-                c.extra["logs_obj"] = _create(host, c.extra["logs"], seed)
+                c.extra["logs_obj"] = _create(host, c.extra["logs"], seed, base)
         out[key] = built
     if "executor" not in out:
         local = ComponentSpec("executor", "local", "local", {}, f"{spec.where}.executor")
@@ -107,14 +108,19 @@ def _build_components(host: Any, spec: PipelineSpec, seed: int) -> dict[str, lis
     return out
 
 
-def _create(host: Any, c: ComponentSpec, seed: int) -> Any:
-    from .registry import factory_parameters
+def _create(host: Any, c: ComponentSpec, seed: int, base: Path | None = None) -> Any:
+    from .registry import factory_parameters, path_parameters
 
     comp = host.get(c.kind, c.use, where=f"{c.where}.use: ")
     params = dict(c.params)
     names, _, _ = factory_parameters(comp.factory)
     if "seed" in names and "seed" not in params:
         params["seed"] = seed  # one pipeline seed makes every seeded component reproducible
+    if base is not None:  # a relative path means "next to registry.toml", wherever whyrec runs; recorded absolute
+        for key in path_parameters(comp.factory):
+            value = params.get(key)
+            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                params[key] = str(base / value)
     c.params = params
     try:
         return comp.create(**params)

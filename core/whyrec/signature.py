@@ -86,7 +86,8 @@ def _literal(node: ast.AST) -> Any:
 
 
 _BUILTIN_TYPES = ("int", "float", "str", "bool", "bytes", "list", "dict", "tuple", "set", "frozenset", "object", "type")
-_NAMES = {**{n: getattr(typing, n) for n in typing.__all__}, **{n: getattr(builtins, n) for n in _BUILTIN_TYPES}}
+_NAMES = {**{n: getattr(typing, n) for n in typing.__all__}, **{n: getattr(builtins, n) for n in _BUILTIN_TYPES},
+          "Path": Path}
 
 
 def _annotation(node: ast.AST) -> Any:

@@ -254,3 +254,26 @@ def test_all_missing_context_column_is_refused(files, tmp_path):
 def test_shipped_registry_validates():
     r = CliRunner().invoke(cli, ["validate", "--registry", str(Path(__file__).parents[2] / "registry.toml")])
     assert r.exit_code == 0, r.output
+
+
+def test_relative_paths_resolve_against_the_registry_and_are_recorded_absolute(files, tmp_path, monkeypatch):
+    """A registry with `interactions = "data/inter.parquet"` runs from any folder, and the run is
+    explained from yet another one: paths are the registry's, recorded absolutely."""
+    import shutil
+
+    proj = tmp_path / "proj"
+    (proj / "data").mkdir(parents=True)
+    for name in ("inter.parquet", "users.parquet", "items.parquet"):
+        shutil.copy(files / name, proj / "data" / name)
+    (proj / "registry.toml").write_text(REGISTRY.format(inter="data/inter.parquet", users="data/users.parquet",
+                                                        items="data/items.parquet").replace("eval_users = 20", "eval_users = 3")
+                                        .replace(', { use = "exact-field-shapley", background_size = 50 }', ""))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = whyrec.run("shop", registry=proj / "registry.toml", out=tmp_path / "runs")
+    entry = run.spec("dataset")[0]
+    assert entry["params"]["interactions"] == str(proj / "data" / "inter.parquet")
+    monkeypatch.chdir(tmp_path)
+    res = whyrec_cli("explain", str(run.path), "--user", str(run.load_data().test["user"].iloc[0]), "-k", "2")
+    assert res.returncode == 0, res.stderr

@@ -105,7 +105,7 @@ def read_source(path: str | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
 class MovieLens100K:
     """MovieLens-100K with user, item, history and cross features (ratings to click labels)."""
 
-    def __init__(self, path: str | None = None, positive_rating: float = 4.0, negatives: int = 4,
+    def __init__(self, path: str | Path | None = None, positive_rating: float = 4.0, negatives: int = 4,
                  test_fraction: float = 0.2, history_length: int = 10, seed: int = 0) -> None:
         if not 1 <= int(history_length) <= 200:
             raise DataError(f"movielens-100k: history_length={history_length} must be between 1 and 200")

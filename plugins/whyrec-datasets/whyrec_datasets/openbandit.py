@@ -37,7 +37,7 @@ class OpenBandit:
     """Open Bandit Dataset logs: clicks, positions, propensities under random and BTS policies."""
 
     def __init__(self, policy: Literal["random", "bts", "both"] = "both",
-                 campaign: Literal["all", "men", "women"] = "all", path: str | None = None,
+                 campaign: Literal["all", "men", "women"] = "all", path: str | Path | None = None,
                  test_fraction: float = 0.2) -> None:
         if policy not in (*POLICIES, "both"):
             raise DataError(f"open-bandit: policy={policy!r} must be 'random', 'bts' or 'both'")

@@ -9,6 +9,7 @@ only the declared columns are read.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -52,9 +53,9 @@ class Table:
 
     def __init__(
         self,
-        interactions: str,
-        users: str | None = None,
-        items: str | None = None,
+        interactions: str | Path,  # Path-typed: relative to registry.toml in a pipeline, recorded absolute
+        users: str | Path | None = None,
+        items: str | Path | None = None,
         user_col: str = "user",
         item_col: str = "item",
         label_col: str | None = None,

@@ -3,6 +3,7 @@ pipeline's feedback stage can read it: ``logs = { use = "feedback-log", path = "
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pandas as pd
 from whyrec.data import RecData
@@ -15,7 +16,7 @@ from .store import read_events
 class FeedbackLog:
     """Logged feedback events (impressions, clicks, ratings, explanation feedback) from a file."""
 
-    def __init__(self, path: str, strict: bool = False) -> None:
+    def __init__(self, path: str | Path, strict: bool = False) -> None:
         """path: a .jsonl log written by `whyrec feedback record`, or a .parquet / .csv table.
         strict: fail on a malformed JSON line instead of skipping it (skipped lines become
         warnings, which the runner records in the manifest)."""
