@@ -740,6 +740,8 @@ def explain_batch_command(run_dir: Path, pairs: Path, out: Path, executor: str |
 
     stated = parse_context_options(context)
     run = Run(run_dir)
+    if run.incomplete_warning():
+        click.echo(run.incomplete_warning(), err=True)
     host = run.host
     explainer_params = dict(next((e.get("params", {}) for e in run.spec("explainers") if e.get("use") == explainer_name), {}))
     explainer_params.update(_parse_opts(explainer_opts, "--explainer-opt"))

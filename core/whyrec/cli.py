@@ -125,6 +125,8 @@ def explain_cmd(run_dir: Path, user: str, k: int, model: str | None, methods: tu
 
     ctx_values = parse_context_options(context)
     run = Run(run_dir)
+    if run.incomplete_warning():  # an interrupted or failed run is usable, but never silently
+        click.echo(run.incomplete_warning(), err=True)
     if why_above:
         out = why_above_json(run, user, why_above[0], why_above[1], model=model, methods=methods, k=k, context=ctx_values)
         click.echo(to_json(out, fallback=str) if fmt == "json" else why_above_text(out))
@@ -141,6 +143,8 @@ def report_cmd(run_dir: Path, open_: bool) -> None:
     from .rundir import Run
 
     run = Run(run_dir)
+    if run.incomplete_warning():  # an interrupted or failed run is usable, but never silently
+        click.echo(run.incomplete_warning(), err=True)
     try:
         from .report import build_report
     except ImportError as exc:  # pragma: no cover

@@ -17,8 +17,44 @@ if TYPE_CHECKING:
     from .explanation import Explanation
 
 
+def _proc_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), which tells a live writer
+    from another process that got its pid later; None where /proc is not available."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22 overall; the name before ")" may hold spaces
+
+
+def writer_identity() -> dict:
+    """Who writes a run: pid, host and (Linux) process start time, saved in the manifest."""
+    import os
+    import socket
+
+    return {"pid": os.getpid(), "host": socket.gethostname(), "start": _proc_start(os.getpid())}
+
+
+def writer_alive(writer: dict | None) -> bool | None:
+    """True/False when it can be told (same host), None when it cannot (another host)."""
+    import os
+    import socket
+
+    if not isinstance(writer, dict) or writer.get("host") != socket.gethostname() or not isinstance(writer.get("pid"), int):
+        return None
+    try:
+        os.kill(writer["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        pass
+    start = writer.get("start")
+    return start is None or _proc_start(writer["pid"]) == start
+
+
 class Run:
-    """A whyrec run directory (complete, failed or still running)."""
+    """A whyrec run directory (complete, failed, still running, or interrupted: its writer
+    died without finishing, e.g. killed with SIGKILL or by the out-of-memory killer)."""
 
     def __init__(self, path: str | Path, host: Any = None) -> None:
         self.path = Path(path)
@@ -54,7 +90,26 @@ class Run:
 
     @property
     def status(self) -> str:
-        return self.manifest.get("status", "unknown")
+        """"complete", "failed", "running", or "interrupted" (marked running, but its writer
+        process on this host is gone)."""
+        status = self.manifest.get("status", "unknown")
+        if status == "running" and writer_alive(self.manifest.get("writer")) is False:
+            return "interrupted"
+        return status
+
+    def incomplete_warning(self) -> str | None:
+        """One line for commands that read a run which did not finish (None when complete)."""
+        status = self.status
+        if status == "complete":
+            return None
+        done = [s["name"] for s in self.stages() if s.get("status") == "complete"]
+        what = {"interrupted": "was interrupted: its process ({pid} on {host}) ended without finishing",
+                "running": "is still running ({pid} on {host})",
+                "failed": "failed" + (f" ({self.manifest.get('error')})" if self.manifest.get("error") else "")}
+        w = self.manifest.get("writer") or {}
+        text = what.get(status, f"has status {status!r}").format(pid=f"pid {w.get('pid', '?')}", host=w.get("host", "?"))
+        return (f"warning: run {self.path} {text}; only its {len(done)} finished stage(s) are used"
+                f"{' (' + ', '.join(done[:6]) + (', ...' if len(done) > 6 else '') + ')' if done else ''}")
 
     @property
     def host(self) -> Any:

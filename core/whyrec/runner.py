@@ -17,6 +17,7 @@ from typing import Any
 from . import __version__
 from .context import PipelineContext
 from .errors import RegistryError, StageError, UnsupportedError, WhyrecError
+from .rundir import writer_identity
 from .registry import ComponentSpec, PipelineSpec, Registry, load_registry, resolved_params
 from .rundir import Run
 
@@ -51,6 +52,7 @@ def run(
         "pipeline": spec.name,
         "registry": str(reg.path),
         "status": "running",
+        "writer": writer_identity(),  # a reader can tell a live run from one whose process was killed
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "finished": None,
         "seed": settings["seed"],
