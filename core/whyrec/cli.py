@@ -55,7 +55,7 @@ registry_option = click.option("--registry", "registry", default="registry.toml"
 @click.argument("pipeline", required=False)
 @registry_option
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Parent directory of run directories.")
-@click.option("--seed", type=int, default=None, help="Override the pipeline's seed.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override the pipeline's seed (0 to 2^32-1: numpy's range).")
 def run_cmd(pipeline: str | None, registry: Path, out: Path, seed: int | None) -> None:
     """Run PIPELINE (default: [defaults] pipeline of the registry)."""
     from .runner import run
