@@ -219,3 +219,34 @@ def test_additivity_needs_only_output_and_base_columns():
     pairs = pd.DataFrame({"output_value": [1.0], "base_value": [0.25]})
     e = Explanation(method="m", model="x", pairs=pairs, schema=SCHEMA, attributions=pd.DataFrame({"age": [0.5]}))
     assert e.pairs["additivity_error"].tolist() == [0.25]
+
+
+def test_save_creates_parent_directories_and_overwrites(tmp_path):
+    e = make()
+    e.save(tmp_path / "a" / "b")
+    e.save(tmp_path / "a" / "b")  # a rerun writes over its own artifacts
+    assert Explanation.load(tmp_path / "a" / "b").max_additivity_error == pytest.approx(0.25)
+
+
+def test_load_messages_and_column_names(tmp_path):
+    with pytest.raises(RunDirError, match=r"^\S+: no explanation.json; rerun the pipeline's explainers stage$"):
+        Explanation.load(tmp_path)
+    fv = pd.DataFrame({"age": [1, 2, 3], "price": [1, 2, 3], "genre": ["a", "b", "c"], "hour": [1, 2, 3]})
+    make(feature_values=fv).save(tmp_path / "e")
+    back = Explanation.load(tmp_path / "e")
+    assert back.feature_values.columns.name is None and back.attributions.columns.name is None
+    assert back.field_attributions.columns.name is None
+    (tmp_path / "e" / "pairs.parquet").unlink()
+    with pytest.raises(RunDirError, match=r"^\S+: explanation artifacts are missing or corrupted \(.*\); rerun the explainers stage$"):
+        Explanation.load(tmp_path / "e")
+
+
+def test_repr_html_layout():
+    html = make()._repr_html_()
+    assert html.startswith("<div><b>m</b> on <b>lgb</b>: 3 pairs, max additivity error 2.50e-01<table")
+    assert html.endswith("</table></div>")
+    assert ">0.7500<" in html and "<th></th>" not in html  # 4 decimals, no index column
+    n = 25
+    pairs = pd.DataFrame({"user": range(n), "item": range(n)})
+    big = make(pd.DataFrame({"age": np.arange(n, dtype=float)}), pairs=pairs)._repr_html_()
+    assert big.count("<tr>") == 20 and "<td>19</td>" in big and "<td>20</td>" not in big  # the first 20 pairs
