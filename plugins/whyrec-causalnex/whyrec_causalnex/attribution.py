@@ -21,7 +21,11 @@ to thresholds, and directions by sign. The flags, in this order:
   uses it while the causal effect is not shown to reach ``min_effect`` (no directed path, or the
   effect's interval reaches below ``min_effect / 2``);
 * "causal effect but the model ignores it": the reverse (a lever the model does not see;
-  "(not a model input)" when the model does not take the feature at all);
+  "(not a model input)" only when the model does not take the feature at all: its inputs come
+  from ``model_inputs`` or, failing that, from every explanation of that model together);
+* a model input that this explainer does not cover (e.g. attention maps attribute only to
+  history positions) gets no row for that method: the method says nothing about it, and an
+  explainer's coverage is never presented as the model's inputs;
 * "both agree" / "neither"; "not a causal variable" for ids and sequences.
 """
 from __future__ import annotations
@@ -197,11 +201,23 @@ def causal_vs_attribution(
     min_effect: float = 0.01,
     attribution_share: float = 0.05,
     ci: float = 0.95,
+    model_inputs: dict[str, Iterable[str]] | None = None,
 ) -> pd.DataFrame:
     """Long table: one row per (feature, model, method), or one row per feature (model and
     method empty) when the run has no per-feature attributions. ``levels`` (the do-effects per
-    level, with intervals) and ``states`` give the causal direction of ordered features."""
+    level, with intervals) and ``states`` give the causal direction of ordered features.
+    ``model_inputs`` (model name -> its input features) tells a feature the model does not take
+    from one the explainer does not cover; without it, a model's inputs are the features any of
+    its explanations attributes to."""
     explanations = list(explanations)
+    inputs: dict[str, set[str]] = {}
+    for e in explanations:
+        a = getattr(e, "attributions", None)
+        if a is not None and not a.empty:
+            inputs.setdefault(str(e.model), set()).update(map(str, a.columns))
+    for m, feats in (model_inputs or {}).items():
+        if feats:
+            inputs[str(m)] = set(map(str, feats))
     attr = mean_abs_attributions(explanations)
     eff = feature_effects.set_index("feature") if len(feature_effects) else pd.DataFrame(
         columns=["effect", "effect_low", "effect_high", "path_to_outcome"])
@@ -265,13 +281,14 @@ def causal_vs_attribution(
             row["reason"] = _reason(row["flag"], row, min_effect, attribution_share)
             rows.append(row)
         for feat in causal_features:  # causal variables the model does not take as input
-            if feat not in seen:
-                c = causal(feat)
-                row = {"feature": feat, "model": model, "method": method, **c, "mean_abs_attribution": 0.0,
-                       "attribution_share": 0.0, "attribution_rank": np.nan, **nan_att}
-                row["flag"] = (CAUSE_NOT_USED if causes(c) else NEITHER) + NOT_INPUT
-                row["reason"] = _reason(row["flag"], row, min_effect, attribution_share)
-                rows.append(row)
+            if feat in seen or feat in inputs.get(str(model), ()):
+                continue  # a model input this method does not cover: the method says nothing about it
+            c = causal(feat)
+            row = {"feature": feat, "model": model, "method": method, **c, "mean_abs_attribution": 0.0,
+                   "attribution_share": 0.0, "attribution_rank": np.nan, **nan_att}
+            row["flag"] = (CAUSE_NOT_USED if causes(c) else NEITHER) + NOT_INPUT
+            row["reason"] = _reason(row["flag"], row, min_effect, attribution_share)
+            rows.append(row)
     out = pd.DataFrame(rows, columns=COLUMNS)
     order = {f: i for i, f in enumerate(causal_features)}
     out["_o"] = [order.get(f, len(order)) for f in out["feature"]]

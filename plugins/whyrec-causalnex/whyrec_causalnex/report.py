@@ -108,12 +108,19 @@ def _stage_html(d: Path) -> str:
     if cva is not None and len(cva):
         from .attribution import WARNINGS
 
+        cva, partial = coverage_checked(cva)
+
         out.append("<h4>Causal effect vs what the model uses</h4>")
         out.append("<p class=\"wr-small\">Each feature's causal effect (spread of P(outcome | do) over its levels, and "
                    "for numeric features P(do(high)) − P(do(low)), with bootstrap intervals) next to the model's "
                    "attribution share and direction (correlation of the feature's value with its attribution, with a "
                    "Fisher-z interval). A flag is raised only when the intervals support it. The same table: "
                    "<code>whyrec causal RUN --compare</code>.</p>")
+        if partial:
+            out.append("<p class=\"wr-small\">"
+                       + "; ".join(f"{esc(meth)} on {esc(model)} attributes only to {esc(_few(feats))}, so it has no row "
+                                   "for the model's other inputs" for (model, meth), feats in partial.items())
+                       + ". A method's coverage is not the model's inputs.</p>")
         flagged = cva[cva["flag"].astype(str).str.startswith(WARNINGS)]
         if len(flagged):
             has_reason = "reason" in flagged.columns
@@ -153,3 +160,27 @@ def _stage_html(d: Path) -> str:
     if notes:
         out.append(details("Notes", "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"))
     return "".join(out)
+
+
+def _few(names: list[str], n: int = 4) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def coverage_checked(cva: Any) -> tuple[Any, dict]:
+    """The table without "(not a model input)" rows for features another method of the same
+    model attributes (tables written before that was checked), and per (model, method) that
+    covers fewer inputs than another method of its model, the features it covers."""
+    from .attribution import NOT_INPUT
+
+    if not {"feature", "model", "method", "flag"} <= set(cva.columns):
+        return cva, {}
+    flag = cva["flag"].astype(str)
+    attributed = cva[~flag.str.endswith(NOT_INPUT)]
+    inputs = attributed.groupby("model")["feature"].agg(lambda s: set(map(str, s))).to_dict()
+    wrong = flag.str.endswith(NOT_INPUT) & [str(f) in inputs.get(m, set()) for f, m in zip(cva["feature"], cva["model"])]
+    partial = {}
+    for (model, method), grp in attributed.groupby(["model", "method"], sort=False):
+        feats = sorted(map(str, grp["feature"]))
+        if len(feats) < len(inputs.get(model, ())):
+            partial[(str(model), str(method))] = feats
+    return cva[~wrong].reset_index(drop=True), partial

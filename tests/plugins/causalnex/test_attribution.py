@@ -146,3 +146,19 @@ def test_leaning_more_than_the_causal_effect_supports():
     assert t.loc["rating", "reason"] == (f"{100 * share:.1f}% of the attribution (>= 5%), while causal effect 0.050 "
                                          "[0.001, 0.080] is not shown to reach 0.01; attribution vs value correlation "
                                          "+1.000 [+1.000, +1.000]")
+
+
+def test_a_methods_coverage_is_not_the_models_inputs():
+    """Issue 15.1: an explainer that covers only history positions must not make a feature the
+    model takes look like "not a model input"; a feature no input list has still is one."""
+    full = explanation("torch")
+    partial = type(full)(method="attention-map", model="torch", pairs=full.pairs,
+                         schema=full.schema.select(["price"]), attributions=full.attributions[["price"]].copy())
+    t = causal_vs_attribution(EFFECTS, [full, partial])
+    att = t[t["method"] == "attention-map"].set_index("feature")
+    assert "reviews" not in att.index and "item_id" not in att.index  # covered by the other method: no claim
+    assert att.loc["quality", "flag"] == CAUSE_NOT_USED + " (not a model input)"  # no method of the model has it
+    # the model's declared inputs decide: quality is one, so the partial method makes no claim on it
+    t2 = causal_vs_attribution(EFFECTS, [partial], model_inputs={"torch": ["price", "quality"]}).set_index("feature")
+    assert "quality" not in t2.index
+    assert t2.loc["tiny", "flag"] == "neither (not a model input)"
