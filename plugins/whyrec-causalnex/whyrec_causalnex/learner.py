@@ -468,9 +468,11 @@ class CausalNexLearner:
         t0 = time.perf_counter()
         graph = self.learn(data)
         self.fit(data, graph)
-        return self.report(data, getattr(ctx, "explanations", []) or [], total_start=t0)
+        inputs = {str(n): list(getattr(m, "feature_names", None) or []) for n, m in (getattr(ctx, "models", None) or {}).items()}
+        return self.report(data, getattr(ctx, "explanations", []) or [], total_start=t0, model_inputs=inputs)
 
-    def report(self, data: "RecData", explanations: list[Any], total_start: float | None = None) -> CausalReport:
+    def report(self, data: "RecData", explanations: list[Any], total_start: float | None = None,
+               model_inputs: dict[str, list[str]] | None = None) -> CausalReport:
         """Build the CausalReport of a learned and fitted learner (``run`` calls it)."""
         self._require_fitted()
         p = self.params
@@ -528,7 +530,8 @@ class CausalNexLearner:
         all_levels["actionable"] = [None if act is None else f in act for f in all_levels["feature"]]
         levels = all_levels
         cva = causal_vs_attribution(all_fx, explanations, levels=all_levels, states=self.states,
-                                    min_effect=p["min_effect"], attribution_share=p["attribution_share"], ci=p["ci"])
+                                    min_effect=p["min_effect"], attribution_share=p["attribution_share"], ci=p["ci"],
+                                    model_inputs=model_inputs)
         self.timings["effects"] = time.perf_counter() - t0
         quality = self.predictive_quality(data)
         truth, truth_errors = truth_scores(data.truth, self.graph, self.net, self.states, self.baseline)
