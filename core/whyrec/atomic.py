@@ -5,6 +5,7 @@ real name.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -27,10 +28,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts get normal file modes
     try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            yield Path(tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+                raise  # not the disk refusing bytes: the caller's own error, shown as it is
+            from .errors import storage_error
+
+            written = os.path.getsize(tmp) if os.path.exists(tmp) else 0
+            raise storage_error(exc, path.parent, None, f"{path.name} (stopped at {written:,} bytes)") from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -28,6 +28,25 @@ class RunDirError(WhyrecError):
     """A directory is not a whyrec run, or lacks an artifact a command needs."""
 
 
+class StorageError(WhyrecError):
+    """The disk refused a write (full, read-only, over quota): nothing was written under the
+    target's name; the message names the folder and how many bytes were needed."""
+
+    exit_code = 1
+
+
+def storage_error(exc: OSError, where: "str | object", needed: int | None = None, what: str = "the file") -> StorageError:
+    """One line for an OSError of a write: ENOSPC as "no space left on <folder> (N bytes needed)"."""
+    import errno
+
+    size = f" ({needed:,} bytes needed)" if needed is not None else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageError(f"no space left on {where}{size}; {what} was not written: free space and run the command again")
+    if exc.errno == errno.EROFS:
+        return StorageError(f"{where} is on a read-only file system; {what} was not written: write somewhere else")
+    return StorageError(f"cannot write {what} in {where} ({exc.strerror or exc}); nothing was written")
+
+
 class StageError(WhyrecError):
     """A pipeline stage failed with an exception that is not a user error (a bug in the
     component's plugin, or in whyrec): named with its stage, plugin and run directory."""

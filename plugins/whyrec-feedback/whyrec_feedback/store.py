@@ -167,10 +167,20 @@ def append_event(path: str | os.PathLike, event: dict) -> dict:
             # a writer died mid-line: end that line so this event starts on its own line
             data = b"\n" + data
         view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
+        try:
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        except OSError as exc:
+            # whole or nothing: cut a partial line back off (still under the lock) and say why
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            from whyrec.errors import storage_error
+
+            raise storage_error(exc, path.parent, len(data), "the event") from exc
     finally:
         try:
             fcntl.flock(fd, fcntl.LOCK_UN)
