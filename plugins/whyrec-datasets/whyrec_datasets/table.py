@@ -71,6 +71,7 @@ class Table:
         categorical: list[str] | None = None,
         numeric: list[str] | None = None,
         title_col: str | None = None,
+        id_features: bool = False,
         history_length: int = 0,
         negatives: int = 0,
         test_fraction: float = 0.2,
@@ -100,6 +101,7 @@ class Table:
         if both:
             raise DataError(f"table: {sorted(both)} are declared both categorical and numeric; pick one")
         self.title_col = title_col
+        self.id_features = bool(id_features)
         self.history_length, self.negatives = int(history_length), int(negatives)
         self.test_fraction, self.split, self.keep_cold_start = float(test_fraction), split, keep_cold_start
         self.seed, self.name = int(seed), name
@@ -109,7 +111,7 @@ class Table:
         return {**self.paths, **{f"{k}_col": v for k, v in self.cols.items()}, "positive_rating": self.positive_rating,
                 "user_features": self.user_features, "item_features": self.item_features,
                 "context_features": self.context_features, "categorical": sorted(self.categorical),
-                "numeric": sorted(self.numeric), "history_length": self.history_length, "negatives": self.negatives,
+                "numeric": sorted(self.numeric), "id_features": self.id_features, "history_length": self.history_length, "negatives": self.negatives,
                 "test_fraction": self.test_fraction, "split": self.split, "seed": self.seed}
 
     # -- reading ------------------------------------------------------------------------------
@@ -207,6 +209,9 @@ class Table:
         for c in ufeats + ifeats + self.context_features:
             if c in (USER, ITEM, LABEL):
                 raise DataError(f"table: feature {c!r} clashes with a standard column name; rename it")
+            if self.id_features and c in ID_FEATURES:
+                raise DataError(f"table: feature column {c!r} clashes with the id feature id_features = true adds; "
+                                f"rename the column, or set id_features = false")
 
         for df, feats, key in ((users, ufeats, "user_features"), (items, ifeats, "item_features"),
                                (inter, self.context_features, "context_features")):
@@ -268,7 +273,7 @@ class Table:
             hist = HistoryIndex(tr_u[pos], tr_i[pos], tts[pos], n_users, self.history_length)
             lookup = PairLookup(tr_u, tr_i, tts, n_items)
         featurizer = TableFeaturizer(users, items, ufeats, ifeats, self.context_features, kinds, hist, lookup,
-                                     self.history_length, self.name)
+                                     self.history_length, self.name, id_features=self.id_features)
         params = dict(self.params, split_report=report.to_dict(), sampled_negatives=int(sampled))
         desc = (f"{self.name}: {len(inter):,} interactions of {n_users:,} users with {n_items:,} items from {ipath}")
         return RecData(name=self.name, interactions=inter, users=users, items=items, schema=schema, train=train,
@@ -286,6 +291,8 @@ class Table:
         kinds: dict[str, str] = {}
         feats: list[Feature] = []
         for field, df, names in (("user", users, ufeats), ("item", items, ifeats), ("context", inter, self.context_features)):
+            if self.id_features and field in ("user", "item"):  # first of its field, as in MovieLens
+                feats.append(Feature(f"{field}_id", field, "categorical", description=ID_FEATURES[f"{field}_id"]))
             for c in names:
                 if c in self.categorical:
                     kind = "categorical"
@@ -307,17 +314,31 @@ class Table:
             raise DataError(f"table: {exc}; a column is listed as a feature twice") from None
 
 
+ID_FEATURES = {
+    "user_id": "the user (categorical id: lets a model learn per-user effects)",
+    "item_id": "the item (categorical id, the same value the history features hold for it: the id when ids "
+               "are numbers, else its code)",
+}
+
+
 class TableFeaturizer:
     """Joins user and item features by id codes, takes context features from the pairs, and
-    builds the history sequence when ``history_length`` > 0."""
+    builds the history sequence when ``history_length`` > 0; with ``id_features`` also the
+    categorical ``user_id`` and ``item_id`` features."""
 
-    def __init__(self, users, items, ufeats, ifeats, cfeats, kinds, hist, lookup, n, name) -> None:
+    def __init__(self, users, items, ufeats, ifeats, cfeats, kinds, hist, lookup, n, name,
+                 id_features: bool = False) -> None:
         self.users, self.items = users, items
         self.ufeats, self.ifeats, self.cfeats, self.kinds = ufeats, ifeats, cfeats, kinds
         self.hist, self.lookup, self.n, self.name = hist, lookup, n, name
         ids = items.index
-        self.seq_ids = (ids.to_numpy().astype(float) if pd.api.types.is_numeric_dtype(ids)
-                        else np.arange(len(ids), dtype=float))
+        self.numeric_item_ids = pd.api.types.is_numeric_dtype(ids) and not pd.api.types.is_bool_dtype(ids)
+        self.seq_ids = ids.to_numpy().astype(float) if self.numeric_item_ids else np.arange(len(ids), dtype=float)
+        self.id_features = id_features
+        # item_id holds what hist_j holds for the same item (the id, or the code for non-numeric
+        # ids), so a sequence model can match the candidate against the history.
+        self.user_cat = pd.CategoricalDtype(users.index.to_numpy())
+        self.item_cat = pd.CategoricalDtype(ids.to_numpy() if self.numeric_item_ids else np.arange(len(ids)))
 
     def __call__(self, data: RecData, pairs: pd.DataFrame) -> pd.DataFrame:
         u = self.users.index.get_indexer(pairs[USER])
@@ -327,6 +348,9 @@ class TableFeaturizer:
         if (i < 0).any():
             raise DataError(f"{self.name}: item {show(pairs[ITEM].to_numpy()[i < 0][0])} is not in the data")
         cols: dict[str, Any] = {}
+        if self.id_features:
+            cols["user_id"] = pd.Categorical.from_codes(u, dtype=self.user_cat)
+            cols["item_id"] = pd.Categorical.from_codes(i, dtype=self.item_cat)
         for df, names, codes in ((self.users, self.ufeats, u), (self.items, self.ifeats, i)):
             for c in names:
                 col = df[c]
@@ -364,7 +388,22 @@ class TableFeaturizer:
         out["hist_len"] = np.isfinite(seq).sum(axis=1).astype(float)
         return out
 
+    def item_of(self, value: Any) -> Any:
+        """The item id an ``item_id`` (or history) value stands for (the code's id for non-numeric ids)."""
+        if self.numeric_item_ids:
+            return value
+        try:
+            return self.items.index[int(value)]
+        except (TypeError, ValueError, IndexError):
+            return value
+
     def describe(self, name: str, value: Any, row: Any = None) -> str | None:
+        if self.id_features and name == "user_id":
+            return f"your own taste (user {value})"
+        if self.id_features and name == "item_id":
+            item = self.item_of(value)
+            title = self.items["title"].get(item) if "title" in self.items.columns else None
+            return f"this particular item: {title if isinstance(title, str) else item}"
         if name == "hist_len":
             return f"based on your {int(value)} most recent positives"
         if name.startswith("hist_") and name[5:].isdigit():
