@@ -223,6 +223,16 @@ def movielens_schema(n: int) -> FeatureSchema:
     return FeatureSchema(f)
 
 
+def _a(word: str) -> str:
+    """The indefinite article for ``word``: "an Adventure film", "a Comedy film"."""
+    return f"{'an' if str(word)[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    """"1 film", "3 films"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def _ordinal(k: int) -> str:
     return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
@@ -357,20 +367,20 @@ class MovieLensFeaturizer:
                     if cnt > best_k:
                         best, best_k = GENRE_NAME[k], cnt
             if best is not None:
-                return f"genre {best} matches {best_k} of your last {n} films"
-            return f"shares a genre with {int(value)} of your last {n} films"
+                return f"genre {best} matches {best_k} of your last {_count(n, 'film')}"
+            return f"shares a genre with {int(value)} of your last {_count(n, 'film')}"
         if name.startswith("hist_genre_"):
             k = name[len("hist_genre_"):]
             n = int(get("hist_len", self.n) or 0)
-            return f"{GENRE_NAME.get(k, k)} is {int(round(float(value) * n))} of your last {n} liked films"
+            return f"{GENRE_NAME.get(k, k)} is {int(round(float(value) * n))} of your last {_count(n, 'liked film')}"
         if name.startswith("genre_"):
             g = GENRE_NAME.get(name[len("genre_"):], name[len("genre_"):])
-            return f"it is a {g} film" if value and float(value) > 0 else f"it is not a {g} film"
+            return f"it is {_a(g)} film" if value and float(value) > 0 else f"it is not {_a(g)} film"
         if name == "release_year":
             return "release year unknown" if missing else f"released {int(value)}"
         if name == "item_popularity":
             v = int(value)
-            return f"popular: {v} likes in training" if v >= 50 else f"niche: {v} likes in training"
+            return f"popular: {_count(v, 'like')} in training" if v >= 50 else f"niche: {_count(v, 'like')} in training"
         if name == "item_mean_rating":
             return f"rated {float(value):.1f}/5 on average"
         if name == "age":
@@ -384,7 +394,8 @@ class MovieLensFeaturizer:
         if name == "item_id":
             return f"this particular film: {self._title(value)}"
         if name == "hist_len":
-            return f"based on your {int(value)} most recent liked films"
+            return (f"based on your {int(value)} most recent liked films" if int(value) != 1
+                    else "based on your most recent liked film")
         if name.startswith("hist_") and name[5:].isdigit():
             if missing:
                 return None

@@ -198,7 +198,10 @@ class SimFeaturizer:
         template = self.sim.reasons.get(name)
         if template is None or value is None:
             return None
-        return template.format(v=float(value))
+        v = float(value)
+        n = round(v) if v == v else None
+        times = "once" if n == 1 else "nothing" if n == 0 else f"{v:.0f} times"
+        return template.format(v=v, times=times)
 
 
 # -- e-commerce ----------------------------------------------------------------------------
@@ -219,7 +222,7 @@ class SimEcommerce(Simulator):
              ("price", LABEL, -0.06), ("rating", LABEL, 0.9), ("discount", LABEL, 0.08),
              ("purchase_history", LABEL, 0.25)]
     intervention_values = {"price": [15, 22, 30, 38, 45], "discount": [0, 3, 6, 9, 12]}
-    reasons = {"income": "your income: {v:.0f}k$ a year", "purchase_history": "you bought {v:.0f} times in 90 days",
+    reasons = {"income": "your income: {v:.0f}k$ a year", "purchase_history": "you bought {times} in 90 days",
                "rating": "rated {v:.1f} stars", "price": "price ${v:.2f}", "discount": "{v:.0f}% off"}
 
     def structural(self, rng, n_users, n_items, do):

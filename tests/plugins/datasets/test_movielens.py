@@ -221,3 +221,20 @@ def test_rederive_history_reproduces_the_featurizer_and_follows_removals(moviele
     untouched = [c for c in X.columns if not (c.startswith("hist_genre_") or c in ("hist_len", "genre_match", "hist_0", "hist_3"))]
     assert got[untouched].equals(X[untouched])
     assert (got["hist_len"] <= X["hist_len"]).all() and (got["hist_len"] < X["hist_len"]).any()
+
+
+def test_reason_grammar_articles_and_counts():
+    """Issue 15.7: "an Adventure film", "1 like", not "a Adventure film", "1 likes"."""
+    from whyrec_datasets.movielens import _a, _count
+
+    assert _a("Adventure") == "an Adventure" and _a("Sci-Fi") == "a Sci-Fi" and _a("Action") == "an Action"
+    assert _count(1, "like") == "1 like" and _count(0, "like") == "0 likes" and _count(3, "film") == "3 films"
+
+
+def test_simulator_reason_says_once():
+    from whyrec_datasets.simulators import SIMULATORS, SimFeaturizer
+
+    f = SimFeaturizer(SIMULATORS["sim-ecommerce"], None, None, None)
+    assert f.describe("purchase_history", 1.0) == "you bought once in 90 days"
+    assert f.describe("purchase_history", 3.0) == "you bought 3 times in 90 days"
+    assert f.describe("purchase_history", 0.0) == "you bought nothing in 90 days"
