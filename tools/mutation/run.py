@@ -141,6 +141,18 @@ def annotation_only(before: str, after: str, postponed: bool) -> bool:
             and ANNOTATION_BAR.match(before, before.rfind(":", 0, diff[0]) if "->" not in before[:diff[0]] else before.rfind("->", 0, diff[0])) is not None)
 
 
+def classify(m: dict, equiv: list[dict], postponed: bool) -> None:
+    """Mark a surviving mutant equivalent when a rule or an entry of equivalent.toml says so."""
+    m.pop("equivalent", None)
+    if annotation_only(m["before"], m["after"], postponed) or string_annotation_only(m["before"], m["after"]):
+        m["equivalent"] = "type annotation: never evaluated (from __future__ import annotations)"
+        return
+    for e in equiv:
+        if norm(e["before"]) == norm(m["before"]) and norm(e["after"]) == norm(m["after"]):
+            m["equivalent"] = e["why"]
+            return
+
+
 def run_target(t: dict, args, scratch: Path, server: ForkServer, mutmut: str, env: dict, equivalents: dict) -> dict:
     name, rel = t["name"], t["path"]
     src = scratch / rel
@@ -179,17 +191,10 @@ def run_target(t: dict, args, scratch: Path, server: ForkServer, mutmut: str, en
     dump = subprocess.run([str(Path(mutmut).parent / "python"), str(HERE / "dump_results.py")], cwd=scratch,
                           env=env, check=True, capture_output=True, text=True).stdout
     mutants = [json.loads(line) for line in dump.splitlines() if line.strip()]
-    equiv = equivalents.get(name, [])
     postponed = "from __future__ import annotations" in original
     for m in mutants:
-        if m["status"] == "survived" and (annotation_only(m["before"], m["after"], postponed)
-                                         or string_annotation_only(m["before"], m["after"])):
-            m["equivalent"] = "type annotation: never evaluated (from __future__ import annotations)"
-        elif m["status"] == "survived":
-            for e in equiv:
-                if norm(e["before"]) == norm(m["before"]) and norm(e["after"]) == norm(m["after"]):
-                    m["equivalent"] = e["why"]
-                    break
+        if m["status"] == "survived":
+            classify(m, equivalents.get(name, []), postponed)
     tested = [m for m in mutants if m["status"] != "untested"]
     killed = [m for m in tested if m["status"] in ("killed", "timeout", "suspicious")]
     survived = [m for m in tested if m["status"] == "survived"]
@@ -200,6 +205,43 @@ def run_target(t: dict, args, scratch: Path, server: ForkServer, mutmut: str, en
                score_without_equivalent=round(100 * len(killed) / (len(tested) - n_equiv), 1) if len(tested) > n_equiv else None,
                survivors=[{k: m[k] for k in ("line", "before", "after", "equivalent") if k in m} for m in survived])
     cache.rename(scratch / "results" / (log.stem + ".mutmut-cache"))
+    return res
+
+
+def recheck_target(prev: dict, t: dict, scratch: Path, server: ForkServer, env: dict, equivalents: dict) -> dict:
+    """Rerun only the survivors of an earlier run (its JSON) against today's tests: valid while
+    the source lines are unchanged and tests were only added (a killed mutant stays killed)."""
+    src = scratch / prev["path"]
+    original = src.read_text()
+    lines = original.split("\n")
+    tests = [x for x in t["tests"] if (scratch / x.split("::")[0]).exists()]
+    server.env = {**env, "WHYREC_MUTATION_LOG": str(scratch / "results" / "recheck.log")}
+    if server.run(tests, scratch) != 0:
+        return {"name": prev["name"], "path": prev["path"], "error": "baseline fails: cannot recheck"}
+    still, stale = [], 0
+    for sv in prev["survivors"]:
+        i = sv["line"] - 1
+        if i >= len(lines) or norm(lines[i]) != norm(sv["before"]):
+            stale += 1
+            continue
+        classify(sv, equivalents.get(prev["name"], []), "from __future__ import annotations" in original)
+        if "equivalent" in sv:
+            still.append(sv)
+            continue
+        indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+        src.write_text("\n".join([*lines[:i], indent + sv["after"], *lines[i + 1:]]))
+        try:
+            if server.run(tests, scratch) == 0:
+                still.append(sv)
+        finally:
+            src.write_text(original)
+    res = {k: prev[k] for k in ("name", "path", "mutants")}
+    killed = prev["mutants"] - len(still) - stale
+    n_equiv = sum(1 for sv in still if "equivalent" in sv)
+    res.update(tests=tests, killed=killed, survived=len(still), equivalent=n_equiv, timeout=prev.get("timeout", 0),
+               stale_survivors=stale, recheck_of=prev.get("seconds"), seconds=0,
+               score=round(100 * killed / prev["mutants"], 1),
+               score_without_equivalent=round(100 * killed / (prev["mutants"] - n_equiv), 1), survivors=still)
     return res
 
 
@@ -214,6 +256,7 @@ def main() -> int:
     ap.add_argument("--python", default=sys.executable, help="the project's Python (runs the tests)")
     ap.add_argument("--out", default=None, help="write the JSON results here")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--recheck", default=None, help="a results JSON: retest only its survivors with today's tests")
     args = ap.parse_args()
 
     cfg = tomllib.loads((HERE / "targets.toml").read_text())
@@ -232,7 +275,13 @@ def main() -> int:
     try:
         for t in targets:
             print(f"-- {t['name']} ({t['path']})", flush=True)
-            r = run_target(t, args, scratch, server, args.mutmut, env, equivalents)
+            if args.recheck:
+                prev = {p["name"]: p for p in json.loads(Path(args.recheck).read_text())["targets"]}.get(t["name"])
+                if prev is None or "error" in prev:
+                    continue
+                r = recheck_target(prev, t, scratch, server, env, equivalents)
+            else:
+                r = run_target(t, args, scratch, server, args.mutmut, env, equivalents)
             results.append(r)
             if "error" in r:
                 print(f"   ERROR: {r['error']}", flush=True)
