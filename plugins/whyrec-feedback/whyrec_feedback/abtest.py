@@ -242,8 +242,11 @@ class ABTest:
         y = units.success
         ts = units.timestamp
         by_time = False
-        if ts is not None and self.n_looks is None and (pd.api.types.is_datetime64_any_dtype(ts)
-                                                         or (pd.api.types.is_numeric_dtype(ts) and ts.notna().all())):
+        untimed = int(ts.isna().sum()) if ts is not None else 0
+        # an event without a time cannot be put in a period: the looks then slice the events in
+        # log order instead (counted and reported, never a crash, never dropped from the test)
+        if ts is not None and self.n_looks is None and untimed == 0 and (pd.api.types.is_datetime64_any_dtype(ts)
+                                                                          or pd.api.types.is_numeric_dtype(ts)):
             try:
                 step = pd.tseries.frequencies.to_offset(self.look_every)
             except ValueError as exc:
@@ -263,7 +266,7 @@ class ABTest:
             look_names = [t.isoformat() for t in look_labels]
         if not by_time:
             k = self.n_looks or 10
-            order = np.argsort(ts.to_numpy(), kind="stable") if ts is not None else np.arange(len(y))
+            order = np.argsort(ts.to_numpy(), kind="stable") if ts is not None and untimed == 0 else np.arange(len(y))
             look_code = np.empty(len(y), dtype=np.int64)
             look_code[order] = np.minimum(np.arange(len(y)) * k // max(len(y), 1), k - 1)
             look_names = [f"{100 * (j + 1) // k}% of events" for j in range(k)]
@@ -297,6 +300,10 @@ class ABTest:
         summary = {"method": "mSPRT", "reference": stats.MSPRT_REFERENCE, "tau": tau, "looks": L,
                    "look_every": self.look_every if by_time else f"{L} equal slices of the events",
                    "min_exposures": self.min_exposures, "arms": per_arm}
+        if untimed:
+            summary["events_without_timestamp"] = untimed
+            summary["note"] = (f"{untimed} event(s) have no timestamp, so the looks are equal slices of the events in log "
+                               "order rather than periods of time; every event still counts in the test")
         return pd.DataFrame(rows), summary
 
     def _conclusion(self, summary: dict, arms: pd.DataFrame, comps: pd.DataFrame) -> str:
