@@ -264,3 +264,107 @@ def test_explanation_units_of_feature_and_field_explanations(lgb_model, toy_data
     g = ExactFieldShapley(groups={"p": ["price"], "rest": [c for c in lgb_model.feature_names if c != "price"]},
                           background_size=5).explain(lgb_model, toy_data, pairs)
     assert explanation_units(g, lgb_model)[1]["p"] == ["price"]
+
+
+# -- documented defaults, exact labels and the additivity boundary ---------------------------
+def four_decimals(x: float) -> bool:
+    return abs(x * 1e4 - round(x * 1e4)) < 1e-6
+
+
+def test_tree_shap_documented_defaults():
+    assert TreeShap().params == {"feature_perturbation": "tree_path_dependent", "background_size": 100, "seed": 0,
+                                 "tolerance": 1e-6, "check_additivity": True, "n_reasons": 3, "n_waterfall": 3,
+                                 "quality_pairs": 20, "quality_sanity": True}
+
+
+def test_exact_field_shapley_documented_defaults():
+    assert ExactFieldShapley().params == {"level": "field", "groups": None, "background_size": 50, "seed": 0,
+                                          "max_rows": 200_000, "n_reasons": 3, "n_waterfall": 3, "quality_pairs": 20,
+                                          "quality_sanity": True}
+    with pytest.raises(RegistryError, match=r"^explainer 'exact-field-shapley': level 'row' is not one of \['field', 'group'\]$"):
+        ExactFieldShapley(level="row")
+
+
+def test_tree_shap_error_at_exactly_the_tolerance_passes(lgb_model, toy_data, pairs):
+    model = OffsetMargin(lgb_model, [0.0, 0.25, 0.5, 0.125])
+    err = TreeShap(check_additivity=False).explain(model, toy_data, pairs).pairs["additivity_error"].to_numpy()
+    e = TreeShap(tolerance=float(err.max())).explain(model, toy_data, pairs)  # not above the tolerance: accepted
+    assert e.summary["additivity_ok"] is True
+    with pytest.raises(AdditivityError, match=r"Set check_additivity = false to record the error and continue$"):
+        TreeShap(tolerance=float(np.nextafter(err.max(), 0))).explain(model, toy_data, pairs)
+
+
+def test_tree_shap_labels_and_summary(lgb_model, toy_data, pairs):
+    e = TreeShap().explain(lgb_model, toy_data, pairs)
+    assert e.additive is True and e.method == "tree-shap"
+    assert e.params["engine"] == "shap.TreeExplainer(tree_path_dependent) via LightGBM pred_contrib"
+    assert set(e.summary) == {"max_additivity_error", "additivity_tolerance", "additivity_ok", "engine", "seconds", "rows"}
+    assert four_decimals(e.summary["seconds"])
+
+
+def test_exact_field_shapley_labels_and_summary(lgb_model, toy_data, pairs):
+    e = ExactFieldShapley(background_size=5).explain(lgb_model, toy_data, pairs)
+    assert e.params["output"] == "model score_features (raw)"
+    X = toy_data.features(pairs)[lgb_model.feature_names]
+    assert e.schema.names == [c for c in X.columns if c in toy_data.schema]
+    assert four_decimals(e.summary["seconds"])
+    # n_reasons = 3: at most the 3 largest positive and the 3 most negative fields of a pair
+    neg = [i for i in range(len(pairs)) if (e.field_attributions.iloc[i] < 0).all()]
+    assert neg and all(len(e.reasons[i]) == 3 for i in neg) and len(e.field_attributions.columns) > 3
+
+
+def test_tree_shap_supports_only_tree_models_with_a_booster():
+    class M:
+        capabilities = frozenset({"tree"})
+        booster = None
+
+        def encode(self, X):
+            return X
+
+    assert not TreeShap().supports(M())
+    m = M()
+    m.capabilities, m.booster = frozenset({"linear"}), object()
+    assert not TreeShap().supports(m)
+    m.capabilities = frozenset({"tree"})
+    assert TreeShap().supports(m)
+    m.encode = None
+    assert not TreeShap().supports(m)
+
+
+def test_tree_shap_reuses_its_shap_explainer(lgb_model):
+    ex = TreeShap()
+    a = ex._shap_tree_explainer(lgb_model.booster)
+    assert ex._shap_tree_explainer(lgb_model.booster) is a
+
+
+class ListOutput:
+    """shap's older list output (one array per class): the last one is the positive class."""
+
+    def __init__(self, real):
+        self.real = real
+        self.expected_value = real.expected_value
+
+    def shap_values(self, M, check_additivity=False):
+        phi = np.asarray(self.real.shap_values(M, check_additivity=False))
+        return [phi + 7.0, phi - 3.0, phi]
+
+
+def test_tree_shap_takes_the_last_array_of_a_list_output(lgb_model, toy_data, pairs, monkeypatch):
+    ex = TreeShap()
+    real = ex._shap_tree_explainer(lgb_model.booster)
+    monkeypatch.setattr(ex, "_shap_tree_explainer", lambda booster: ListOutput(real))
+    e = ex.explain(lgb_model, toy_data, pairs)
+    assert e.summary["additivity_ok"] is True
+
+
+def test_tree_shap_interventional_takes_the_last_array_of_a_list_output(numeric_lgb, toy_data, pairs, monkeypatch):
+    import shap
+
+    real_cls = shap.TreeExplainer
+
+    def fake(*a, **kw):
+        return ListOutput(real_cls(*a, **kw))
+
+    monkeypatch.setattr(shap, "TreeExplainer", fake)
+    e = TreeShap(feature_perturbation="interventional", background_size=20).explain(numeric_lgb, toy_data, pairs)
+    assert e.summary["additivity_ok"] is True
