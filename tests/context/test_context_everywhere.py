@@ -160,6 +160,10 @@ def test_attention_model_and_gradient_explainers_use_context(data, attention):
         assert context_share(e.attributions) > 0.3, name
         assert {"evening", "device"} <= set(e.pairs.columns)
         assert np.allclose(e.pairs["output_value"], attention.score(rows), atol=1e-4)
+        if name == "integrated-gradients":  # reasons carry weight and use the domain's words, not a film site's
+            reasons = [r for i in range(len(rows)) for r in e.reasons[i]]
+            assert reasons and not any(r.endswith(("+0", "-0")) for r in reasons), reasons
+            assert not any("you watched" in r for r in reasons), reasons
 
 
 def test_distilled_student_sees_context(data, lgb):

@@ -121,6 +121,7 @@ def grad_cam(model: Any, enc: Encoded, chunk: int = 2048) -> dict[str, np.ndarra
 
 
 # -- words ---------------------------------------------------------------------------------
+REASON_SHARE = 0.05  # documented in docs/torch.md: the smallest share of |attribution| a reason may carry
 def feature_reasons(model: Any, data: RecData, rows: Rows, i: int, attr: pd.Series, n: int = 3) -> list[str]:
     """Top positive (and the strongest negative) features of pair ``i`` in words."""
     seq = set(model.sequence_features)
@@ -130,15 +131,26 @@ def feature_reasons(model: Any, data: RecData, rows: Rows, i: int, attr: pd.Seri
     def words(name: str) -> str:
         if name in seq:
             item = hist_by_col.get(name)
-            return f"you watched {data.item_title(item)}" if item is not None else f"{name} (empty)"
+            if item is None:
+                return f"{name} (empty)"
+            # the dataset's own words for a history item ("you watched Alien" is MovieLens's, not every
+            # domain's); a generic phrase where it has none
+            try:
+                text = data.describe_feature(name, item, row)
+            except (TypeError, ValueError):  # a describer written for sequence codes, given an id
+                text = None
+            return text if text and text != f"{name} = {item}" else f"{data.item_title(item)} in your history"
         return data.describe_feature(name, row.get(name), row)
 
     names, v = attr.index.to_numpy(), attr.to_numpy(dtype=float)
+    total = float(np.abs(v).sum())
+    # a reason must carry weight: below REASON_SHARE of the pair's total |attribution| it is noise
+    strong = np.abs(v) >= REASON_SHARE * total if total > 0 else np.zeros(len(v), bool)
     order = np.argsort(-v, kind="stable")
-    out = [f"{words(names[j])}: {v[j]:+.2f}" for j in order[:n] if v[j] > 0]
+    out = [f"{words(names[j])}: {v[j]:+.3g}" for j in order[:n] if v[j] > 0 and strong[j]]
     j = order[-1] if len(order) else None
-    if j is not None and v[j] < 0:
-        out.append(f"against it: {words(names[j])}: {v[j]:+.2f}")
+    if j is not None and v[j] < 0 and strong[j]:
+        out.append(f"against it: {words(names[j])}: {v[j]:+.3g}")
     return out
 
 
