@@ -4,7 +4,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-export WHYREC_CACHE ?= $(CURDIR)/.cache/whyrec
+# The data cache is whyrec's one default (WHYREC_CACHE, else XDG_CACHE_HOME/whyrec, else ~/.cache/whyrec), the
+# same for `make` and for `whyrec` run by hand: no second copy, no download on the first `explain`.
 
 # The first-party plugins, in dependency order (each its own distribution).
 PLUGINS := whyrec-datasets whyrec-lightgbm whyrec-shap whyrec-torch whyrec-causalnex \
@@ -39,7 +40,7 @@ demo: data
 	$(VENV)/bin/whyrec run
 
 test: data
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests docs/examples/whyrec-example-plugin/tests -q
 
 # Mutation scores of the modules that compute what users trust (not part of `make test`; slow).
 # Mutates a scratch copy, never this tree. MUTATION_ARGS e.g. "--only whyrec.metrics --sample 4".

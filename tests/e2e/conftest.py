@@ -20,8 +20,7 @@ for p in (HERE, ROOT / "tests" / "browser"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-# the data cache `make test` uses (MovieLens / Open Bandit wheels, verified); offline runs need it
-os.environ.setdefault("WHYREC_CACHE", str(ROOT / ".cache" / "whyrec"))
+# the data cache is whyrec's default one ($WHYREC_CACHE, else ~/.cache/whyrec), as for `make test`
 
 import e2e_pipeline  # noqa: E402
 

@@ -67,8 +67,11 @@ MANIFEST = "manifest.json"
 
 
 def cache_dir() -> Path:
-    """``$WHYREC_CACHE`` or ``~/.cache/whyrec``."""
-    return Path(os.environ.get("WHYREC_CACHE") or "~/.cache/whyrec").expanduser()
+    """``$WHYREC_CACHE``, else ``$XDG_CACHE_HOME/whyrec``, else ``~/.cache/whyrec``: one location
+    for `make demo`/`make test` and for `whyrec` run by hand."""
+    if os.environ.get("WHYREC_CACHE"):
+        return Path(os.environ["WHYREC_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "whyrec"
 
 
 def source_dir(key: str, root: Path | None = None) -> Path:
