@@ -1,8 +1,10 @@
 """A sample third-party whyrec plugin, written from docs/plugins.md alone.
 
 It registers a ``popularity`` model (score = log of the item's training positives, plus a
-small user-activity term so users differ) and a ``popularity-reason`` explainer that
-attributes the score exactly to its two terms.
+small user-activity term so users differ), a ``popularity-reason`` explainer that
+attributes the score exactly to its two terms, and a ``logistic`` model that scores feature
+rows (the template for a model the model-agnostic explainers can explain). Its tests are in
+``tests/`` next to this package; ``make test`` runs them.
 """
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ def register_models(register):
     register("popularity", lazy("whyrec_example_plugin.popularity:PopularityModel"),
              description="Most-popular baseline: log(1 + positives of the item) + weight * log(1 + user activity).",
              provides=["additive"])  # = PopularityModel.capabilities: lets the core match explainers without importing
+    register("logistic", lazy("whyrec_example_plugin.logistic:LogisticModel"),
+             description="Logistic regression over the numeric features (numpy; solver='lbfgs' needs the [fast] extra).",
+             provides=["additive"])  # = LogisticModel.capabilities
 
 
 @whyrec.hookimpl
