@@ -209,3 +209,27 @@ def test_offpolicy_bootstrap_se_matches_the_analytic_se():
     analytic = t["wr"].std() / math.sqrt(len(r))
     assert se == pytest.approx(analytic, rel=0.08)
     assert hi - lo == pytest.approx(2 * 1.96 * analytic, rel=0.1)
+
+
+def test_wilson_with_one_exposure_and_counts_of_one():
+    lo, hi = stats.wilson(1, 1)
+    z = sst.norm.ppf(0.975)
+    assert float(hi) == pytest.approx(1.0) and float(lo) == pytest.approx(1 / (1 + z * z))
+    for x_t, x_c in ((3, 1), (1, 3)):  # a single click in one arm still gives a finite lift interval
+        o = stats.compare_proportions(x_t, 50, x_c, 50)
+        assert math.isfinite(o["lift_ci_low"]) and math.isfinite(o["lift_ci_high"])
+        assert o["lift_ci_low"] < o["lift"] < o["lift_ci_high"]
+
+
+def test_power_analysis_refuses_a_lift_to_zero():
+    out = stats.power_analysis(0.1, 1000, 1000, -1.0)
+    assert math.isnan(out["power_at_current_n"]) and "not a proportion in (0, 1)" in out["note"]
+    assert math.isnan(stats.power_analysis(0.0, 1000, 1000, 0.1)["n_control_needed"])
+
+
+def test_msprt_reference_text():
+    assert stats.MSPRT_REFERENCE == (
+        "mixture sequential probability ratio test (mSPRT) with a normal mixture over the difference, plug-in "
+        "variance: Johari, Koomen, Pekelis & Walsh, 'Always Valid Inference: Continuous Monitoring of A/B Tests', "
+        "Operations Research 70(3), 2022 (arXiv:1512.04922); the confidence sequence is the set of differences the "
+        "mSPRT does not reject (their Prop. 3)")
