@@ -335,9 +335,15 @@ def _run_explainers(run_obj: Run, ctx: PipelineContext, explainers: list) -> Non
                 continue
             ran = True
 
-            def explain(d: Path, x=explainer, m=model, mn=mname) -> list[Path]:
+            def explain(d: Path, x=explainer, m=model, mn=mname, inst=espec.name) -> list[Path]:
+                try:  # the explainer learns the name the pipeline gives it (two instances of one method)
+                    x.instance_name = inst
+                except AttributeError:
+                    pass
                 expl = x.explain(m, ctx.data, recs[mn])
                 expl.model = mn
+                stage = run_obj.manifest["stages"][-1]  # this stage's record: its summary is the explanation's
+                stage.update(instance=inst, method=expl.method, summary=_plain_json(expl.summary or {}))
                 ctx.explanations.append(expl)
                 paths = expl.save(d)
                 if hasattr(x, "figures"):
@@ -357,6 +363,13 @@ def _run_explainers(run_obj: Run, ctx: PipelineContext, explainers: list) -> Non
     for s in run_obj.manifest["stages"]:
         if s["kind"] == "explainer":
             s.pop("model", None)
+
+
+def _plain_json(d: dict) -> dict:
+    """``d`` as plain JSON (numpy scalars as numbers, anything else as its str)."""
+    import json
+
+    return json.loads(json.dumps(d, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
 def _save_result(result: Any, d: Path) -> list[Path]:

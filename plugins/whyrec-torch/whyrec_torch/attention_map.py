@@ -53,6 +53,7 @@ class AttentionMap:
             ent = -np.nansum(np.where(w > 0, w * np.log(w), 0.0), axis=1)
             norm_ent = np.where(filled > 1, ent / np.log(np.maximum(filled, 2)), np.nan)
         expl.summary = {
+            "attribution_units": "attention weight (0 to 1; sums to 1 over the history)",
             "cold_start_pairs": int((filled == 0).sum()),
             "mean_max_weight": float(np.nanmean(np.where(filled > 0, w.max(axis=1) if w.shape[1] else 0.0, np.nan))) if (filled > 0).any() else None,
             "mean_normalised_entropy": float(np.nanmean(norm_ent)) if np.isfinite(norm_ent).any() else None,

@@ -133,6 +133,7 @@ class HistoryCounterfactual:
         with_hist = out["history_items"].to_numpy() > 0
         real = found & (res["removed_count"] > 0)  # not counting items already outside a smaller k
         expl.summary = {
+            "attribution_units": "removed in the counterfactual (1 = yes, 0 = no)",
             "pairs": n, "with_history": int(with_hist.sum()), "found": int(real.sum()),
             "already_outside_top_k": int((found & (res["removed_count"] == 0)).sum()),
             "not_possible": int((with_hist & ~found & ~np.isnan(res["original_rank"])).sum()),

@@ -242,7 +242,8 @@ class GradCAM:
                            additive=False)
         expl.extras["grad_cam"] = position_table(rows, data, {"cam": res["cam"], "cam_raw": res["cam_raw"], "grad_x_act": res["grad_x_act"]})
         expl.reasons = _history_reasons(model, data, rows, res["cam"], "Grad-CAM", self.n_reasons, self.ig_steps_cold)
-        expl.summary = {"cold_start_pairs": int(rows.cold.sum())}
+        expl.summary = {"cold_start_pairs": int(rows.cold.sum()),
+                        "attribution_units": "gradient x activation of the history item embedding (not additive)"}
         return expl
 
     def figures(self, explanation: Explanation, data: RecData) -> dict[str, Any]:
