@@ -17,6 +17,7 @@ from typing import Any
 from . import __version__
 from .context import PipelineContext
 from .errors import RegistryError, StageError, UnsupportedError, WhyrecError
+from .progress import log
 from .rundir import writer_identity
 from .registry import ComponentSpec, PipelineSpec, Registry, load_registry, resolved_params
 from .rundir import Run
@@ -231,13 +232,15 @@ def _stage(run_obj: Run, ctx: PipelineContext, name: str, kind: str, component: 
     if dir_name:
         stage_dir.mkdir(parents=True, exist_ok=True)
     _call_hook(run_obj, "before_stage", hook.before_stage, stage=name, context=ctx)
-    print(f"[whyrec] {name} ...", file=sys.stderr, flush=True)
+    log(f"{name} ...")
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = fn(stage_dir)
-        rec["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught if not issubclass(w.category, DeprecationWarning)})[:20]
+        # libraries' deprecation notices (matplotlib, shap) are their authors' business, not a warning about this run
+        rec["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught
+                                  if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))})[:20]
     except BaseException as exc:
         rec.update(status="failed", seconds=round(time.perf_counter() - t0, 3), error=f"{type(exc).__name__}: {exc}")
         if dir_name:  # whatever the stage wrote is incomplete: do not leave it looking done
@@ -263,7 +266,7 @@ def _stage(run_obj: Run, ctx: PipelineContext, name: str, kind: str, component: 
         rec["summary"] = json.loads(summ.read_text())
     run_obj.write_manifest()
     _call_hook(run_obj, "after_stage", hook.after_stage, stage=name, context=ctx, artifacts=[run_obj.path / a for a in rec["artifacts"]])
-    print(f"[whyrec] {name} done in {rec['seconds']:.1f}s", file=sys.stderr, flush=True)
+    log(f"{name} done in {rec['seconds']:.1f}s")
     return result
 
 
@@ -275,14 +278,14 @@ def _call_hook(run_obj: Run, name: str, caller, **kw: Any) -> None:
             # called one by one here, a wrapper would only build a generator and do nothing: say so
             msg = f"{name} hook of plugin {impl.plugin_name!r} is a hook wrapper, which lifecycle hooks do not support; it was not called"
             run_obj.manifest.setdefault("warnings", []).append(msg)
-            print(f"[whyrec] warning: {msg}", file=sys.stderr, flush=True)
+            log(f"warning: {msg}")
             continue
         try:
             impl.function(**{a: kw[a] for a in impl.argnames})
         except Exception as exc:  # noqa: BLE001
             msg = f"{name} hook of plugin {impl.plugin_name!r} failed: {type(exc).__name__}: {exc}"
             run_obj.manifest.setdefault("warnings", []).append(msg)
-            print(f"[whyrec] warning: {msg}", file=sys.stderr, flush=True)
+            log(f"warning: {msg}")
 
 
 def _plugin_of(host: Any, component: str) -> str | None:

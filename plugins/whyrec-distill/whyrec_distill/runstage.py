@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from whyrec.errors import RegistryError, RunDirError, WhyrecError
+from whyrec.progress import log
 
 
 def _check_params(host: Any, method: str, params: dict) -> None:
@@ -89,7 +90,7 @@ def compress_run(run_dir: str | Path, *, method: str = "distill", student: str |
     run.manifest.setdefault("spec", {}).setdefault("compressor", []).append(
         {"use": method, "name": name, "params": params, "teacher": teacher})
     run.write_manifest()
-    print(f"[whyrec] {stage_name} on {teacher} ...", file=sys.stderr, flush=True)
+    log(f"{stage_name} on {teacher} ...")
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -101,7 +102,7 @@ def compress_run(run_dir: str | Path, *, method: str = "distill", student: str |
                                   if not issubclass(w.category, DeprecationWarning)})[:20]
         for w in caught:  # still show the user what went wrong-ish (e.g. a student larger than its teacher)
             if w.category.__name__ == "StudentLargerWarning":
-                print(f"[whyrec] warning: {w.message}", file=sys.stderr, flush=True)
+                log(f"warning: {w.message}")
     except BaseException as exc:
         rec.update(status="failed", seconds=round(time.perf_counter() - t0, 3), error=f"{type(exc).__name__}: {exc}", dir=None)
         if not isinstance(exc, WhyrecError):
