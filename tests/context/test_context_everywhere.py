@@ -213,6 +213,14 @@ def test_explain_cli_states_and_uses_context(run):
     res = r.invoke(cli, ["explain", str(run.path), "--user", user, "-k", "3", "--method", "tree-shap"])
     assert res.exit_code == 0, res.output
     assert "context: evening=" in res.output and "the user's latest logged context" in res.output
+    items = [r["item"] for r in out["1"]["recommendations"]]
+    res = r.invoke(cli, ["explain", str(run.path), "--user", user, "--why-above", str(items[0]), str(items[2]),
+                         "--context", "evening=1", "--context", "device=ios", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    wa = json.loads(res.output)
+    assert wa["context"]["source"] == {"evening": "explicit", "device": "explicit"}
+    assert wa["score_a"] == pytest.approx(out["1"]["recommendations"][0]["score"], abs=1e-9)  # scored in the stated context
+    assert wa["counterfactual"]["already_in_top_k"] is True
     bad = whyrec_cli("explain", str(run.path), "--user", user, "--context", "evning=1")
     assert bad.returncode != 0 and "did you mean 'evening'" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
