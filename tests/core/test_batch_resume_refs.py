@@ -246,3 +246,34 @@ def test_skipped_rows_are_counted_in_the_manifest(toy, tmp_path):
     bt.write_pairs(tmp_path / "p.parquet", 30, toy[0], unknown_users=2)
     res = run(toy, tmp_path / "p.parquet", tmp_path / "out", chunk_rows=20)
     assert res.counts == {"explained": 28, "cold_start": 0, "skipped": 2, "unknown_user": 2, "unknown_item": 0}
+
+
+def test_explainer_params_in_another_order_are_the_same_job(toy, tmp_path):
+    bt.write_pairs(tmp_path / "p.parquet", 40, toy[0])
+    run(toy, tmp_path / "p.parquet", tmp_path / "out", chunk_rows=20, explainer_params={"a": 1, "b": 2})
+    res = run(toy, tmp_path / "p.parquet", tmp_path / "out", chunk_rows=20, explainer_params={"b": 2, "a": 1})
+    assert (res.parts_written, res.parts_reused) == (0, 2)
+
+
+def test_a_different_job_lists_every_difference(toy, done):
+    pairs, out, _ = done
+    with pytest.raises(DataError, match=r"different explain-batch job \(chunk_rows: 30 there, 40 now; "
+                                        r"cold_start: 'skip' there, 'explain' now\); refusing to mix"):
+        run(toy, pairs, out, chunk_rows=40, cold_start="explain")
+
+
+def test_a_part_of_another_job_message_is_exact(toy, done):
+    pairs, out, _ = done
+    rewrite_meta(out / part_name(0), job="0" * 64)
+    with pytest.raises(DataError, match=r"^\S+part-00000.parquet: part of a different explain-batch job; refusing to mix, "
+                                        r"choose a new --out directory$"):
+        run(toy, pairs, out, chunk_rows=30)
+
+
+def test_last_run_timing_figures(toy, tmp_path):
+    bt.write_pairs(tmp_path / "p.parquet", 60, toy[0])
+    run(toy, tmp_path / "p.parquet", tmp_path / "out", chunk_rows=20)
+    lr = json.loads((tmp_path / "out" / SUCCESS_FILE).read_text())["last_run"]
+    assert abs(lr["seconds"] * 1e3 - round(lr["seconds"] * 1e3)) < 1e-6  # milliseconds
+    assert abs(lr["rows_per_s"] * 10 - round(lr["rows_per_s"] * 10)) < 1e-6  # one decimal
+    assert lr["rows_per_s"] == pytest.approx(60 / lr["seconds"], rel=0.05, abs=1.0)

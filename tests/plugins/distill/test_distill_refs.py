@@ -276,3 +276,20 @@ def test_attributions_from_an_explainer_prefers_feature_attributions():
     assert got.to_dict("list") == {"x": [0.5, 0.25]} and list(got.index) == [0, 1]
     got = attributions(None, None, pairs, "e", Expl(E(None, fa)), None)
     assert got.to_dict("list") == {"user": [1.0, 2.0]} and list(got.index) == [0, 1]
+
+
+def test_weight_ratio_when_only_the_teacher_has_weight_bytes_and_the_unit_name():
+    r = ratios({"weight_bytes": 100}, {})
+    assert "weight_size_ratio" in r and math.isnan(r["weight_size_ratio"])
+    assert SEQUENCE_UNIT == "history items"
+
+
+def test_rank_correlation_of_a_vector_spanning_exactly_one_and_constant_sides_warn_nothing():
+    import warnings
+
+    t = np.array([[0.2, 0.9, 0.4], [1.0, 2.0, 3.0]])
+    s = np.array([[0.0, 1.0, 0.5], [0.0, 0.0, 0.0]])  # row 0: range exactly 1; row 1: constant
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = attribution_rank_correlation(t, s)
+    assert got[0] == pytest.approx(spearmanr(t[0], s[0]).statistic) and math.isnan(got[1])
