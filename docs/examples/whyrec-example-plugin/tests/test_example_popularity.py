@@ -35,3 +35,27 @@ def test_popular_items_rank_first_and_survive_save_and_load(host, data, tmp_path
 def test_it_does_not_score_feature_rows(data):
     with pytest.raises(NotImplementedError, match="scores pairs, not feature rows"):
         PopularityModel().score_features(data.features(data.test.head(2)))
+
+
+def test_validate_refuses_the_reason_explainer_without_a_popularity_model(host, tmp_path):
+    """Capabilities declared at registration: checked before anything loads or trains."""
+    import whyrec
+    from whyrec.registry import load_registry
+
+    from example_data import make_data
+
+    class Data:  # a dataset component for the registry (a plugin of the test's own)
+        @whyrec.hookimpl
+        def register_datasets(self, register):
+            register("example-shop", lambda: type("D", (), {"load": staticmethod(make_data)})())
+
+    host.add(Data(), "example-data")
+    reg = tmp_path / "registry.toml"
+    reg.write_text('[pipelines.p]\ndataset = { use = "example-shop" }\nmodel = { use = "logistic" }\n'
+                   'explainers = [ { use = "popularity-reason" } ]\n')
+    problems = load_registry(reg).problems(host)
+    assert len(problems) == 1 and "supports none of this pipeline's models" in problems[0]
+    assert "popularity-terms" in problems[0]
+    reg.write_text(reg.read_text().replace('model = { use = "logistic" }',
+                                           'model = [ { use = "logistic" }, { use = "popularity" } ]'))
+    assert load_registry(reg).problems(host) == []

@@ -18,7 +18,7 @@ from whyrec.plugins import lazy
 def register_models(register):
     register("popularity", lazy("whyrec_example_plugin.popularity:PopularityModel"),
              description="Most-popular baseline: log(1 + positives of the item) + weight * log(1 + user activity).",
-             provides=["additive"])  # = PopularityModel.capabilities: lets the core match explainers without importing
+             provides=["additive", "popularity-terms"])  # = PopularityModel.capabilities: the core matches explainers without importing
     register("logistic", lazy("whyrec_example_plugin.logistic:LogisticModel"),
              description="Logistic regression over the numeric features (numpy; solver='lbfgs' needs the [fast] extra).",
              provides=["additive"])  # = LogisticModel.capabilities
@@ -28,4 +28,4 @@ def register_models(register):
 def register_explainers(register):
     register("popularity-reason", lazy("whyrec_example_plugin.popularity:PopularityReason"),
              description="Exact additive explanation of the popularity model: its two terms.",
-             requires=["additive"])  # models without it are skipped without building this explainer
+             requires=["popularity-terms"])  # needs model.terms(pairs); `whyrec validate` refuses it without such a model

@@ -13,7 +13,9 @@ class PopularityModel(BaseModel):
     """Most-popular baseline: log(1 + positives of the item) + weight * log(1 + user activity)."""
 
     name = "popularity"
-    capabilities = frozenset({"additive"})
+    # additive: the score is a sum of per-feature terms; popularity-terms: it has terms(pairs),
+    # what popularity-reason reads (a capability of this plugin's own, declared at registration too)
+    capabilities = frozenset({"additive", "popularity-terms"})
 
     def __init__(self, user_weight: float = 0.1) -> None:
         super().__init__(user_weight=user_weight)
