@@ -75,12 +75,16 @@ def explain_user(run: Any, user: Any, k: int, model: str | None = None, methods:
     user = data.check_user(user)
     recs = m.recommend(user, k, context=context or None)
     expls = [(name, x.explain(m, data, recs)) for name, x in _explainers(run, m, methods, label=model)]
+    mname = model or run.model_names()[0]
+    cautions = {name: method_caution(run.path, name, mname) for name, _ in expls}
     out = []
     for i, r in enumerate(recs.itertuples(index=False)):
         entries = []
         for name, e in expls:
             row = e.row(i)
             row["method"] = name
+            row["additive"] = bool(e.additive)
+            row["caution"] = cautions[name]  # None, or why this method's reasons need care on this model
             entries.append(row)
         out.append({"item": _plain(r.item), "title": data.item_title(r.item), "rank": int(r.rank), "score": float(r.score), "explanations": entries})
     res = {"user": _plain(user), "model": model or run.model_names()[0], "recommendations": out}
@@ -90,15 +94,44 @@ def explain_user(run: Any, user: Any, k: int, model: str | None = None, methods:
     return res
 
 
+def method_caution(run_dir: Any, instance: str, model: str) -> str | None:
+    """The caution a method's reasons carry on ``model`` when the run's quality check judged
+    it unfaithful there (the report says the same); None otherwise."""
+    try:
+        from .report.verdicts import caution_for
+    except ImportError:  # pragma: no cover - the report package ships with the core
+        return None
+    try:
+        return caution_for(run_dir, instance, model)
+    except OSError:
+        return None
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or v != v else float(v)
+
+
 def format_text(out: dict) -> str:
     lines = [f"Top {len(out['recommendations'])} for user {out['user']} (model {out['model']}):"]
     if out.get("context"):
         lines.append("  context: " + _context_text(out["context"]))
+    shown: set[str] = set()
     for rec in out["recommendations"]:
         lines.append(f"{rec['rank']:>3}. {rec['title']}  (item {rec['item']}, score {rec['score']:.3f})")
         for e in rec["explanations"]:
             fields = ", ".join(f"{k} {v:+.3f}" for k, v in sorted(e["field_attributions"].items(), key=lambda kv: -abs(kv[1]))[:4])
-            lines.append(f"       [{e['method']}] {fields}")
+            base, output = _num(e.get("base_value")), _num(e.get("output_value"))
+            if base is not None and e.get("additive", True):
+                # the contributions start from the base value: base + contributions = the explained output
+                total = f" -> {output:.3f}" if output is not None else ""
+                raw = "" if output is None or abs(output - rec["score"]) < 5e-4 else " (the model's raw output, before the score's link)"
+                lines.append(f"       [{e['method']}] base value {base:.3f}, plus contributions (largest: {fields}){total}{raw}")
+            else:
+                lines.append(f"       [{e['method']}] {fields}" + ("" if e.get("additive", True) else " (not additive: ranks, does not sum to the score)"))
+            if e.get("caution") and e["reasons"]:
+                lines.append(f"         caution: {e['caution']}" if e["method"] not in shown else
+                             "         caution: as above, judged unfaithful on this model")
+                shown.add(e["method"])
             for reason in e["reasons"][:4]:
                 lines.append(f"         - {reason}")
     return "\n".join(lines)

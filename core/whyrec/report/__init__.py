@@ -22,10 +22,14 @@ is missing and how to regenerate it; the report still builds. See docs/report.md
 from __future__ import annotations
 
 from .build import REPORT_NAME, build_report, collect_sections, open_for_report, render_sections, run_repr_html
-from .html import ArtifactError, Section, esc, figure_to_img, fmt_value, iframe_html, kv_table, notice, table_html
+from .graph import interactive_graph
+from .html import (
+    ArtifactError, Section, esc, explanation_label, figure_to_img, fmt_value, iframe_html, kv_table, model_label, notice,
+    round_text, table_html,
+)
 
 __all__ = [
     "Section", "build_report", "figure_to_img", "table_html", "run_repr_html", "kv_table", "esc", "notice",
     "iframe_html", "fmt_value", "ArtifactError", "collect_sections", "render_sections", "open_for_report",
-    "REPORT_NAME",
+    "REPORT_NAME", "interactive_graph", "model_label", "explanation_label", "round_text",
 ]

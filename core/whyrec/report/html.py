@@ -71,8 +71,9 @@ def slug(text: str) -> str:
     return s or "section"
 
 
-def fmt_value(v: Any, digits: int = 4) -> str:
-    """A short human form of a number or value (4 significant digits for floats)."""
+def fmt_value(v: Any, digits: int = 3) -> str:
+    """A number rounded for people: 3 significant digits (4.292613636363637 -> 4.29), no
+    scientific notation between 0.001 and a million, thousands grouped (12 345)."""
     if v is None:
         return "—"
     if isinstance(v, bool):
@@ -88,9 +89,9 @@ def fmt_value(v: Any, digits: int = 4) -> str:
         if math.isinf(v):
             return "∞" if v > 0 else "−∞"
         if v != 0 and (abs(v) >= 1e6 or abs(v) < 1e-3):
-            return f"{v:.{digits - 1}e}"
-        if v == int(v) and abs(v) < 1e6:
-            return f"{int(v)}"
+            return f"{v:.{max(digits - 1, 1)}e}"
+        if v == int(v) or abs(v) >= 10 ** (digits - 1):
+            return fmt_value(int(round(v)))
         return f"{v:.{digits}g}"
     if isinstance(v, int):
         return f"{v:,}".replace(",", "\u2009") if abs(v) >= 10000 else str(v)
@@ -99,6 +100,30 @@ def fmt_value(v: Any, digits: int = 4) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k}: {fmt_value(x, digits)}" for k, x in v.items())
     return str(v)
+
+
+_LONG_FLOAT = re.compile(r"(?<![\w.])(-?\d+\.\d{4,})(?![\w.])")
+
+
+def round_text(text: str, digits: int = 3) -> str:
+    """Round the long decimals inside a sentence for people ("p = 0.04312345" -> "p = 0.0431")."""
+    return _LONG_FLOAT.sub(lambda m: fmt_value(float(m.group(1)), digits), str(text))
+
+
+def model_label(name: Any) -> str:
+    """The one display name of a model everywhere in the report: a run stores a compressed
+    model ``distill:torch-attention`` in the folder ``models/distill__torch-attention``; both
+    read ``distill:torch-attention``."""
+    return str(name).replace("__", ":")
+
+
+def explanation_label(dir_name: str, method: str | None = None, model: str | None = None) -> tuple[str, str]:
+    """(explainer instance, model) of an ``explanations/<instance>__<model>`` folder. The
+    instance is the pipeline's ``name`` for the explainer (two instances of one method keep
+    their own names); ``method`` is added in brackets where it differs."""
+    name, _, rest = str(dir_name).partition("__")
+    inst = name if not method or name == method else f"{name} ({method})"
+    return inst, model_label(model if model else rest)
 
 
 def notice(message: str, kind: str = "missing") -> str:
@@ -163,6 +188,8 @@ def figure_to_img(fig_or_path: Any, alt: str | None = None, *, dpi: int = 96, cs
             mime = "image/svg+xml"
         else:
             mime = _check_image(data, str(path))
+            if mime == "image/png" and len(data) > 30_000:
+                data = _smaller_png(data, max_width=1400)
         alt = alt or path.stem.replace("_", " ")
     elif isinstance(fig_or_path, (bytes, bytearray)):
         data = bytes(fig_or_path)
@@ -177,13 +204,35 @@ def figure_to_img(fig_or_path: Any, alt: str | None = None, *, dpi: int = 96, cs
         # a figure with a layout engine is laid out already; cropping would draw it twice
         if crop is None:
             crop = getattr(fig, "get_layout_engine", lambda: None)() is None
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if crop else None, facecolor="white")
-        data, mime = buf.getvalue(), "image/png"
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if crop else None, pad_inches=0.08,
+                    facecolor="white")
+        data, mime = _smaller_png(buf.getvalue()), "image/png"
         plt = sys.modules.get("matplotlib.pyplot")
         if plt is not None:  # only pyplot figures are tracked by pyplot
             plt.close(fig)
     b64 = base64.b64encode(data).decode("ascii")
-    return f'<img class="{esc(css_class)}" src="data:{mime};base64,{b64}" alt="{esc(alt)}">'
+    return (f'<img class="{esc(css_class)}" loading="lazy" decoding="async" src="data:{mime};base64,{b64}" '
+            f'alt="{esc(alt)}">')
+
+
+def _smaller_png(data: bytes, max_width: int | None = None) -> bytes:
+    """The same plot as a 256-colour PNG when that is smaller (a plot has few colours; this
+    roughly halves the report's size), no wider than ``max_width`` pixels. Unchanged without
+    Pillow or when it is not smaller."""
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            rgb = im.convert("RGB")
+            if max_width and rgb.width > max_width:
+                rgb = rgb.resize((max_width, max(1, round(rgb.height * max_width / rgb.width))), Image.Resampling.LANCZOS)
+            q = rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+            out = io.BytesIO()
+            q.save(out, format="PNG", optimize=True)
+        small = out.getvalue()
+        return small if len(small) < len(data) else data
+    except Exception:  # noqa: BLE001  (size is an optimisation: keep the original)
+        return data
 
 
 def figure_block(img_html: str, caption: str | None = None) -> str:
@@ -206,10 +255,10 @@ def _sort_key(v: Any) -> str | None:
 
 
 def table_html(df: Any, *, caption: str | None = None, max_rows: int = 200, index: bool = False,
-               digits: int = 4, sortable: bool = True, css_class: str = "") -> str:
+               digits: int = 3, sortable: bool = True, css_class: str = "") -> str:
     """A readable HTML table of a DataFrame (or a dict of name -> value, or a list of dicts).
 
-    Numbers get 4 significant digits and align right; clicking a header sorts the column
+    Numbers get 3 significant digits and align right; clicking a header sorts the column
     (numerically when the cells are numbers) when ``sortable``. Long tables show their first
     ``max_rows`` rows and say so.
     """

@@ -19,10 +19,23 @@ body { margin:0; font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu
 header.wr-head { padding:20px 32px 12px; border-bottom:1px solid var(--line); background:var(--soft); }
 header.wr-head h1 { margin:0 0 4px; font-size:24px; }
 .wr-sub { color:var(--muted); margin:0; }
-main { max-width:1180px; margin:0 auto; padding:8px 32px 48px; }
-nav.wr-toc { margin:16px 0 8px; padding:10px 16px; border:1px solid var(--line); border-radius:6px; }
-nav.wr-toc ol { margin:4px 0; padding-left:22px; columns:2; }
+/* the contents stay visible: a sticky side column on wide screens, a sticky bar on narrow ones */
+.wr-layout { display:grid; grid-template-columns:230px minmax(0, 1fr); align-items:start; }
+main { min-width:0; max-width:1240px; padding:8px 32px 48px; }
+nav.wr-toc { position:sticky; top:0; max-height:100vh; overflow-y:auto; padding:14px 10px 14px 16px;
+             border-right:1px solid var(--line); font-size:13.5px; background:var(--bg); }
+nav.wr-toc ol { margin:6px 0; padding-left:20px; }
+nav.wr-toc li { margin:3px 0; }
 nav.wr-toc a { color:var(--accent); text-decoration:none; }
+nav.wr-toc a.wr-here { font-weight:600; color:var(--fg); }
+section.wr-section, [id] { scroll-margin-top:12px; }
+@media (max-width: 900px) {
+  .wr-layout { display:block; }
+  nav.wr-toc { z-index:10; max-height:none; border-right:none; border-bottom:1px solid var(--line);
+               white-space:nowrap; overflow-x:auto; padding:6px 12px; }
+  nav.wr-toc ol { display:flex; gap:14px; margin:0; padding:0; list-style:none; }
+  section.wr-section, [id] { scroll-margin-top:48px; }
+}
 .wr-badge { display:inline-block; font-size:11px; padding:0 6px; border-radius:8px; margin-left:6px;
             color:#fff; vertical-align:1px; }
 .wr-badge.ok { background:var(--ok); } .wr-badge.missing { background:var(--miss); }
@@ -34,7 +47,12 @@ h3 { font-size:17px; margin:20px 0 6px; } h4 { font-size:15px; margin:14px 0 4px
 .wr-warning { background:#fdecea; border-left:4px solid #b3261e; }
 .wr-note { background:#eef4fc; border-left:4px solid var(--accent); }
 .wr-small, .wr-source { color:var(--muted); font-size:12.5px; }
-.wr-table-wrap { overflow-x:auto; margin:6px 0 12px; }
+.wr-table-wrap { overflow-x:auto; max-width:100%; margin:6px 0 12px; }
+.wr-caution { display:inline-block; font-size:11.5px; font-weight:600; color:#8a1c12; background:#fdecea;
+              border-radius:4px; padding:0 5px; margin:2px 0; white-space:normal; }
+td ul.wr-reasons { min-width:15em; }
+.wr-verdict-ok { color:var(--ok); font-weight:600; } .wr-verdict-care { color:var(--miss); font-weight:600; }
+.wr-verdict-bad { color:#b3261e; font-weight:600; }
 table.wr-table { border-collapse:collapse; font-size:13.5px; }
 table.wr-table caption { text-align:left; font-weight:600; padding:2px 0 4px; }
 table.wr-table th, table.wr-table td { border-bottom:1px solid var(--line); padding:3px 10px;
@@ -47,7 +65,8 @@ table.wr-sortable thead th[aria-sort=descending]::after { content:" \\25BC"; col
 table.wr-table td.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
 table.wr-kv th { font-weight:600; background:none; white-space:nowrap; }
 .wr-grid { display:flex; flex-wrap:wrap; gap:14px; align-items:flex-start; }
-.wr-grid > * { flex:0 1 calc(50% - 7px); min-width:320px; }
+.wr-grid > * { flex:0 1 calc(50% - 7px); min-width:320px; max-width:100%; }
+.wr-grid > .wr-table-wrap { min-width:0; }
 figure.wr-figure { margin:8px 0 14px; }
 figure.wr-figure figcaption { color:var(--muted); font-size:12.5px; }
 img.wr-fig { max-width:100%; height:auto; border:1px solid var(--line); border-radius:4px; }
@@ -57,7 +76,7 @@ details > summary { cursor:pointer; color:var(--accent); margin:6px 0; }
 ul.wr-reasons { margin:2px 0; padding-left:18px; }
 code { background:var(--soft); padding:0 3px; border-radius:3px; }
 footer { color:var(--muted); font-size:12.5px; border-top:1px solid var(--line); margin-top:36px; padding-top:8px; }
-@media print { nav.wr-toc { display:none; } section.wr-section { break-inside:avoid-page; } }
+@media print { nav.wr-toc { display:none; } .wr-layout { display:block; } section.wr-section { break-inside:avoid-page; } }
 """
 
 # Click (or Enter on) a header to sort; numbers sort by their data-v value, blanks last.
@@ -85,6 +104,19 @@ SCRIPT = """
       return asc ? r : -r;
     });
     rows.forEach(function (r) { body.appendChild(r); });
+  }
+  // the contents mark the section in view
+  if ('IntersectionObserver' in window) {
+    var links = {};
+    document.querySelectorAll('nav.wr-toc a').forEach(function (a) { links[a.getAttribute('href').slice(1)] = a; });
+    var io = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) {
+        if (!e.isIntersecting || !links[e.target.id]) return;
+        Object.keys(links).forEach(function (k) { links[k].classList.remove('wr-here'); });
+        links[e.target.id].classList.add('wr-here');
+      });
+    }, {rootMargin: '0px 0px -70% 0px'});
+    document.querySelectorAll('section.wr-section').forEach(function (s) { io.observe(s); });
   }
   var tables = document.querySelectorAll('table.wr-sortable');
   for (var t = 0; t < tables.length; t++) {
@@ -138,11 +170,13 @@ def render_page(title: str, subtitle: str, sections: list[tuple[str, Section, st
 </head>
 <body>
 <header class="wr-head"><h1>{esc(title)}</h1><p class="wr-sub">{subtitle}</p></header>
-<main>
+<div class="wr-layout">
 <nav class="wr-toc" aria-label="Contents"><strong>Contents</strong><ol>{toc}</ol></nav>
+<main>
 {body}
 <footer>{footer}</footer>
 </main>
+</div>
 <script>{SCRIPT}</script>
 </body>
 </html>

@@ -208,3 +208,27 @@ def curves(df, x: str | None, title: str, ylabel: str):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig
+
+
+def gain_bars(df, title: str, xlabel: str):
+    """Horizontal grouped bars: one group per row (method on model), one bar per column."""
+    import numpy as np
+
+    n, k = len(df), max(len(df.columns), 1)
+    fig = _fig(6.8, 0.55 * n * max(k, 1) * 0.6 + 1.6)
+    ax = fig.add_subplot()
+    h = 0.8 / k
+    y = np.arange(n)
+    colours = ["#4c72b0", "#dd8452", "#55a868"]
+    for j, col in enumerate(df.columns):
+        vals = df[col].to_numpy(float)
+        bars = ax.barh(y + j * h - 0.4 + h / 2, vals, h, label=col, color=colours[j % len(colours)])
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
+    ax.axvline(0, color="#555555", lw=0.8)
+    ax.set_yticks(y, [_short(i, 40) for i in df.index])
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel)
+    ax.margins(x=0.18)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig

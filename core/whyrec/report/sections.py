@@ -23,9 +23,11 @@ from .artifacts import (
     remote_references, run_path, stage_dirs, stage_ok, stage_status, stages_without_dir,
 )
 from .html import (
-    ArtifactError, Section, bullet_list, details, esc, figure_block, figure_to_img, fmt_value, iframe_html, kv_table,
-    notice, slug, table_html,
+    ArtifactError, Section, bullet_list, details, esc, explanation_label, figure_block, figure_to_img, fmt_value,
+    iframe_html, kv_table, model_label, notice, round_text, slug, table_html,
 )
+from .verdicts import LABELS as VERDICT_LABELS
+from .verdicts import run_verdicts, verdict
 
 # Run-relative directory -> (section title, anchor) of plugin sections that render it in full.
 COVERED: ContextVar[dict[str, tuple[str, str]]] = ContextVar("whyrec_report_covered", default={})
@@ -267,6 +269,7 @@ def render_models(run: Any) -> Section | None:
               _p("Each model scored on the same held-out interactions: AUC on the labelled test pairs, NDCG@10 and "
                  "HR@10 ranking every unseen item for the evaluated users (higher is better).", "wr-small"),
               table_html(df.reset_index()))
+        b.add(_ndcg_note_models(run, df))
         train = {k: _flatten(v["train"])[0] for k, v in metrics.items()
                  if isinstance(v, dict) and isinstance(v.get("train"), dict) and v["train"]}
         if train:
@@ -288,17 +291,18 @@ def render_models(run: Any) -> Section | None:
         with b.guard():
             meta = read_json(run, d.path / "model.json")
             params = meta.get("params") or {}
-            rows.append({"model": d.name, "component": meta.get("model"),
+            rows.append({"model": model_label(d.name), "component": meta.get("model"),
                          "features": len(meta.get("feature_names") or []),
                          "parameters": ", ".join(f"{k}={fmt_value(v)}" for k, v in params.items()) or "defaults"})
         curve = d.path / "training_curve.json"
         if curve.exists() and not (d.path / "training_curve.png").exists():
             with b.guard():
-                figs.append(figure_block(figure_to_img(_curve_figure(run, curve, d.name)), f"training curve of {d.name}"))
+                figs.append(figure_block(figure_to_img(_curve_figure(run, curve, model_label(d.name))),
+                                         f"training curve of {model_label(d.name)}"))
         for img in files(d.path, IMAGE_SUFFIXES):
             with b.guard():
-                figs.append(figure_block(figure_to_img(img, alt=f"{d.name}: {img.stem.replace('_', ' ')}"),
-                                         f"{d.name}: {img.name}"))
+                figs.append(figure_block(figure_to_img(img, alt=f"{model_label(d.name)}: {img.stem.replace('_', ' ')}"),
+                                         f"{model_label(d.name)}: {img.name}"))
     for stage in orphans:
         b.missing(f"model stage {stage.get('name')} has no directory under models/")
     if rows:
@@ -315,8 +319,63 @@ def metrics_frame(metrics: dict):
     rows = {k: {m: x for m, x in v.items() if not isinstance(x, (dict, list))}
             for k, v in metrics.items() if isinstance(v, dict)}
     df = pd.DataFrame(rows).T
+    df.index = [model_label(i) for i in df.index]
     df.index.name = "model"
     return df
+
+
+def _other_ndcg(run: Any) -> list[dict]:
+    """NDCG figures computed elsewhere in the run (compression summaries), with their user counts."""
+    out = []
+    for d in stage_dirs(run, "compressors"):
+        try:
+            s = read_json(run, d.path / "summary.json")
+        except ArtifactError:
+            continue
+        if not isinstance(s, dict) or not isinstance(s.get("models"), dict):
+            continue
+        for role, m in s["models"].items():
+            if isinstance(m, dict) and isinstance(m.get("ndcg@10"), (int, float)):
+                out.append({"section": "compression", "dir": d.name, "role": role, "model": model_label(m.get("name", role)),
+                            "ndcg": float(m["ndcg@10"]), "users": s.get("eval_users")})
+    return out
+
+
+def _ndcg_note_models(run: Any, df) -> str:
+    """Cross-reference NDCG figures that other sections compute on other user counts."""
+    users = sorted({int(u) for u in df.get("eval_users", []) if isinstance(u, (int, float)) and not _isnan(u)})
+    if "eval_users" in df.columns and len(users) > 1:
+        per = ", ".join(f"{i}: {fmt_value(u)}" for i, u in df["eval_users"].items())
+        first = _p(f"NDCG@10 and HR@10 were computed on different numbers of evaluated users ({per}); compare them "
+                   "with care.", "wr-note")
+    else:
+        first = ""
+    here = users[0] if len(users) == 1 else None
+    others = [o for o in _other_ndcg(run) if o["users"] != here and o["users"] is not None]
+    if not others:
+        return first
+    items = "; ".join(f"{o['model']} ({o['role']}) {fmt_value(o['ndcg'])} on {fmt_value(o['users'])} users"
+                      for o in others[:4])
+    return first + (f'<p class="wr-note"><strong>Note:</strong> these figures use {fmt_value(here) if here else "the"} '
+                    f'evaluated users; <a href="#compression">Compression fidelity</a> recomputes NDCG@10 on its own sample '
+                    f"({esc(items)}), so the two do not compare directly.</p>")
+
+
+def _ndcg_note_compression(run: Any, d: StageDir) -> str:
+    m = manifest(run).get("metrics") if isinstance(manifest(run).get("metrics"), dict) else {}
+    mine = [o for o in _other_ndcg(run) if o["dir"] == d.name]
+    if not mine or not m:
+        return ""
+    bits = []
+    for o in mine:
+        mm = m.get(o["model"]) or m.get(o["model"].replace(":", "__"))
+        if isinstance(mm, dict) and isinstance(mm.get("ndcg@10"), (int, float)) and mm.get("eval_users") != o["users"]:
+            bits.append(f"{o['model']}: {fmt_value(o['ndcg'])} here on {fmt_value(o['users'])} users, "
+                        f"{fmt_value(float(mm['ndcg@10']))} in Models on {fmt_value(mm.get('eval_users'))} users")
+    if not bits:
+        return ""
+    return (f'<p class="wr-note"><strong>Note:</strong> NDCG@10 here is computed on another user sample than in '
+            f'<a href="#models">Models</a> ({esc("; ".join(bits))}).</p>')
 
 
 def _curve_figure(run: Any, path: Path, name: str):
@@ -335,8 +394,39 @@ def _curve_figure(run: Any, path: Path, name: str):
 
 # -- explanations -----------------------------------------------------------------------
 def _unit(expl: Any) -> str:
-    u = (expl.summary or {}).get("output_units") or (expl.params or {}).get("output") or (expl.summary or {}).get("output")
-    return f"model output, {u}" if u else "model output units"
+    """The units of an explanation's attributions, as the explanation states them:
+    ``summary["attribution_units"]`` (e.g. "attention weight (sums to 1)"), else, for an
+    additive method, the model output's units (``summary["output_units"]``, e.g. log-odds).
+    Never a default that claims model-output units the method does not promise."""
+    s, p = expl.summary or {}, expl.params or {}
+    if s.get("attribution_units"):
+        return str(s["attribution_units"])
+    out = s.get("output_units") or p.get("output") or s.get("output")
+    if expl.additive and out:
+        return f"model output, {out}"
+    if expl.additive:
+        return "model output units"
+    return f"{expl.method}'s own units (not stated)"
+
+
+def _name(d: StageDir, expl: Any) -> tuple[str, str]:
+    """(explainer instance as the pipeline names it, model display name)."""
+    return explanation_label(d.name, expl.method, getattr(expl, "model", None))
+
+
+def _summary_html(expl: Any) -> str:
+    """An explanation's own ``summary`` (docs/plugins.md: shown in the report and the manifest)."""
+    s = {k: v for k, v in (expl.summary or {}).items() if k not in ("attribution_units", "output_units")}
+    if not s:
+        return ""
+    flat, tabs = _flatten(s)
+    flat = {k: (round_text(v) if isinstance(v, str) else v) for k, v in flat.items()}
+    out = kv_table(flat, caption=f"Summary from {expl.method}") if flat else ""
+    import pandas as pd
+
+    for name, rows in tabs.items():
+        out += table_html(pd.DataFrame(rows), caption=name, max_rows=20)
+    return out
 
 
 def _explanations(run: Any, b: Body | None = None) -> list[tuple[StageDir, Any]]:
@@ -413,7 +503,8 @@ def render_global_importance(run: Any) -> Section | None:
         b.missing(f"explainer stage {stage.get('name')} has no directory under explanations/")
     for d, expl in sorted(_explanations(run, b), key=_display_order):
         unit = _unit(expl)
-        b.add(f'<h3 id="expl-{esc(slug(d.name))}">{esc(expl.method)} on {esc(expl.model)}</h3>')
+        inst, mlabel = _name(d, expl)
+        b.add(f'<h3 id="expl-{esc(slug(d.name))}">{esc(inst)} on {esc(mlabel)}</h3>')
         meta = [f"{len(expl.pairs)} explained pairs", f"{expl.pairs['user'].nunique()} users"]
         err = expl.max_additivity_error
         if err is not None:
@@ -423,25 +514,31 @@ def render_global_importance(run: Any) -> Section | None:
         if expl.params:
             meta.append("parameters: " + ", ".join(f"{k}={_clip(fmt_value(v), 60)}" for k, v in expl.params.items()))
         b.add(_p(" · ".join(meta), "wr-small"))
+        b.add(_summary_html(expl))
         figs = []
         with b.guard(f"{rel(run, d.path)}: "):
             if expl.attributions is not None and expl.attributions.shape[1]:
                 attr = expl.attributions.apply(pd.to_numeric, errors="coerce")
                 figs.append(figure_block(figure_to_img(plots.importance_bar(
-                    attr.abs().mean(), f"Mean |attribution| per feature\n{expl.method} on {expl.model}",
+                    attr.abs().mean(), f"Mean |attribution| per feature\n{inst} on {mlabel}",
                     f"mean |attribution| over {len(attr)} pairs ({unit})"))))
                 figs.append(figure_block(figure_to_img(plots.beeswarm(
-                    attr, expl.feature_values, f"Attribution per pair\n{expl.method} on {expl.model}",
+                    attr, expl.feature_values, f"Attribution per pair\n{inst} on {mlabel}",
                     f"attribution ({unit})"))))
             if expl.field_attributions is not None and expl.field_attributions.shape[1]:
                 fa = expl.field_attributions.apply(pd.to_numeric, errors="coerce")
-                figs.append(figure_block(figure_to_img(plots.importance_bar(
-                    fa.abs().mean(), f"Mean |attribution| per field\n{expl.method} on {expl.model}",
-                    f"mean |attribution| over {len(fa)} pairs ({unit})", ylabel="field"))))
-                if expl.attributions is None:
-                    figs.append(figure_block(figure_to_img(plots.beeswarm(
-                        fa, None, f"Field attribution per pair\n{expl.method} on {expl.model}",
-                        f"attribution ({unit})", ylabel="field"))))
+                if _constant(fa):  # e.g. attention weights sum to 1 in every pair: a bar says nothing
+                    b.add(_p(f"Per field, {inst} gives the same total in every pair "
+                             f"({', '.join(f'{k} {fmt_value(float(v))}' for k, v in fa.iloc[0].items())}; {unit}), "
+                             "so no field chart is drawn.", "wr-small"))
+                else:
+                    figs.append(figure_block(figure_to_img(plots.importance_bar(
+                        fa.abs().mean(), f"Mean |attribution| per field\n{inst} on {mlabel}",
+                        f"mean |attribution| over {len(fa)} pairs ({unit})", ylabel="field"))))
+                    if expl.attributions is None:
+                        figs.append(figure_block(figure_to_img(plots.beeswarm(
+                            fa, None, f"Field attribution per pair\n{inst} on {mlabel}",
+                            f"attribution ({unit})", ylabel="field"))))
         if figs:
             b.add('<div class="wr-grid">' + "".join(figs) + "</div>")
         own = []
@@ -457,6 +554,13 @@ def render_global_importance(run: Any) -> Section | None:
                             for name, t in expl.extras.items())
             b.add(details(f"Extra tables from {expl.method}: {', '.join(expl.extras)}", extra))
     return b.section("Global feature importance")
+
+
+def _constant(df) -> bool:
+    import numpy as np
+
+    a = df.to_numpy(float)
+    return len(a) > 1 and bool(np.all(np.isclose(a, a[:1], rtol=1e-6, atol=1e-9, equal_nan=True)))
 
 
 def _display_order(item) -> tuple:
@@ -479,7 +583,7 @@ def _primary(expls: list[tuple[StageDir, Any]]):
 def _by_model(expls):
     out: dict[str, list] = {}
     for d, e in expls:
-        out.setdefault(e.model, []).append((d, e))
+        out.setdefault(model_label(e.model), []).append((d, e))
     return dict(sorted(out.items()))
 
 
@@ -570,6 +674,7 @@ def render_users(run: Any) -> Section | None:
              "down in blue) and, where the model attends over the user's history, which past items it looked at.",
              "wr-small"))
     models = _by_model(expls)
+    verdicts = run_verdicts(run_path(run))
     for user in users:
         b.add(f'<div class="wr-user" id="user-{esc(slug(str(user)))}"><h3>User {esc(user)}</h3>')
         for model, mex in models.items():
@@ -580,7 +685,7 @@ def render_users(run: Any) -> Section | None:
                 continue
             b.add(f"<h4>{esc(model)}: top {len(rows)}</h4>")
             with b.guard(f"user {user}, {model}: "):
-                b.add(_topk_table(base_expl, rows, mex))
+                b.add(_topk_table(base_expl, rows, mex, verdicts, prim[0] if prim else mex[0][0]))
             if prim is not None:
                 with b.guard(f"user {user}, {model} waterfalls: "):
                     e = prim[1]
@@ -596,9 +701,9 @@ def render_users(run: Any) -> Section | None:
                                              else f for f in contrib.index]
                         panels.append({"label": _item_label(e.pairs, i), "base": 0.0 if _isnan(base) else base,
                                        "contrib": contrib, "output": out})
-                    fig = plots.waterfall_grid(panels, f"Why each item scored as it did: {e.method} on {model}, user {user}",
-                                               f"contribution ({_unit(e)})")
-                    b.add(figure_block(figure_to_img(fig, crop=False), f"Waterfalls from {e.method} "
+                    fig = plots.waterfall_grid(panels, f"Why each item scored as it did: {_name(prim[0], e)[0]} on {model}, "
+                                                       f"user {user}", f"contribution ({_unit(e)})")
+                    b.add(figure_block(figure_to_img(fig, crop=True), f"Waterfalls from {_name(prim[0], e)[0]} "
                                        f"({'additive' if e.additive else 'not additive'}); top 7 features, the rest summed."))
             for d, e in mex:
                 att = _attention_table(e)
@@ -610,16 +715,29 @@ def render_users(run: Any) -> Section | None:
     return b.section("Why these recommendations: a few users")
 
 
-def _topk_table(base_expl, rows: list[int], mex) -> str:
+def _caution(verdicts: dict, d: StageDir) -> str | None:
+    return next((v.caution for v in verdicts.get(d.name, []) if v.caution), None)
+
+
+def _topk_table(base_expl, rows: list[int], mex, verdicts: dict | None = None, base_dir: StageDir | None = None) -> str:
+    """The user's top-k with every explainer's reasons; a method judged unfaithful on this
+    model carries that caution in its header and next to each of its reasons."""
+    verdicts = verdicts or {}
     pairs = base_expl.pairs
     cols = ["rank", "item", "score"]
     head = "".join(f"<th>{esc(c)}</th>" for c in cols)
     reason_sources = [(d, e) for d, e in mex if e.reasons]
     auto = not reason_sources
-    for _, e in reason_sources:
-        head += f"<th>reasons ({esc(e.method)})</th>"
+    cautions = {}
+    for d, e in reason_sources:
+        c = _caution(verdicts, d)
+        cautions[d.name] = c
+        badge = (f'<br><span class="wr-caution" title="{esc(c)}">caution: unfaithful on this model '
+                 f'(<a href="#explanation-quality">why</a>)</span>') if c else ""
+        head += f"<th>reasons ({esc(_name(d, e)[0])}){badge}</th>"
     if auto:
-        head += f"<th>largest contributions ({esc(base_expl.method)})</th>"
+        label = _name(base_dir, base_expl)[0] if base_dir is not None else base_expl.method
+        head += f"<th>largest contributions ({esc(label)})</th>"
     body = []
     score_col = "output_value" if "output_value" in pairs.columns else ("score" if "score" in pairs.columns else None)
     for i in rows:
@@ -628,11 +746,13 @@ def _topk_table(base_expl, rows: list[int], mex) -> str:
         cells = [f'<td class="num">{esc(fmt_value(rank))}</td>',
                  f"<td>{esc(_item_label(pairs, i, with_rank=False))}</td>",
                  f'<td class="num">{esc(fmt_value(score))}</td>']
-        for _, e in reason_sources:
+        for d, e in reason_sources:
             j = e.find(pairs["user"].iloc[i], pairs["item"].iloc[i])
             lines = e.reasons[j] if j is not None and j < len(e.reasons) else []
-            cells.append("<td>" + ('<ul class="wr-reasons">' + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul>"
-                                   if lines else "—") + "</td>")
+            c = cautions.get(d.name)
+            mark = f'<span class="wr-caution" title="{esc(c)}">caution: {esc(c)}</span>' if c and lines else ""
+            cells.append("<td>" + mark + ('<ul class="wr-reasons">' + "".join(f"<li>{esc(round_text(x))}</li>" for x in lines)
+                                          + "</ul>" if lines else "—") + "</td>")
         if auto:
             lines = _auto_reasons(base_expl, i) if (base_expl.attributions is not None or base_expl.field_attributions is not None) else []
             cells.append('<td><ul class="wr-reasons">' + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul></td>")
@@ -655,7 +775,7 @@ def _attention_block(expl, att, user, model: str) -> str:
     if label_col is not None:
         names = sub.drop_duplicates(pos).set_index(pos)[label_col].astype(str)
         mat.columns = [f"{c}: {names.get(c, '')}"[:24] for c in mat.columns]
-    fig = plots.heatmap(mat, f"Attention over user {user}'s history ({expl.method}, {model})", xlabel,
+    fig = plots.heatmap(mat, f"Attention over user {user}'s history ({expl.method}, {model_label(model)})", xlabel,
                         "recommended item", "attention weight")
     return figure_block(figure_to_img(fig), f"From the {name} table of {expl.method}: "
                                             "each row sums the attention the item paid to each past item.")
@@ -687,6 +807,9 @@ def render_why_above(run: Any) -> Section | None:
             top = diff.head(3)
             words = ", ".join(f"{k} ({v:+.3g})" for k, v in top.items())
             b.add(f"<h3>{esc(model)}: user {esc(user)}, {esc(a)} above {esc(bb)}</h3>")
+            caution = _caution(run_verdicts(run_path(run)), d)
+            if caution:
+                b.add(notice(f"{_name(d, e)[0]} is {caution}", "warning"))
             text = (f"{a} scores {fmt_value(float(out_i))} and {bb} scores {fmt_value(float(out_j))}: a gap of "
                     f"{gap:+.3g} ({_unit(e)}). ")
             if e.additive:
@@ -699,7 +822,7 @@ def render_why_above(run: Any) -> Section | None:
             else:
                 text += f"{e.method} is not additive, so the differences below rank features but need not sum to the gap. Largest: {words}."
             b.add(_p(text))
-            fig = plots.difference_bar(diff, f"Why {a[:40]} ranks above {bb[:40]}\n{e.method} on {model}, user {user}",
+            fig = plots.difference_bar(diff, f"Why {a[:40]} ranks above {bb[:40]}\n{_name(d, e)[0]} on {model}, user {user}",
                                        f"attribution of A minus attribution of B ({_unit(e)})")
             import pandas as pd
 
@@ -811,13 +934,15 @@ def _group_section(run: Any, group: str, title: str, intro: str) -> Section | No
         else:
             b.missing(f"stage {stage.get('name')} has no directory under {group}/")
     for d in dirs:
-        b.add(f'<h3 id="{esc(slug(group + "-" + d.name))}">{esc(d.name)}</h3>', _stage_line(d))
+        b.add(f'<h3 id="{esc(slug(group + "-" + d.name))}">{esc(model_label(d.name))}</h3>', _stage_line(d))
         note = _covered_note(run, d)
         if note:
             b.add(note)
             continue
         if not _check_stage(b, d):
             continue
+        if group == "compressors":
+            b.add(_ndcg_note_compression(run, d))
         result_dir_html(run, b, d.path)
     return b.section(title)
 
@@ -844,22 +969,69 @@ def render_feedback(run: Any) -> Section | None:
 
 @generic
 def render_quality(run: Any) -> Section | None:
+    """A verdict per method (trust it / use with care / unfaithful on this model), one small
+    table and one plot; every check's detail folded away below."""
+    import pandas as pd
+
     dirs = [d for d in stage_dirs(run, "explanations") if (d.path / "quality").is_dir()]
     if not dirs or all(_covered_note(run, StageDir("quality", d.path / "quality")) for d in dirs):
-        return None
+        return None  # a plugin's section shows all of it
     b = Body(run)
-    b.add(_p("How far to trust each explanation: deletion/insertion curves (does removing the top-attributed "
-             "features drop the item?), stability across reruns, the sanity check against a model trained on "
-             "shuffled labels and, for attention, whether it agrees with leave-one-out effects.", "wr-small"))
+    b.add(_p("How far to trust each explanation: do the features it ranks first move the score more than random "
+             "ones (deletion/insertion against random order), is it stable across seeds, does it pass the "
+             "shuffled-label sanity check and, for attention, does it agree with leave-one-out effects?", "wr-small"))
+    rows, gains, folded = [], {}, []
     for d in dirs:
         q = d.path / "quality"
-        b.add(f"<h3>{esc(d.name.replace('__', ' on '))}</h3>")
-        fake = StageDir(q.name, q)
-        note = _covered_note(run, fake)
-        if note:
-            b.add(note)
+        s = None
+        with b.guard():
+            s = read_json(run, q / "summary.json")
+        if not isinstance(s, dict):
             continue
-        result_dir_html(run, b, q)
+        inst, mlabel = explanation_label(d.name, s.get("method"), s.get("model"))
+        v = verdict(s)
+        note = _covered_note(run, StageDir("quality", q))
+        where = ""
+        if note:
+            hit = COVERED.get().get(rel(run, q))
+            where = f' (<a href="#{esc(hit[1])}">{esc(hit[0])}</a>)' if hit else ""
+        row = {"method": inst, "model": mlabel,
+               "verdict": VERDICT_LABELS.get(v.level, v.level) if v else "no verdict",
+               "why": v.text if v else "the check states no verdict"}
+        if v:
+            row.update(v.numbers)
+        rows.append((row, v, where))
+        if v and ("deletion gain over random" in v.numbers or "insertion gain over random" in v.numbers):
+            gains[f"{inst} on {mlabel}"] = {k: v.numbers.get(k) for k in ("deletion gain over random", "insertion gain over random")}
+        if not note:
+            sub = Body(run)
+            result_dir_html(run, sub, q)
+            b.problems.extend(sub.problems)
+            folded.append(details(f"All checks of {inst} on {mlabel}", "\n".join(sub.parts)))
+        else:
+            folded.append(f'<p class="wr-small">{esc(inst)} on {esc(mlabel)}: shown in full in{where}.</p>')
+    if not rows:
+        return b.section("Explanation quality")
+    lines = []
+    for row, v, where in rows:
+        cls = {"ok": "wr-verdict-ok", "care": "wr-verdict-care", "unfaithful": "wr-verdict-bad"}.get(v.level if v else "", "")
+        lines.append(f'<li><strong>{esc(row["method"])}</strong> on {esc(row["model"])}: '
+                     f'<span class="{cls}">{esc(row["verdict"])}</span>. {esc(round_text(row["why"]))}{where}</li>')
+    b.add(f'<ul class="wr-verdicts">{"".join(lines)}</ul>')
+    cols = ["method", "model", "verdict"]
+    table = pd.DataFrame([r for r, _, _ in rows])
+    keep = cols + [c for c in table.columns if c not in cols + ["why"]]
+    figs = ""
+    if gains:
+        with b.guard("quality chart: "):
+            g = pd.DataFrame(gains).T.apply(pd.to_numeric, errors="coerce").dropna(axis=1, how="all")
+            fig = plots.gain_bars(g, "How much better than random order?",
+                                  "gain over random order (share of the rank range; > 0 is better)")
+            figs = figure_block(figure_to_img(fig), "Deletion: removing the top-ranked features first should drop the "
+                                                    "item faster than random order; insertion: adding them first should "
+                                                    "raise it faster. Bars near or below 0: the ranking is no better than chance.")
+    b.add('<div class="wr-grid">' + table_html(table[keep], caption="Verdict per method") + figs + "</div>")
+    b.add(details(f"Detail of every check ({len(folded)} method{'s' if len(folded) != 1 else ''})", "".join(folded)))
     return b.section("Explanation quality")
 
 

@@ -40,7 +40,7 @@ def _pct(v: Any) -> str:
 
 def _stage_html(d: Path) -> str:
     from whyrec.report.html import (
-        ArtifactError, details, esc, figure_block, figure_to_img, iframe_html, kv_table, notice, table_html,
+        ArtifactError, details, esc, kv_table, notice, table_html,
     )
 
     sp = d / "summary.json"
@@ -75,19 +75,7 @@ def _stage_html(d: Path) -> str:
         if none:
             out.append(f"<p class=\"wr-small\">No directed path to {esc(outcome)} (causal effect 0 in this graph): "
                        f"{esc(', '.join(none))}.</p>")
-    png = d / "graph.png"
-    if png.exists():
-        out.append(figure_block(figure_to_img(png, alt="learned causal graph"),
-                                "Learned graph: left to right by causal depth; width = |weight|; red = negative; "
-                                "dashed = unstable"))
-    page = d / "graph.html"
-    if page.exists():
-        from whyrec.report.artifacts import remote_references
-
-        text = page.read_text(encoding="utf-8")
-        if not remote_references(text):
-            out.append(details("Interactive graph (drag, zoom, hover for weights and stability)",
-                               iframe_html(text, "causal graph", height=560)))
+    out.append(_graph_html(d, outcome, s))
     eff = _read(d, "effects")
     if eff is not None and len(eff):
         cols = ["description", "interval", "p_do", "p_do_low", "p_do_high", "estimate_in_interval", "effect_vs_first",
@@ -184,3 +172,41 @@ def coverage_checked(cva: Any) -> tuple[Any, dict]:
         if len(feats) < len(inputs.get(model, ())):
             partial[(str(model), str(method))] = feats
     return cva[~wrong].reset_index(drop=True), partial
+
+
+def _graph_html(d: Path, outcome: str, s: dict) -> str:
+    """The learned graph, interactive (pan, zoom, hover for weight and stability) from
+    graph.json, offline; the static PNG when there is no graph.json. graph.html (pyvis, large)
+    is linked, not embedded."""
+    from whyrec.report.html import figure_block, figure_to_img
+
+    gj = d / "graph.json"
+    caption = ("Learned graph, left to right by causal depth; width = |weight|; red = negative; dashed = unstable "
+               "(found in fewer than half of the bootstrap refits). Drag to pan, scroll or +/− to zoom, hover an edge "
+               "for its weight and stability, a node to light its edges.")
+    html = ""
+    if gj.exists():
+        try:
+            g = json.loads(gj.read_text(encoding="utf-8"))
+            from whyrec.report.graph import interactive_graph
+
+            html = interactive_graph(g.get("nodes") or [], [e for e in g.get("edges") or [] if isinstance(e, dict)],
+                                     outcome=outcome, caption=caption)
+        except (OSError, ValueError, KeyError, TypeError):
+            html = ""
+    png = d / "graph.png"
+    if not html and png.exists():
+        html = figure_block(figure_to_img(png, alt="learned causal graph"), caption.split(". Drag")[0])
+    page = d / "graph.html"
+    if page.exists():
+        from whyrec.report.artifacts import remote_references
+        from whyrec.report.html import details, iframe_html
+
+        text = page.read_text(encoding="utf-8")
+        if not remote_references(text):  # inline resources only: it loads nothing from the network
+            html += details("Interactive graph, physics layout (pyvis: drag nodes, zoom)",
+                            iframe_html(text, "causal graph", height=560))
+        else:
+            html += (f'<p class="wr-small">The same graph as a stand-alone page: <a href="causal/{d.name}/graph.html">'
+                     "graph.html</a> in the run directory (it loads its scripts from the network).</p>")
+    return html
