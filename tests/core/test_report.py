@@ -392,7 +392,7 @@ def test_table_html_escapes_sorts_and_truncates():
     df = pd.DataFrame({"name": ["<script>alert(1)</script>", "b"], "x": [0.123456, float("nan")], "n": [3, 12000]})
     out = table_html(df)
     assert "<script>" not in out and "&lt;script&gt;" in out
-    assert '<td class="num" data-v="0.123456">0.1235</td>' in out
+    assert '<td class="num" data-v="0.123456">0.123</td>' in out
     assert '<td class="num" data-v="">—</td>' in out
     assert 'class="wr-table wr-sortable"' in out and "<th scope=\"col\" tabindex=0>x</th>" in out
     long = table_html(pd.DataFrame({"a": range(250)}), max_rows=100)
