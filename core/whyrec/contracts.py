@@ -43,7 +43,7 @@ class Model(Protocol):
 
     def fit(self, data: RecData, ctx: "PipelineContext | None" = None) -> dict: ...
     def score_features(self, X: "pd.DataFrame") -> "np.ndarray": ...
-    def score(self, pairs: "pd.DataFrame") -> "np.ndarray": ...
+    def score(self, rows: "pd.DataFrame") -> "np.ndarray": ...
     def recommend(self, user: Any, k: int, context: "dict[str, Any] | None" = None) -> "pd.DataFrame": ...
     def save(self, directory: Path) -> None: ...
 
@@ -112,9 +112,10 @@ class BaseModel:
             raise UnsupportedError(f"model {self.name!r} is not fitted or loaded; call fit(data) or load(dir, data) first")
         return self.data
 
-    def score(self, pairs: "pd.DataFrame") -> "np.ndarray":
+    def score(self, rows: "pd.DataFrame") -> "np.ndarray":
+        """Model outputs of whole (user, item, context) rows (``RecData.features`` builds them)."""
         data = self._require_data()
-        return self.score_features(data.features(pairs)[self.feature_names])
+        return self.score_features(data.features(rows)[self.feature_names])
 
     def recommend(self, user: Any, k: int, context: "dict[str, Any] | None" = None) -> "pd.DataFrame":
         """Top-k unseen items for ``user``: columns user, item, score, rank (1 = best), and the

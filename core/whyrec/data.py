@@ -56,8 +56,9 @@ class RecData:
     params: dict = field(default_factory=dict)
     description: str = ""
     history_length: int = 0
-    _history: dict | None = field(default=None, repr=False)
-    _hash: str | None = field(default=None, repr=False)
+    # caches, never constructor arguments: dataclasses.replace(data, interactions=...) starts afresh
+    _history: dict | None = field(default=None, init=False, repr=False)
+    _hash: str | None = field(default=None, init=False, repr=False)
 
     # -- features -----------------------------------------------------------------------
     @property
@@ -93,6 +94,9 @@ class RecData:
             i = self.items.reindex(pairs[ITEM].to_numpy())
             cols = {}
             for f in self.schema:
+                if f.field == "context":  # the row's own value, never looked up by id
+                    cols[f.name] = pairs[f.name].to_numpy()
+                    continue
                 src = u if f.field == "user" else i
                 if f.name in src.columns:
                     cols[f.name] = src[f.name].to_numpy()

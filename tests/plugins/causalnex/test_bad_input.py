@@ -17,7 +17,7 @@ def with_item_feature(data, name: str, values, kind: str = "numeric"):
     items = data.items.copy()
     items[name] = values
     schema = FeatureSchema([*data.schema.features, Feature(name, "item", kind)])
-    return dataclasses.replace(data, items=items, schema=schema, _history=None, _hash=None)
+    return dataclasses.replace(data, items=items, schema=schema)
 
 
 def fast(**kw) -> CausalNexLearner:

@@ -207,7 +207,7 @@ def test_role_names_are_checked_against_the_data(shop):
 
 
 def test_the_outcome_role_names_the_target(shop):
-    data = dataclasses.replace(shop, train=shop.train.rename(columns={"label": "purchase"}), _hash=None)
+    data = dataclasses.replace(shop, train=shop.train.rename(columns={"label": "purchase"}))
     learner = fast(outcome="purchase", variables=["discount", "price"])
     g = learner.learn(data)
     assert learner.target == "purchase" and g.nodes[-1] == "purchase"
@@ -250,18 +250,18 @@ def test_context_columns_are_causal_variables(shop_fitted):
 def test_an_all_missing_column_is_refused_not_filled(shop):
     items = shop.items.assign(rating=np.nan)
     with pytest.raises(DataError) as exc:
-        fast().learn(dataclasses.replace(shop, items=items, _hash=None))
+        fast().learn(dataclasses.replace(shop, items=items))
     msg = str(exc.value)
     assert msg.startswith("causal variable 'rating' is missing in all 3200 training rows of dataset 'shop-0': there is "
                           "nothing to learn from it and no value to fill it with")
     assert msg.endswith('or leave it out with `exclude = ["rating"]`') and "\n" not in msg
     g = fast(exclude=["rating"], variables=["price", "rating", "discount"]).learn(
-        dataclasses.replace(shop, items=items, _hash=None))
+        dataclasses.replace(shop, items=items))
     assert "rating" not in g.nodes
 
 
 def test_fewer_rows_than_the_learner_needs(shop):
-    small = dataclasses.replace(shop, train=shop.train.iloc[:60], _hash=None)
+    small = dataclasses.replace(shop, train=shop.train.iloc[:60])
     with pytest.raises(DataError) as exc:
         fast(variables=["price", "discount"]).learn(small)
     assert str(exc.value) == (
