@@ -180,6 +180,7 @@ class Linear:
     feature_names = ["x", "y", "g"]
 
     def score_features(self, X):
+        assert list(X.columns) == self.feature_names, list(X.columns)  # exactly the model's columns
         g = X["g"].astype(object).map({"p": 1.0, "q": -1.0}).to_numpy(float)
         return 2.0 * X["x"].to_numpy(float) - 0.5 * X["y"].to_numpy(float) + g
 
@@ -191,10 +192,10 @@ def test_occlusion_attributions_against_row_by_row_substitution():
     m = Linear()
     got = occlusion_attributions(m, X, bg, n_background=3, seed=0)
     assert list(got.columns) == ["x", "y", "g"]
-    f0 = m.score_features(X)
+    f0 = m.score_features(X[m.feature_names])
     for i in range(2):
         for c in m.feature_names:
-            rows = pd.concat([X.iloc[[i]]] * 3, ignore_index=True)
+            rows = pd.concat([X[m.feature_names].iloc[[i]]] * 3, ignore_index=True)
             rows[c] = bg[c].to_numpy()
             if c == "g":
                 rows[c] = pd.Categorical(bg[c].astype(object), categories=["p", "q"])
@@ -219,9 +220,11 @@ class FakeHost:
         self.explainers = explainers
 
     def names(self, kind):
+        assert kind == "explainers"
         return list(self.explainers)
 
     def create(self, kind, name, params):
+        assert kind == "explainers"
         obj = self.explainers[name]
         if isinstance(obj, Exception):
             raise obj
@@ -248,9 +251,11 @@ def test_choose_explainer_on_a_host():
     name, obj = choose_explainer("kernel-shap", ["t", "s"], host, {"n": 5})
     assert name == "kernel-shap" and obj.params == {"n": 5}
     assert choose_explainer("kernel-shap", ["t"], host)[1].params == {}
-    with pytest.raises(RegistryError, match=r"explainer 'permutation-shap' does not support \['s'\]"):
+    with pytest.raises(RegistryError, match=r"^explainer 'permutation-shap' does not support \['s'\]; use explainer = 'auto' "
+                                            r"to pick one that supports the teacher and every compressed model, or 'occlusion'$"):
         choose_explainer("permutation-shap", ["t", "s"], host)
-    with pytest.raises(RegistryError, match=r"'lime' for explanation agreement is not registered \(registered: kernel-shap"):
+    with pytest.raises(RegistryError, match=r"'lime' for explanation agreement is not registered \(registered: kernel-shap, "
+                                            r"permutation-shap, tree-shap, integrated-gradients; or use 'auto' or 'occlusion'\)$"):
         choose_explainer("lime", ["t"], host)
     with pytest.raises(RegistryError, match=r"registered: none"):
         choose_explainer("lime", ["t"], FakeHost({}))
@@ -293,3 +298,23 @@ def test_rank_correlation_of_a_vector_spanning_exactly_one_and_constant_sides_wa
         warnings.simplefilter("error")
         got = attribution_rank_correlation(t, s)
     assert got[0] == pytest.approx(spearmanr(t[0], s[0]).statistic) and math.isnan(got[1])
+
+
+def test_choose_explainer_defaults_to_the_installed_plugins():
+    name, obj = choose_explainer("auto", [object()])  # nothing supports a bare object: occlusion
+    assert (name, obj) == (OCCLUSION, None)
+    with pytest.raises(RegistryError, match=r"'no-such' for explanation agreement is not registered \(registered: .*tree-shap"):
+        choose_explainer("no-such", [object()])
+
+
+def test_attributions_default_to_occlusion_with_seed_zero():
+    X = pd.DataFrame({"x": np.arange(3.0), "y": np.ones(3), "g": pd.Categorical(["p", "q", "p"], categories=["p", "q"])})
+    bg = pd.DataFrame({"x": np.arange(40.0), "y": np.arange(40.0), "g": pd.Categorical(["p", "q"] * 20, categories=["p", "q"])})
+
+    class Data:
+        def features(self, pairs):
+            return X
+
+    got = attributions(Linear(), Data(), pd.DataFrame({"user": [1, 2, 3], "item": [1, 2, 3]}), OCCLUSION, None, bg)
+    pd.testing.assert_frame_equal(got, occlusion_attributions(Linear(), X, bg, seed=0))
+    assert not got.equals(occlusion_attributions(Linear(), X, bg, seed=1))
