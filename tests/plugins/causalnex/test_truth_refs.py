@@ -142,3 +142,19 @@ def test_truth_scores():
     assert out["interventions"]["interventions_compared"] == 5 and len(err) == 5
     out, _ = truth_scores(TRUTH, TRUE, net, STATES, 0.15)
     assert "structure" not in out
+
+
+def test_skipped_specs_do_not_stop_the_ones_after_them():
+    truth = {"interventions": {"unknown": {"values": [1], "expected_outcome": [0.5]},
+                               "mismatched": {"values": [1, 2], "expected_outcome": [0.5]},
+                               "price": {"values": [1.0, 9.0], "expected_outcome": [0.3, 0.1]}}}
+    err = intervention_errors(truth, None, STATES, baseline=0.2)
+    assert err["feature"].tolist() == ["price", "price"]
+
+
+def test_summarise_errors_effects_exclude_only_the_first_value():
+    errors = pd.DataFrame({"feature": ["f", "f", "f", "g", "g"], "abs_error": [0.1, 0.2, 0.3, 0.4, 0.5],
+                           "effect_abs_error": [0.0, 0.2, 0.4, 0.0, 0.6]})
+    s = summarise_errors(errors)
+    assert s["effect_mae"] == pytest.approx((0.2 + 0.4 + 0.6) / 3) and s["effect_max_error"] == pytest.approx(0.6)
+    assert s["do_mae"] == pytest.approx(0.3) and s["do_max_error"] == pytest.approx(0.5)

@@ -233,3 +233,12 @@ def test_msprt_reference_text():
         "variance: Johari, Koomen, Pekelis & Walsh, 'Always Valid Inference: Continuous Monitoring of A/B Tests', "
         "Operations Research 70(3), 2022 (arXiv:1512.04922); the confidence sequence is the set of differences the "
         "mSPRT does not reject (their Prop. 3)")
+
+
+def test_cuped_unadjusted_p_value_and_msprt_default_min_n():
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 7.0])
+    x = np.array([1.0, 2.0, 3.0, 3.5, 5.0, 6.0])
+    rows, _ = stats.cuped(y, x, np.array([0, 0, 0, 1, 1, 1]), ["c", "t"], control=0)
+    assert rows[0]["p_value_unadjusted"] == pytest.approx(sst.ttest_ind(y[3:], y[:3], equal_var=False).pvalue)
+    out = stats.msprt([10, 10], [99, 100], [5, 5], [99, 100], tau=0.1)  # default min_n = 100
+    assert out["tested"].tolist() == [False, True]

@@ -368,3 +368,12 @@ def test_tree_shap_interventional_takes_the_last_array_of_a_list_output(numeric_
     monkeypatch.setattr(shap, "TreeExplainer", fake)
     e = TreeShap(feature_perturbation="interventional", background_size=20).explain(numeric_lgb, toy_data, pairs)
     assert e.summary["additivity_ok"] is True
+
+
+def test_retrain_on_shuffled_labels_keeps_the_model_parameters(lgb_model, toy_data):
+    from whyrec_shap.quality import retrain_on_shuffled_labels
+
+    clone = retrain_on_shuffled_labels(lgb_model, toy_data, seed=3)
+    assert type(clone) is type(lgb_model) and clone is not lgb_model
+    assert clone.params == lgb_model.params
+    assert retrain_on_shuffled_labels(lgb_model, toy_data, seed=3) is clone  # cached
