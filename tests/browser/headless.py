@@ -20,7 +20,8 @@ from typing import Any
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-         "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio"]
+         "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
+         "--remote-allow-origins=*"]  # newer Chromium refuses DevTools websockets from other origins (HTTP 403)
 
 
 def find_chromium() -> str | None:
