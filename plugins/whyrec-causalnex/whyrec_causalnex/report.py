@@ -158,6 +158,8 @@ def coverage_checked(cva: Any) -> tuple[Any, dict]:
     """The table without "(not a model input)" rows for features another method of the same
     model attributes (tables written before that was checked), and per (model, method) that
     covers fewer inputs than another method of its model, the features it covers."""
+    import numpy as np
+
     from .attribution import NOT_INPUT
 
     if not {"feature", "model", "method", "flag"} <= set(cva.columns):
@@ -165,7 +167,8 @@ def coverage_checked(cva: Any) -> tuple[Any, dict]:
     flag = cva["flag"].astype(str)
     attributed = cva[~flag.str.endswith(NOT_INPUT)]
     inputs = attributed.groupby("model")["feature"].agg(lambda s: set(map(str, s))).to_dict()
-    wrong = flag.str.endswith(NOT_INPUT) & [str(f) in inputs.get(m, set()) for f, m in zip(cva["feature"], cva["model"])]
+    taken = np.array([str(f) in inputs.get(m, set()) for f, m in zip(cva["feature"], cva["model"])], dtype=bool)
+    wrong = flag.str.endswith(NOT_INPUT).to_numpy(dtype=bool) & taken
     partial = {}
     for (model, method), grp in attributed.groupby(["model", "method"], sort=False):
         feats = sorted(map(str, grp["feature"]))

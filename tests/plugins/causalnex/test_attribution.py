@@ -162,3 +162,20 @@ def test_a_methods_coverage_is_not_the_models_inputs():
     t2 = causal_vs_attribution(EFFECTS, [partial], model_inputs={"torch": ["price", "quality"]}).set_index("feature")
     assert "quality" not in t2.index
     assert t2.loc["tiny", "flag"] == "neither (not a model input)"
+
+
+def test_report_drops_coverage_rows_of_older_tables():
+    """A table written before 15.1 said "(not a model input)" for a feature another method of
+    the same model attributes; the report drops such rows and names the partial method."""
+    from whyrec_causalnex.report import coverage_checked
+
+    cva = pd.DataFrame({
+        "feature": ["item_popularity", "hist_0", "item_popularity", "hist_0", "quality"],
+        "model": ["torch"] * 5,
+        "method": ["attention-map", "attention-map", "integrated-gradients", "integrated-gradients", "integrated-gradients"],
+        "flag": [CAUSE_NOT_USED + " (not a model input)", "neither", AGREE, "neither", CAUSE_NOT_USED + " (not a model input)"],
+    })
+    kept, partial = coverage_checked(cva)
+    assert list(zip(kept["feature"], kept["method"])) == [("hist_0", "attention-map"), ("item_popularity", "integrated-gradients"),
+                                                         ("hist_0", "integrated-gradients"), ("quality", "integrated-gradients")]
+    assert partial == {("torch", "attention-map"): ["hist_0"]}
