@@ -43,10 +43,13 @@ BASE_VARIANTS = ["whyrec-default", "causalnex-tutorial", "causalnex-careful"]
 # does not validate yet can be measured)
 EXTRA = {
     "whyrec-stable": {"drop_unstable": True},
-    "whyrec-bic": {"method": "bic", "w_threshold": 0.0, "drop_unstable": True, "stability_threshold": 0.6},
-    "whyrec-bic-keep": {"method": "bic", "w_threshold": 0.0, "drop_unstable": False},
-    "whyrec-bic-7": {"method": "bic", "w_threshold": 0.0, "drop_unstable": True, "stability_threshold": 0.7},
+    "whyrec-bic": {"method": "bic", "drop_unstable": True, "stability_threshold": 0.6},
+    "whyrec-bic-keep": {"method": "bic", "drop_unstable": False},
+    "whyrec-bic-7": {"method": "bic", "drop_unstable": True, "stability_threshold": 0.7},
 }
+# variants whose structure search is another's (only drop_unstable / stability_threshold differ):
+# learned once per model, the unstable edges dropped afterwards exactly as the learner does
+SAME_SEARCH = {"whyrec-stable": "whyrec-default", "whyrec-bic": "whyrec-bic-keep", "whyrec-bic-7": "whyrec-bic-keep"}
 
 
 def gram_root(X: np.ndarray, standardise: bool) -> np.ndarray:
@@ -90,7 +93,7 @@ def relative_errors(errors) -> list[dict]:
     return out
 
 
-def run_variant(variant: str, data, seed: int) -> dict:
+def run_variant(variant: str, data, seed: int, learned: dict | None = None) -> dict:
     from whyrec_causalnex.learner import CausalNexLearner
     from whyrec_causalnex.network import IsolateError  # noqa: F401
     from whyrec_causalnex.truth import intervention_errors, structure_scores, as_graph
@@ -105,7 +108,20 @@ def run_variant(variant: str, data, seed: int) -> dict:
         learner.table, learner._data_name = table, data.name
         graph = CausalGraph(nodes=list(table.names), edges=[Edge(e.source, e.target) for e in data.truth["graph"].edges])
     elif variant.startswith("whyrec"):
-        graph = learner.learn(data)
+        base = SAME_SEARCH.get(variant, variant)
+        if learned is not None and base in learned:
+            from whyrec.causal import CausalGraph, Edge
+            table, structure, t_learn = learned[base]
+            learner.table, learner._data_name, learner.structure = table, data.name, structure
+            p = learner.params
+            keep = {e: w for e, w in structure.edges.items()
+                    if not (p["drop_unstable"] and structure.stability.get(e, 0.0) < p["stability_threshold"])}
+            graph = CausalGraph(nodes=list(table.names), edges=[Edge(a, b, w) for (a, b), w in keep.items()])
+            t0 -= t_learn  # the search's time counts for this variant too
+        else:
+            graph = learner.learn(data)
+            if learned is not None and not learner.params["drop_unstable"]:
+                learned[variant] = (learner.table, learner.structure, time.perf_counter() - t0)
     else:
         table = learner._train_table(data)
         learner.table, learner._data_name = table, data.name
@@ -158,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mc", type=int, default=100_000, help="Monte Carlo interactions per true do-value")
     ap.add_argument("--seed0", type=int, default=1000)
     ap.add_argument("--out", default=str(RESULTS / "causal_random.json"))
+    ap.add_argument("--merge", nargs="+", help="merge these result files into --out (no run)")
     a = ap.parse_args(argv)
+    if a.merge:
+        return merge(a.merge, a.out)
     from whyrec_datasets.scm import RandomSCMDataset
     from whyrec_causalnex import compat
 
@@ -174,9 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         for m in range(a.models):
             seed = a.seed0 + m
             data = RandomSCMDataset(n_nodes=n_nodes, seed=seed, n_rows=a.rows, n_hidden=n_hidden, mc_pairs=a.mc).load()
-            for v in variants:
+            learned: dict = {}
+            # searches first, the variants that reuse them after
+            for v in sorted(variants, key=lambda x: x in SAME_SEARCH):
                 try:
-                    r = run_variant(v, data, seed)
+                    r = run_variant(v, data, seed, learned)
                 except Exception as exc:  # a failure is a result too
                     r = {"variant": v, "error": f"{type(exc).__name__}: {exc}"}
                 r["seed"] = seed
@@ -184,10 +205,37 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{fam:>6} seed {seed} {v:<20} " + (f"SHD {r['shd']:>2} (m{r['missing']} e{r['extra']} r{r['reversed']}"
                       f" of {r['true_edges']}) do-err {np.median([e['rel_error'] for e in r['do_errors']] or [np.nan]):.3f}"
                       f" {r['seconds']:.1f}s" if "error" not in r else r["error"]), flush=True)
-        results["families"][fam] = {v: {"summary": summarise([r for r in rows if "error" not in r]),
-                                         "errors": [r for r in rows if "error" in r], "runs": rows}
-                                    for v, rows in per.items()}
+            results["families"][fam] = {v: {"summary": summarise([r for r in rows if "error" not in r]),
+                                             "errors": [r for r in rows if "error" in r], "runs": rows}
+                                        for v, rows in per.items()}
+            Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(a.out).write_text(json.dumps(results, indent=1, default=str) + "\n")  # after every model
     results["seconds"] = round(time.perf_counter() - t_all, 1)
+    return report(results, a.out)
+
+
+def merge(paths: list[str], out: str) -> int:
+    """One table from several runs (e.g. seed ranges run as separate processes)."""
+    merged: dict = {"command": [], "families": {}, "seconds": 0.0}
+    for p in paths:
+        r = json.loads(Path(p).read_text())
+        merged["command"].append(r["command"])
+        merged["seconds"] += r.get("seconds", 0.0) or 0.0
+        for k in ("python", "rows"):
+            merged[k] = r.get(k)
+        for fam, fv in r["families"].items():
+            for v, d in fv.items():
+                merged["families"].setdefault(fam, {}).setdefault(v, {"runs": []})["runs"].extend(d["runs"])
+    for fam, fv in merged["families"].items():
+        for v, d in fv.items():
+            runs = sorted(d["runs"], key=lambda r: r["seed"])
+            fv[v] = {"summary": summarise([r for r in runs if "error" not in r]),
+                     "errors": [r for r in runs if "error" in r], "runs": runs}
+        merged["models"] = max(len(d["runs"]) for d in fv.values())
+    return report(merged, out)
+
+
+def report(results: dict, out: str) -> int:
     print()
     print(f"{'family':<7} {'variant':<20} {'SHD med [IQR] max':<20} {'miss/extra/rev (mean)':<22} "
           f"{'do rel err med [IQR] (n)':<30} {'<=10%':>6} {'s/model':>8}")
@@ -203,9 +251,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{fam:<7} {v:<20} {sh['median']:>4.1f} [{sh['q25']:.0f}, {sh['q75']:.0f}] {sh['max']:>3.0f}      "
                   f"{s['missing']['mean']:.1f}/{s['extra']['mean']:.1f}/{s['reversed']['mean']:.1f}              "
                   f"{dtxt:<30} {w10:>6} {s['seconds']['median']:>8.1f}")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(results, indent=1, default=str) + "\n")
-    print(f"\nwrote {a.out} ({results['seconds']} s)")
+    print("\n| family | variant | models | SHD median [IQR] max | missing / extra / reversed (mean) | "
+          "do-effect rel. error median [IQR] (n) | within 10% | s / model (median) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for fam, fv in results["families"].items():
+        for v, d in fv.items():
+            s = d["summary"]
+            if not s["models"]:
+                continue
+            sh, de = s["shd"], s["do_rel_error"]
+            dtxt = f"{de['median']:.2f} [{de['q25']:.2f}, {de['q75']:.2f}] ({de['n']})" if de["n"] else "-"
+            w10 = f"{s['do_within_10pct']:.0%}" if s["do_within_10pct"] is not None else "-"
+            print(f"| {fam} | {v} | {s['models']} | {sh['median']:.1f} [{sh['q25']:.0f}, {sh['q75']:.0f}] {sh['max']:.0f} | "
+                  f"{s['missing']['mean']:.1f} / {s['extra']['mean']:.1f} / {s['reversed']['mean']:.1f} | {dtxt} | {w10} | "
+                  f"{s['seconds']['median']:.1f} |")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print(f"\nwrote {out} ({results['seconds']} s)")
     return 0
 
 
