@@ -188,8 +188,8 @@ def figure_to_img(fig_or_path: Any, alt: str | None = None, *, dpi: int = 96, cs
             mime = "image/svg+xml"
         else:
             mime = _check_image(data, str(path))
-            if mime == "image/png" and len(data) > 30_000:
-                data = _smaller_png(data, max_width=1400)
+            if mime == "image/png" and len(data) > 20_000:  # shown at most ~1,000 px wide: no more pixels than that
+                data = _smaller_png(data, max_width=1000)
         alt = alt or path.stem.replace("_", " ")
     elif isinstance(fig_or_path, (bytes, bytearray)):
         data = bytes(fig_or_path)
