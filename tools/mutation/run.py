@@ -274,13 +274,14 @@ def main() -> int:
     results = []
     try:
         for t in targets:
-            print(f"-- {t['name']} ({t['path']})", flush=True)
             if args.recheck:
                 prev = {p["name"]: p for p in json.loads(Path(args.recheck).read_text())["targets"]}.get(t["name"])
                 if prev is None or "error" in prev:
                     continue
+                print(f"-- {t['name']} ({t['path']}): rechecking the survivors of {args.recheck}", flush=True)
                 r = recheck_target(prev, t, scratch, server, env, equivalents)
             else:
+                print(f"-- {t['name']} ({t['path']})", flush=True)
                 r = run_target(t, args, scratch, server, args.mutmut, env, equivalents)
             results.append(r)
             if "error" in r:
