@@ -377,3 +377,43 @@ def test_retrain_on_shuffled_labels_keeps_the_model_parameters(lgb_model, toy_da
     assert type(clone) is type(lgb_model) and clone is not lgb_model
     assert clone.params == lgb_model.params
     assert retrain_on_shuffled_labels(lgb_model, toy_data, seed=3) is clone  # cached
+
+
+class ShiftedBase:
+    """tree-shap with the first pair's base value raised by 0.3 and one attribution lowered by
+    0.3: still additive per pair, but the two pairs no longer share a base value."""
+
+    def __init__(self):
+        self.inner = TreeShap()
+
+    def supports(self, model):
+        return self.inner.supports(model)
+
+    def explain(self, model, data, pairs):
+        e = self.inner.explain(model, data, pairs)
+        e.pairs.loc[0, "base_value"] += 0.3
+        e.attributions.iloc[0, 0] -= 0.3
+        return e
+
+
+def test_why_above_difference_error_counts_the_base_gap(lgb_model, toy_data):
+    from whyrec_shap.rank import why_above
+
+    w = why_above(lgb_model, toy_data, 2, 101, 102, explainer=ShiftedBase(), k=3)
+    assert w.difference_error < 1e-9  # differences + base gap = score gap
+    assert w.difference["difference"].sum() == pytest.approx(w.gap - 0.3, abs=1e-9)
+    d = w.to_dict()
+    assert list(d) == ["user", "item_a", "item_b", "title_a", "title_b", "score_a", "score_b", "gap", "rank_a", "rank_b",
+                       "k", "n_candidates", "method", "difference_error", "difference", "counterfactual"]
+    assert d["rank_b"] == w.rank_b and d["counterfactual"] == w.counterfactual
+    first = w.lines()[0]
+    assert first.startswith(f"For user 2, {w.title_a} (rank {w.rank_a}, score {w.score_a:.3f}) is ")
+    assert first.endswith(f"(rank {w.rank_b}, score {w.score_b:.3f}): gap {w.gap:+.3f} (tree-shap).")
+
+
+def test_default_explainer_for_a_non_tree_model(linear_model):
+    from whyrec_shap.rank import _default_explainer
+
+    ex = _default_explainer(linear_model)
+    assert ex.name == "permutation-shap"
+    assert ex.params["max_evals"] == 2 * len(linear_model.feature_names) + 1 + 200
