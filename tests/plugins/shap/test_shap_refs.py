@@ -417,3 +417,16 @@ def test_default_explainer_for_a_non_tree_model(linear_model):
     ex = _default_explainer(linear_model)
     assert ex.name == "permutation-shap"
     assert ex.params["max_evals"] == 2 * len(linear_model.feature_names) + 1 + 200
+
+
+def test_quality_per_pair_auc_averages_to_the_curve_auc(lgb_model, toy_data, pairs):
+    from whyrec_shap.quality import explanation_quality
+
+    e = TreeShap().explain(lgb_model, toy_data, pairs)
+    q = explanation_quality(lgb_model, toy_data, e, seed=5, n_pairs=4, n_random=2, background_size=10)
+    s, per = q.summary, q.tables["pairs"]
+    assert s["seed"] == 5 and s["pairs"] == 4 and s["random_orders"] == 2 and s["background_rows"] == 10
+    # the trapezoid rule is linear: the mean of the per-pair areas is the area of the mean curve
+    assert per["deletion_rank_auc"].mean() == pytest.approx(s["deletion_rank_auc"], abs=1e-12)
+    assert per["deletion_rank_auc_random"].mean() == pytest.approx(s["deletion_rank_auc_random"], abs=1e-12)
+    assert ((per["deletion_rank_auc"] >= 0) & (per["deletion_rank_auc"] <= 1)).all()
