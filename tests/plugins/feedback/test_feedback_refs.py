@@ -242,3 +242,37 @@ def test_cuped_unadjusted_p_value_and_msprt_default_min_n():
     assert rows[0]["p_value_unadjusted"] == pytest.approx(sst.ttest_ind(y[3:], y[:3], equal_var=False).pvalue)
     out = stats.msprt([10, 10], [99, 100], [5, 5], [99, 100], tau=0.1)  # default min_n = 100
     assert out["tested"].tolist() == [False, True]
+
+
+def test_offpolicy_bootstrap_returns_only_the_asked_estimators():
+    rng = np.random.default_rng(8)
+    t, r, _ = ips_terms(rng, 200)
+    boot, _ = OffPolicy(estimators=["IPS"], bootstrap=50)._bootstrap(t, r != 0, rng)
+    assert set(boot) == {"IPS"}
+
+
+def test_offpolicy_by_position_hand_worked():
+    import pandas as pd
+
+    op = OffPolicy(estimators=["IPS", "SNIPS"])
+    slots = np.array([0, 1, 1, 2])
+    r = np.array([1.0, 0.0, 1.0, 0.0])
+    t = {"wr": np.array([2.0, 0.0, 4.0, 0.0]), "w": np.array([2.0, 1.0, 4.0, 0.0])}
+    df = op._by_position(t, r, slots, [1, 2, 3], None)
+    assert df["events"].tolist() == [1, 2, 1]
+    assert df["logged_ctr"].tolist() == [1.0, 0.5, 0.0]  # one event at position 1: its own click rate
+    assert df["IPS"].tolist() == [2.0, 2.0, 0.0]
+    assert df["SNIPS"].tolist()[:2] == [1.0, 0.8] and math.isnan(df["SNIPS"].tolist()[2])
+    ref = pd.DataFrame({"position": [1, 1, 3], "label": [1, 0, 1]})
+    assert op._by_position(t, r, slots, [1, 2, 3], ref)["reference_ctr"].tolist()[::2] == [0.5, 1.0]
+
+
+def test_offpolicy_refused_propensities_are_listed():
+    import pandas as pd
+
+    from whyrec.errors import DataError
+
+    logged = pd.DataFrame({"propensity": [0.0, 1.0, 1.5, 0.5]})
+    with pytest.raises(DataError, match=r"propensities must be in \(0, 1\]; found \[0\.0, 1\.5\]$"):
+        OffPolicy(estimators=["IPS"])._propensity(logged)
+    assert OffPolicy(estimators=["DM"])._propensity(logged) is None
