@@ -259,6 +259,9 @@ def main() -> int:
     ap.add_argument("--recheck", default=None, help="a results JSON: retest only its survivors with today's tests")
     args = ap.parse_args()
 
+    args.mutmut = str(Path(args.mutmut).absolute())  # mutmut runs in the scratch copy
+    if not Path(args.mutmut).exists():
+        raise SystemExit(f"{args.mutmut}: no mutmut there; `make mutation` installs mutmut==2.5.1 into .cache/mutmut-venv")
     cfg = tomllib.loads((HERE / "targets.toml").read_text())
     targets = [t for t in cfg["target"] if args.only is None or any(o in t["name"] for o in args.only)]
     scratch = Path(args.scratch).resolve()
