@@ -430,3 +430,36 @@ def test_quality_per_pair_auc_averages_to_the_curve_auc(lgb_model, toy_data, pai
     assert per["deletion_rank_auc"].mean() == pytest.approx(s["deletion_rank_auc"], abs=1e-12)
     assert per["deletion_rank_auc_random"].mean() == pytest.approx(s["deletion_rank_auc_random"], abs=1e-12)
     assert ((per["deletion_rank_auc"] >= 0) & (per["deletion_rank_auc"] <= 1)).all()
+
+
+class Shrunk:
+    """Stands for a model retrained on shuffled labels whose attributions are the original
+    ones times ``factor``: same ranking, relative change exactly 1 - factor."""
+
+    def __init__(self, model, factor):
+        self.model, self.factor = model, factor
+
+
+class ScalingExplainer:
+    def __init__(self, seed=0):
+        self.inner = TreeShap(seed=seed)
+
+    def explain(self, model, data, pairs):
+        if isinstance(model, Shrunk):
+            e = self.inner.explain(model.model, data, pairs)
+            e.attributions = e.attributions * model.factor
+            return e
+        return self.inner.explain(model, data, pairs)
+
+
+@pytest.mark.parametrize("factor,passed", [(0.3, True), (0.6, False)])
+def test_quality_sanity_threshold_is_half_the_attribution_size(lgb_model, toy_data, pairs, factor, passed):
+    from whyrec_shap.quality import explanation_quality
+
+    e = TreeShap().explain(lgb_model, toy_data, pairs)
+    q = explanation_quality(lgb_model, toy_data, e, n_pairs=4, n_random=1, background_size=5, rerun_seeds=0,
+                            explainer_for_seed=ScalingExplainer, retrain=lambda m, d, s: Shrunk(m, factor))
+    s = q.summary
+    assert s["sanity_relative_change"] == pytest.approx(1 - factor) and s["sanity_spearman_mean"] == pytest.approx(1.0)
+    assert s["sanity_magnitude_ratio"] == pytest.approx(factor)
+    assert s["sanity_passed"] is passed
