@@ -276,3 +276,36 @@ def test_offpolicy_refused_propensities_are_listed():
     with pytest.raises(DataError, match=r"propensities must be in \(0, 1\]; found \[0\.0, 1\.5\]$"):
         OffPolicy(estimators=["IPS"])._propensity(logged)
     assert OffPolicy(estimators=["DM"])._propensity(logged) is None
+
+
+def small_logs(n=300, seed=0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"event_id": np.arange(n), "user": rng.integers(0, 20, n), "item": rng.integers(0, 4, n),
+                         "position": rng.integers(1, 3, n), "propensity": 0.25,
+                         "label": (rng.random(n) < 0.3).astype(int), "user_feature_age": rng.normal(size=n)})
+
+
+def test_offpolicy_summary_weights_and_estimates_layout():
+    rep = OffPolicy(bootstrap=0, reward_features=["user_feature_age"]).analyze(small_logs())
+    s = rep.summary
+    w = s["weights"]
+    assert w["ess_fraction"] == pytest.approx(w["ess"] / 300) and w["mean"] == pytest.approx(1.0)
+    assert all("estimator" not in v for v in s["estimates"].values()) and set(s["estimates"]) == {"IPS", "SNIPS", "DR", "DM"}
+    assert s["reward_model"].endswith(", numeric user_feature_age")
+    assert isinstance(rep.figures, dict) and rep.figures
+
+
+def test_offpolicy_few_effective_events_note_and_missing_item():
+    logs = small_logs(60)
+    rep = OffPolicy(bootstrap=0, estimators=["IPS"]).analyze(logs)
+    assert rep.summary["notes"] == ["effective sample size is only 60 of 60 events: the weighted estimates rest on few events"]
+    from whyrec.errors import DataError
+
+    bad = logs.astype({"item": "float"})
+    bad.loc[[3, 7], "item"] = np.nan
+    with pytest.raises(DataError, match=r"^off-policy: 2 logged event\(s\) have no item$"):
+        OffPolicy(bootstrap=0, estimators=["IPS"]).analyze(bad)
+    with pytest.raises(DataError, match=r"off-policy events"):
+        OffPolicy(bootstrap=0).analyze(logs.drop(columns=["label"]))
