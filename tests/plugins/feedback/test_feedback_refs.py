@@ -309,3 +309,17 @@ def test_offpolicy_few_effective_events_note_and_missing_item():
         OffPolicy(bootstrap=0, estimators=["IPS"]).analyze(bad)
     with pytest.raises(DataError, match=r"off-policy events"):
         OffPolicy(bootstrap=0).analyze(logs.drop(columns=["label"]))
+
+
+def test_abtest_power_must_be_a_probability_and_split_list():
+    from whyrec.errors import DataError
+    from whyrec_feedback.abtest import ABTest
+
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(DataError, match=r"power must be between 0 and 1"):
+            ABTest(power=bad)
+    assert ABTest(expected_split=[1, 3])._expected_split(["a", "b"]) == [1.0, 3.0]
+    assert ABTest(expected_split={"a": 2, "b": 1})._expected_split(["a", "b"]) == [2.0, 1.0]
+    assert ABTest()._expected_split(["a", "b", "c"]) == [1.0, 1.0, 1.0]
+    with pytest.raises(DataError, match=r"shares must be > 0, got \[0\.0, 1\.0\]"):
+        ABTest(expected_split=[0, 1])._expected_split(["a", "b"])
