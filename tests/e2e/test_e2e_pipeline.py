@@ -47,8 +47,8 @@ def model_inputs(e2e, model: str) -> list[str]:
 
 
 def g4(x: float) -> str:
-    """How the report prints a metric (4 significant digits)."""
-    return f"{x:.4g}"
+    """How the report prints a metric (3 significant digits, numbers rounded for people)."""
+    return f"{x:.3g}"
 
 
 @pytest.fixture(scope="module")

@@ -147,7 +147,7 @@ def test_empty_intervention_and_unfitted_learner(fitted):
 
 
 @pytest.mark.parametrize("kw,msg", [
-    ({"method": "deep"}, "method must be 'linear' or 'nonlinear', got 'deep'"),
+    ({"method": "deep"}, "method must be 'linear', 'nonlinear' or 'bic', got 'deep'"),
     ({"discretiser": "kmeans"}, "discretiser must be 'quantile' or 'supervised'"),
     ({"prior": "flat"}, "prior must be 'K2' or 'BDeu'"),
     ({"bins": 1}, "bins must be at least 2"),

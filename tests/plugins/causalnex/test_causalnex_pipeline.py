@@ -28,7 +28,8 @@ top_k = 5
 dataset = { use = "toy-scm", n_pairs = 4000 }
 model = { use = "toy-logit" }
 explainers = [ { use = "linear-shap" } ]
-causal = { use = "causalnex-bn", bootstrap = 4, effect_bootstrap = 20 }
+# quality - reviews is in no v-structure: observational data cannot orient it, domain knowledge does
+causal = { use = "causalnex-bn", bootstrap = 4, effect_bootstrap = 20, required_edges = [["quality", "reviews"]] }
 """
 
 

@@ -23,7 +23,10 @@ from whyrec_datasets.simulators import SIMULATORS
 from whyrec_causalnex.learner import CausalNexLearner
 
 TOLERANCE = {
-    "sim-ecommerce": {"shd": 1, "do_mae": 0.05, "effect_mae": 0.10},
+    # 2: price/discount/rating are item features in no v-structure, so their mutual orientation is not
+    # identifiable from these data (the BIC search reverses discount-price and price-rating); the
+    # edges into the outcome, which carry every effect, are checked exactly below
+    "sim-ecommerce": {"shd": 2, "do_mae": 0.05, "effect_mae": 0.10},
     "sim-video": {"shd": 1, "do_mae": 0.05, "effect_mae": 0.08},
     "sim-finance": {"shd": 0, "do_mae": 0.05, "effect_mae": 0.10},
 }
@@ -43,7 +46,7 @@ def test_structural_hamming_distance(result):
     assert s["nodes_compared"] == len(data.truth["graph"].nodes)  # every true node is a variable
     assert s["shd"] <= TOLERANCE[name]["shd"], s
     # the edges into the outcome carry the effects: none may point the wrong way or be invented
-    assert not [e for e in s["extra_edges"] + s["reversed_edges"] if "label" in e]
+    assert not [e for e in s["extra_edges"] + s["reversed_edges"] + s["missing_edges"] if "label" in e], s
 
 
 def test_do_effect_errors(result):
@@ -70,7 +73,9 @@ def test_effects_have_the_true_sign(result):
 def test_unidentified_orientation_is_flagged_unstable():
     """sim-video's recency -> duration is part of no v-structure; the bootstrap shows it."""
     data = SIMULATORS["sim-video"]().load()
-    learner = CausalNexLearner(seed=0, bootstrap=6, effect_bootstrap=0)
+    # NOTEARS picks one direction per resample: the coin flip shows in the edge's stability
+    learner = CausalNexLearner(seed=0, bootstrap=6, effect_bootstrap=0, method="linear", stability_threshold=0.7,
+                               drop_unstable=False)
     graph = learner.learn(data)
     pair = next(e for e in graph.edges if {e.source, e.target} == {"recency", "duration"})
     assert pair.stability < learner.params["stability_threshold"]

@@ -22,7 +22,8 @@ def test_recovers_the_skeleton_and_flags_the_orientation(sim):
     """Defaults only: every true edge is found; the edges into the outcome are oriented (the
     outcome causes nothing); quality-price is part of no v-structure, so observational data
     cannot orient it: NOTEARS picks one direction and the bootstrap shows the coin flip."""
-    learner = CausalNexLearner(bootstrap=8, effect_bootstrap=0, seed=0)
+    learner = CausalNexLearner(bootstrap=8, effect_bootstrap=0, seed=0, method="linear", stability_threshold=0.7,
+                               drop_unstable=False)
     g = learner.learn(sim)
     skeleton = {frozenset(e) for e in g.edge_set()}
     assert skeleton == {frozenset(e) for e in TRUE_EDGES}
@@ -52,7 +53,7 @@ def test_constraints_and_standardisation_are_recorded(fitted):
     assert c["field_rules"]["item"] == ["item"]
     m = fitted.graph.method
     assert m["standardise"] is True and m["preprocessing"] == "columns centred and scaled to unit variance"
-    assert m["algorithm"] == "NOTEARS linear (CausalNex 0.12.2)"
+    assert m["algorithm"] == "BIC search over DAGs (whyrec structure_select), bagged over bootstraps"  # the default
 
 
 def test_network_excludes_variables_not_connected_to_the_outcome(fitted):

@@ -108,7 +108,7 @@ def test_random_scm_structure_is_close_to_the_truth(seed):
     data = RandomSCMDataset(n_nodes=6, seed=seed, n_rows=6000, mc_pairs=2000).load()
     true = {(e.source, e.target) for e in data.truth["graph"].edges}
     learner = CausalNexLearner(bootstrap=8, effect_bootstrap=0, seed=seed)
-    learner.params.update(method="bic")
+    learner.params.update(method="bic", drop_unstable=False)  # 8 resamples only: keep every majority edge
     graph = learner.learn(data)
     learned = {(e.source, e.target) for e in graph.edges}
     assert shd(learned, true) <= 2, (sorted(learned), sorted(true))
