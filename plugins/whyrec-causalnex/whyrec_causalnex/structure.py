@@ -182,8 +182,6 @@ def threshold_edges(W: np.ndarray, names: list[str], w_threshold: float, constra
 
     A learned edge that closes a cycle with stronger or required edges is dropped (the weakest
     learned edge of each cycle goes first)."""
-    import networkx as nx
-
     d = len(names)
     edges: dict[tuple[str, str], float] = {}
     for i in range(d):
@@ -194,19 +192,24 @@ def threshold_edges(W: np.ndarray, names: list[str], w_threshold: float, constra
     required = {(s, t) for s, t in constraints.required}
     for s, t in required:
         edges[(s, t)] = float(W[idx[s], idx[t]]) if s in idx and t in idx else 0.0
-    g = nx.DiGraph()
-    g.add_nodes_from(names)
-    g.add_edges_from(edges)
+    return break_cycles(edges, required, strength=lambda e: abs(edges[e]))
+
+
+def break_cycles(edges: dict, required: set, strength: Any) -> dict:
+    """``edges`` (a dict keyed by (source, target)) made acyclic in place: in each cycle the
+    weakest learned edge by ``strength(edge)`` goes; required edges always stay."""
+    import networkx as nx
+
+    g = nx.DiGraph(list(edges))
     while True:
         try:
             cycle = nx.find_cycle(g)
         except nx.NetworkXNoCycle:
-            break
+            return edges
         learned = [(u, v) for u, v, *_ in cycle if (u, v) not in required]
-        weakest = min(learned, key=lambda e: abs(edges[e]))
+        weakest = min(learned, key=strength)
         g.remove_edge(*weakest)
         edges.pop(weakest)
-    return edges
 
 
 def resample_weights(n: int, rng: np.random.Generator, groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:

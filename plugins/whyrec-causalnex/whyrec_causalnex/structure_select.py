@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .structure import Constraints, StructureResult, resample_weights
+from .structure import Constraints, StructureResult, break_cycles, resample_weights
 
 RIDGE = 1e-8
 
@@ -358,8 +358,6 @@ def majority_graph(names: list[str], stability: dict[tuple[str, str], float], co
     """Bagged graph: a pair of variables is adjacent when the resamples join them (either way) at
     least ``min_frequency`` of the time, oriented the way most resamples orient it; required edges
     always; a cycle loses its least frequent edge."""
-    import networkx as nx
-
     required = set(map(tuple, constraints.required))
     pairs: dict[frozenset, tuple[str, str]] = {}
     for (s, t), f in stability.items():
@@ -371,17 +369,7 @@ def majority_graph(names: list[str], stability: dict[tuple[str, str], float], co
     for e in required:
         chosen.pop((e[1], e[0]), None)
         chosen[e] = 1.0
-    g = nx.DiGraph(list(chosen))
-    while True:
-        try:
-            cycle = nx.find_cycle(g)
-        except nx.NetworkXNoCycle:
-            break
-        learned = [(u, v) for u, v, *_ in cycle if (u, v) not in required]
-        weakest = min(learned, key=lambda e: chosen[e])
-        g.remove_edge(*weakest)
-        chosen.pop(weakest)
-    return chosen
+    return break_cycles(chosen, set(map(tuple, required)), strength=lambda e: chosen[e])
 
 
 def _subgroups(groups, keep):

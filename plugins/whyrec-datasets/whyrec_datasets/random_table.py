@@ -73,24 +73,16 @@ def random_table(directory: str | Path, seed: int = 0, n_rows: int = 6000, n_use
     users = pd.DataFrame({"uid": np.arange(n_users)})
     items = pd.DataFrame({"iid": np.arange(n_items)})
     inter = pd.DataFrame({"uid": u, "iid": i, "ts": np.sort(rng.uniform(0, 1e7, n_rows)).round()})
-    for k in range(n_user):
-        vals, eff, cat = column(n_users, "u", 0.6, k)
-        name = f"user_f{k}"
-        users[name] = vals
-        logit += effect_of(vals, eff, cat)[u]
-        out.user.append(name)
-        out.weights[name] = eff
-        if cat:
-            out.categorical.append(name)
-    for k in range(n_item):
-        vals, eff, cat = column(n_items, "i", 0.6, k)
-        name = f"item_f{k}"
-        items[name] = vals
-        logit += effect_of(vals, eff, cat)[i]
-        out.item.append(name)
-        out.weights[name] = eff
-        if cat:
-            out.categorical.append(name)
+    for side, table, count, codes in (("user", users, n_user, u), ("item", items, n_item, i)):
+        for k in range(count):
+            vals, eff, cat = column(len(table), side[0], 0.6, k)
+            name = f"{side}_f{k}"
+            table[name] = vals
+            logit += effect_of(vals, eff, cat)[codes]
+            getattr(out, side).append(name)
+            out.weights[name] = eff
+            if cat:
+                out.categorical.append(name)
     for k in range(n_context):
         vals, eff, cat = column(n_rows, "c", context_strength, k)
         name = f"ctx_f{k}"
