@@ -34,6 +34,15 @@ def _read(d: Path, name: str) -> Any:
     return parquet_or_none(d / f"{name}.parquet")
 
 
+def _interval_level(d: Path) -> str:
+    """The run's own interval level (the learner's ``ci``), never a hard-coded 95%."""
+    try:
+        ci = json.loads((d / "effects.json").read_text()).get("ci")
+        return f"{100 * float(ci):g}%"
+    except (OSError, ValueError, TypeError, AttributeError):
+        return "bootstrap"
+
+
 def _pct(v: Any) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
 
@@ -62,12 +71,13 @@ def _stage_html(d: Path) -> str:
                           + ", ".join(f"{a} → {b}" for a, b in s["unstable_edges"]), "note"))
     # headline: the causal effects
     fx = _read(d, "feature_effects")
+    level = _interval_level(d)
     if fx is not None and len(fx):
         top = fx[fx["path_to_outcome"]].copy()
         if len(top):
             lines = []
             for r in top.head(8).itertuples():
-                ci = "" if math.isnan(r.effect_low) else f" (95% interval {_pct(r.effect_low)} to {_pct(r.effect_high)})"
+                ci = "" if math.isnan(r.effect_low) else f" ({level} interval {_pct(r.effect_low)} to {_pct(r.effect_high)})"
                 lines.append(f"<li><b>{esc(r.feature)}</b>: setting it across its levels moves P({esc(outcome)}) by "
                              f"{_pct(r.effect)}{ci}</li>")
             out.append("<p>Causes of the outcome found (largest first):</p><ul>" + "".join(lines) + "</ul>")

@@ -28,7 +28,7 @@ def test_list_is_the_default(cli):
         res = CliRunner().invoke(cli, args)
         assert res.exit_code == 0, res.output
         names = [line.split()[0] for line in res.output.strip().splitlines()]
-        assert names == ["movielens-100k", "open-bandit", "sim-ecommerce", "sim-finance", "sim-video", "table"]
+        assert names == ["movielens-100k", "open-bandit", "random-scm", "sim-ecommerce", "sim-finance", "sim-video", "table"]
         assert "Open Bandit Dataset: real clicks" in res.output
 
 
