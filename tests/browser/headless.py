@@ -194,6 +194,15 @@ class Page:
     def __init__(self, browser: Browser, session: str) -> None:
         self.b, self.session = browser, session
 
+    def decoded_images(self) -> list[dict]:
+        """Every image loaded (lazy ones too: off screen they never load headless) and decoded:
+        [{alt, w, h, complete}] in document order."""
+        self.eval("Array.from(document.images).forEach((im) => { im.loading = 'eager'; })")
+        return self.eval("""Promise.all(Array.from(document.images).map(
+                (im) => im.decode().then(() => null, () => null).then(() =>
+                    ({alt: im.alt, w: im.naturalWidth, h: im.naturalHeight, complete: im.complete}))))""",
+                         await_promise=True)
+
     def eval(self, expression: str, await_promise: bool = False) -> Any:
         res = self.b.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
                                                "awaitPromise": await_promise}, session=self.session)

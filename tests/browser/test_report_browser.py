@@ -68,12 +68,7 @@ def report(tmp_path_factory) -> Path:
 def test_report_in_headless_chromium(chromium, report):
     with headless.Browser(chromium) as browser:
         page = browser.open(report.resolve().as_uri())
-        # images are lazy (they load when scrolled near): load them all before checking they decode
-        page.eval("Array.from(document.images).forEach((im) => { im.loading = 'eager'; })")
-        images = page.eval("""Promise.all(Array.from(document.images).map(
-                (im) => im.decode().then(() => null, () => null).then(() =>
-                    ({alt: im.alt, w: im.naturalWidth, h: im.naturalHeight, complete: im.complete}))))""",
-                           await_promise=True)
+        images = page.decoded_images()
         sections = page.eval("""Array.from(document.querySelectorAll('section.wr-section')).map(
                 (s) => ({name: s.dataset.section, id: s.id, status: s.dataset.status,
                          title: s.querySelector('h2').textContent}))""")

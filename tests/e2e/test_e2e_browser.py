@@ -45,12 +45,7 @@ def test_real_report_in_headless_chromium(chromium, e2e):
     report = e2e.path / "report.html"
     with headless.Browser(chromium) as browser:
         page = browser.open(report.resolve().as_uri())
-        # lazy images off screen never load in a headless window: ask for them all first
-        page.eval("Array.from(document.images).forEach((im) => { im.loading = 'eager'; })")
-        images = page.eval("""Promise.all(Array.from(document.images).map(
-                (im) => im.decode().then(() => null, () => null).then(() =>
-                    ({alt: im.alt, w: im.naturalWidth, h: im.naturalHeight, complete: im.complete}))))""",
-                           await_promise=True)
+        images = page.decoded_images()
         rendered = page.eval("""Array.from(document.querySelectorAll('section.wr-section')).map((s) => ({
                 name: s.dataset.section, id: s.id, status: s.dataset.status,
                 title: (s.querySelector('h2') || {}).textContent || '',
