@@ -55,6 +55,11 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
+def plain(v: Any) -> Any:
+    """A numpy scalar as the plain Python value JSON and messages show (anything else as is)."""
+    return v.item() if hasattr(v, "item") else v
+
+
 def _default(o: Any) -> Any:
     # numpy scalars/arrays and paths appear in results; JSON gets plain values.
     if hasattr(o, "tolist"):

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import click
 
-from .atomic import atomic_path, write_json
+from .atomic import atomic_path, plain, write_json
 from .data import ITEM, USER
 from .errors import DataError, RunDirError, UnsupportedError, WhyrecError
 
@@ -310,11 +310,6 @@ def _probe_layout(model: Any, data: "RecData", explainer: Any, name: str) -> dic
     }
 
 
-def _plain_value(v: Any) -> Any:
-    """A numpy scalar as the plain Python value JSON stores."""
-    return v.item() if hasattr(v, "item") else v
-
-
 def _fingerprint(job: dict) -> str:
     keys = ("format", "pairs_sha256", "rows", "chunk_rows", "cold_start", "model", "explainer", "columns")
     ident = {k: job[k] for k in keys}
@@ -484,11 +479,7 @@ def explain_pairs_batched(
 
     pf = _open_pairs(pairs_path)
     schema = pf.schema_arrow
-    if context:  # names and values checked (did-you-mean, types) before anything runs
-        import pandas as pd
-
-        one = data.with_context(pd.DataFrame({USER: data.user_ids[:1], ITEM: data.item_ids[:1]}), context)
-        context = {c: _plain_value(one[c].iloc[0]) for c in context}
+    context = {c: plain(v) for c, v in data.context_values(context).items()}  # did-you-mean and types, before anything runs
     _check_pairs_schema(pairs_path, schema, data, context)
     n_rows = pf.metadata.num_rows
     if n_rows == 0:
@@ -510,7 +501,7 @@ def explain_pairs_batched(
         "explainer": {"name": explainer_name, "params": explainer_params or {}},
         "method": layout["method"],
         "columns": columns,
-        "context": {k: _plain_value(v) for k, v in (context or {}).items()},
+        "context": context,
     }
     job["fingerprint"] = _fingerprint(job)
 
@@ -740,8 +731,9 @@ def explain_batch_command(run_dir: Path, pairs: Path, out: Path, executor: str |
 
     stated = parse_context_options(context)
     run = Run(run_dir)
-    if run.incomplete_warning():
-        click.echo(run.incomplete_warning(), err=True)
+    warning = run.incomplete_warning()
+    if warning:
+        click.echo(warning, err=True)
     host = run.host
     explainer_params = dict(next((e.get("params", {}) for e in run.spec("explainers") if e.get("use") == explainer_name), {}))
     explainer_params.update(_parse_opts(explainer_opts, "--explainer-opt"))

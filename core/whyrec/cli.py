@@ -104,6 +104,17 @@ def plugins_cmd(fmt: str) -> None:
             click.echo(f"  {kind}: {', '.join(names)}")
 
 
+def _open_run(run_dir: Path) -> Any:
+    """The run, with one line on stderr when it did not finish (usable, but never silently)."""
+    from .rundir import Run
+
+    run = Run(run_dir)
+    warning = run.incomplete_warning()
+    if warning:
+        click.echo(warning, err=True)
+    return run
+
+
 @cli.command("explain")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--user", "-u", required=True, help="User id.")
@@ -121,12 +132,9 @@ def explain_cmd(run_dir: Path, user: str, k: int, model: str | None, methods: tu
     from .atomic import to_json
     from .data import parse_context_options
     from .explain import explain_user, format_text, why_above_json, why_above_text
-    from .rundir import Run
 
     ctx_values = parse_context_options(context)
-    run = Run(run_dir)
-    if run.incomplete_warning():  # an interrupted or failed run is usable, but never silently
-        click.echo(run.incomplete_warning(), err=True)
+    run = _open_run(run_dir)
     if why_above:
         out = why_above_json(run, user, why_above[0], why_above[1], model=model, methods=methods, k=k, context=ctx_values)
         click.echo(to_json(out, fallback=str) if fmt == "json" else why_above_text(out))
@@ -140,11 +148,7 @@ def explain_cmd(run_dir: Path, user: str, k: int, model: str | None, methods: tu
 @click.option("--open", "open_", is_flag=True, help="Open the report in a browser.")
 def report_cmd(run_dir: Path, open_: bool) -> None:
     """Rebuild RUN_DIR/report.html from the run's artifacts (no retraining)."""
-    from .rundir import Run
-
-    run = Run(run_dir)
-    if run.incomplete_warning():  # an interrupted or failed run is usable, but never silently
-        click.echo(run.incomplete_warning(), err=True)
+    run = _open_run(run_dir)
     try:
         from .report import build_report
     except ImportError as exc:  # pragma: no cover

@@ -59,6 +59,7 @@ class RecData:
     # caches, never constructor arguments: dataclasses.replace(data, interactions=...) starts afresh
     _history: dict | None = field(default=None, init=False, repr=False)
     _hash: str | None = field(default=None, init=False, repr=False)
+    _latest: "pd.DataFrame | None" = field(default=None, init=False, repr=False)
 
     # -- features -----------------------------------------------------------------------
     @property
@@ -77,25 +78,24 @@ class RecData:
         """
         import pandas as pd
 
-        pairs = rows
         for col in (USER, ITEM):
-            if col not in pairs.columns:
-                raise DataError(f"pairs table has no {col!r} column (columns: {list(pairs.columns)})")
-        lacking = [c for c in self.context_names if c not in pairs.columns]
+            if col not in rows.columns:
+                raise DataError(f"pairs table has no {col!r} column (columns: {list(rows.columns)})")
+        lacking = [c for c in self.context_names if c not in rows.columns]
         if lacking:
             raise DataError(
                 f"dataset {self.name!r}: rows to featurize lack context column(s) {lacking}; pass whole rows "
                 f"(train, test and logged rows keep them) or state the context for new pairs "
                 f"(Python: data.with_context(pairs, {{{lacking[0]!r}: ...}}); CLI: --context {lacking[0]}=VALUE)")
         if self.featurizer is not None:
-            out = self.featurizer(self, pairs)
+            out = self.featurizer(self, rows)
         else:
-            u = self.users.reindex(pairs[USER].to_numpy())
-            i = self.items.reindex(pairs[ITEM].to_numpy())
+            u = self.users.reindex(rows[USER].to_numpy())
+            i = self.items.reindex(rows[ITEM].to_numpy())
             cols = {}
             for f in self.schema:
                 if f.field == "context":  # the row's own value, never looked up by id
-                    cols[f.name] = pairs[f.name].to_numpy()
+                    cols[f.name] = rows[f.name].to_numpy()
                     continue
                 src = u if f.field == "user" else i
                 if f.name in src.columns:
@@ -105,7 +105,7 @@ class RecData:
         if missing:
             raise DataError(f"dataset {self.name!r}: featurizer did not produce features {missing}")
         out = out[self.schema.names]
-        out.index = pairs.index
+        out.index = rows.index
         return out
 
     def with_context(self, pairs: "pd.DataFrame", context: "dict[str, Any] | None" = None) -> "pd.DataFrame":
@@ -122,9 +122,34 @@ class RecData:
         import numpy as np
         import pandas as pd
 
+        stated = self.context_values(context)
+        out = pairs.copy()
+        sources: dict[str, str] = {}
+        for c in self.context_names:
+            if c in pairs.columns:
+                sources[c] = "pair"
+            elif c in stated:
+                out[c] = stated[c]
+                sources[c] = "explicit"
+            else:
+                latest = self._latest_context()
+                have = pairs[USER].isin(latest.index).to_numpy()
+                col = latest[c].reindex(pairs[USER].to_numpy()).to_numpy()
+                if not have.all():  # no logged context for these users: the typical value
+                    col = np.where(have, col, self._typical_context(c))
+                out[c] = pd.Series(col, index=pairs.index)
+                if c in self.interactions.columns and isinstance(self.interactions[c].dtype, pd.CategoricalDtype):
+                    out[c] = out[c].astype(self.interactions[c].dtype)
+                sources[c] = "user-latest" if have.all() else ("typical" if not have.any() else "user-latest/typical")
+        out.attrs["context"] = sources
+        return out
+
+    def context_values(self, context: "dict[str, Any] | None") -> dict:
+        """Stated context values (``--context key=value``) checked and typed against their
+        columns: an unknown name gets "did you mean", a value a number for a numeric column or
+        one seen in the logs for a categorical one. Returns ``{column: typed value}``."""
         names = self.context_names
-        context = dict(context or {})
-        unknown = [k for k in context if k not in names]
+        unknown = [k for k in (context or {}) if k not in names]
         if unknown:
             import difflib
 
@@ -133,30 +158,7 @@ class RecData:
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise DataError(f"--context {k}: dataset {self.name!r} has no context feature {k!r}; {hint}"
                             f"its context features are {names or 'none'}")
-        out = pairs.copy()
-        sources: dict[str, str] = {}
-        latest = None
-        for c in names:
-            if c in pairs.columns:
-                sources[c] = "pair"
-                continue
-            if c in context:
-                out[c] = self._context_value(c, context[c])
-                sources[c] = "explicit"
-                continue
-            if latest is None:
-                latest = self._latest_context()
-            have = pairs[USER].isin(latest.index).to_numpy() if len(latest) else np.zeros(len(pairs), bool)
-            typical = self._typical_context(c)
-            col = latest[c].reindex(pairs[USER].to_numpy()).to_numpy() if len(latest) else np.full(len(pairs), typical)
-            if not have.all():
-                col = np.where(have, col, typical)
-            out[c] = pd.Series(col, index=pairs.index)
-            if c in self.interactions.columns and isinstance(self.interactions[c].dtype, pd.CategoricalDtype):
-                out[c] = out[c].astype(self.interactions[c].dtype)
-            sources[c] = "user-latest" if have.all() else ("typical" if not have.any() else "user-latest/typical")
-        out.attrs["context"] = sources
-        return out
+        return {k: self._context_value(k, v) for k, v in (context or {}).items()}
 
     def user_pairs(self, user: Any, items: Any, context: "dict[str, Any] | None" = None) -> "pd.DataFrame":
         """Rows (user, item, context) for one user and several items, ready for ``features``:
@@ -194,18 +196,18 @@ class RecData:
         return value
 
     def _latest_context(self) -> "pd.DataFrame":
-        """Per user, the context columns of their most recent logged interaction."""
-        if getattr(self, "_latest_cache", None) is None:
-            inter = self.interactions
-            cols = [c for c in self.context_names if c in inter.columns]
-            if not cols or USER not in inter.columns:
-                import pandas as pd
+        """Per user, the context columns of their most recent logged interaction (an empty
+        table, so every user gets the typical value, when the logs hold no context)."""
+        if self._latest is None:
+            import pandas as pd
 
-                self._latest_cache = pd.DataFrame(columns=self.context_names)
-            else:
+            inter = self.interactions
+            if USER in inter.columns and all(c in inter.columns for c in self.context_names):
                 src = inter.sort_values(TIMESTAMP, kind="stable") if TIMESTAMP in inter.columns else inter
-                self._latest_cache = src.groupby(USER, sort=False, observed=True)[cols].last()
-        return self._latest_cache
+                self._latest = src.groupby(USER, sort=False, observed=True)[self.context_names].last()
+            else:
+                self._latest = pd.DataFrame(columns=self.context_names, index=pd.Index([], name=USER))
+        return self._latest
 
     def _typical_context(self, name: str) -> Any:
         import numpy as np

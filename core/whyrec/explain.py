@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .atomic import plain
 from .errors import RunDirError, UnsupportedError
 
 
@@ -63,7 +64,7 @@ def context_block(data: Any, rows: Any) -> dict | None:
     if not names:
         return None
     source = dict(getattr(rows, "attrs", {}).get("context", {}))
-    values = {c: _plain(rows[c].iloc[0]) for c in names if c in rows.columns and len(rows)}
+    values = {c: plain(rows[c].iloc[0]) for c in names if c in rows.columns and len(rows)}
     return {"values": values, "source": {c: source.get(c, "pair") for c in names}}
 
 
@@ -86,8 +87,8 @@ def explain_user(run: Any, user: Any, k: int, model: str | None = None, methods:
             row["additive"] = bool(e.additive)
             row["caution"] = cautions[name]  # None, or why this method's reasons need care on this model
             entries.append(row)
-        out.append({"item": _plain(r.item), "title": data.item_title(r.item), "rank": int(r.rank), "score": float(r.score), "explanations": entries})
-    res = {"user": _plain(user), "model": model or run.model_names()[0], "recommendations": out}
+        out.append({"item": plain(r.item), "title": data.item_title(r.item), "rank": int(r.rank), "score": float(r.score), "explanations": entries})
+    res = {"user": plain(user), "model": mname, "recommendations": out}
     ctx = context_block(data, recs)
     if ctx is not None:
         res["context"] = ctx
@@ -166,8 +167,8 @@ def why_above_json(run: Any, user: Any, item_a: Any, item_b: Any, model: str | N
     diff = e.difference(0, 1)
     sa, sb = (float(v) for v in e.pairs["output_value"])
     out = {
-        "user": _plain(user), "model": model or run.model_names()[0], "method": name,
-        "item_a": _plain(a), "item_b": _plain(b), "title_a": data.item_title(a), "title_b": data.item_title(b),
+        "user": plain(user), "model": model or run.model_names()[0], "method": name,
+        "item_a": plain(a), "item_b": plain(b), "title_a": data.item_title(a), "title_b": data.item_title(b),
         "score_a": sa, "score_b": sb, "rank_a": order.get(a), "rank_b": order.get(b),
         "seen_a": a not in order, "seen_b": b not in order,  # already interacted with: never recommended, no rank
         "additive": bool(e.additive),
@@ -244,5 +245,3 @@ def why_above_text(out: dict) -> str:
     return "\n".join(lines)
 
 
-def _plain(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v
