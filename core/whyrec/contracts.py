@@ -48,6 +48,39 @@ class Model(Protocol):
     def save(self, directory: Path) -> None: ...
 
 
+TORCH_NETWORK = "torch-network"
+TORCH_NETWORK_WEIGHTS = "weights.safetensors"
+
+
+@runtime_checkable
+class TorchNetwork(Protocol):
+    """The ``torch-network`` capability: the model scores feature rows with one torch module.
+
+    A model that declares it (``provides=["torch-network"]`` and the same in ``capabilities``)
+    lets other plugins (pruning, quantisation, fine-tuning) work on its network without
+    importing its class:
+
+    - ``torch_module()``: the ``nn.Module`` that scores;
+    - ``torch_inputs(X)``: the module's input tensors for feature rows ``X`` (columns
+      ``feature_names``), on the module's device: ``torch_module()(*torch_inputs(X))`` is the
+      logit per row, what ``score_features(X)`` returns;
+    - ``with_module(module)``: a copy of the model (same class, parameters, data binding and
+      encoder) that scores with ``module`` on the device ``module`` lives on; the original is
+      untouched;
+    - ``save(dir)`` writes the module's ``state_dict()`` to ``dir/weights.safetensors``
+      (``TORCH_NETWORK_WEIGHTS``) next to the model's own files, and the registered class's
+      ``load(dir, data)`` reads it back: so a compressor can store the weights its own way and
+      rebuild the model through the registry (never a pickle).
+    """
+
+    capabilities: frozenset[str]
+
+    def torch_module(self) -> Any: ...
+    def torch_inputs(self, X: "pd.DataFrame") -> tuple: ...
+    def with_module(self, module: Any) -> "TorchNetwork": ...
+    def save(self, directory: Path) -> None: ...
+
+
 @runtime_checkable
 class Explainer(Protocol):
     def supports(self, model: Model) -> bool: ...
