@@ -6,12 +6,13 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .errors import RegistryError, WhyrecError
+from .errors import RegistryError, WhyrecError, WhyrecWarning
 
 
 class PluginGroup(click.Group):
@@ -176,8 +177,20 @@ def _add_core_extras() -> None:
 _add_core_extras()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+    """whyrec's own warnings are one line for a person, not Python's file:line dump."""
+    if issubclass(category, WhyrecWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> Any:
     debug = os.environ.get("WHYREC_DEBUG") == "1" or "--debug" in (argv if argv is not None else sys.argv[1:])
+    warnings.showwarning = _show_warning
     try:
         return cli.main(args=argv, prog_name="whyrec", standalone_mode=False)
     except click.exceptions.Abort:

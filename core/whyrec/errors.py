@@ -8,6 +8,15 @@ class WhyrecError(Exception):
     exit_code = 2
 
 
+class WhyrecWarning(UserWarning):
+    """Input that is accepted but looks wrong (duplicate rows, mixed id spellings): the CLI
+    prints it as one line, ``warning: ...``; a run records it in its manifest."""
+
+
+class DataWarning(WhyrecWarning):
+    """Data that is used as given although it is probably not what the user meant."""
+
+
 class RegistryError(WhyrecError):
     """registry.toml is missing, malformed or names something that does not exist."""
 

@@ -1,13 +1,14 @@
 """Reading and checking tables: every bad input becomes a one-line DataError naming the fix."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from whyrec.errors import DataError
+from whyrec.errors import DataError, DataWarning
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
@@ -99,6 +100,51 @@ def check_ids(df: pd.DataFrame, column: str, source: str) -> None:
             f"{source}: id column {column!r} has {int(nulls.sum())} null values (first at rows {rows}); "
             f"drop or fill those rows"
         )
+
+
+def _looks_numeric(v: Any) -> bool:
+    try:
+        float(str(v))
+    except ValueError:
+        return False
+    return True
+
+
+def warn_mixed_ids(df: pd.DataFrame, column: str, source: str) -> None:
+    """Ids written two ways in one text column ("u5" next to "5") are different ids to every
+    join: warn, naming both kinds, since they are probably one. (A file column has one type:
+    Parquet cannot mix them, CSV reads both as text.)"""
+    col = df[column]
+    if pd.api.types.is_numeric_dtype(col) or (isinstance(col.dtype, pd.CategoricalDtype)
+                                               and pd.api.types.is_numeric_dtype(col.cat.categories)):
+        return
+    uniq = pd.unique(col.dropna())
+    numeric = [v for v in uniq if _looks_numeric(v)]
+    if numeric and len(numeric) < len(uniq):
+        other = next(v for v in uniq if not _looks_numeric(v))
+        warnings.warn(f"{source}: id column {column!r} mixes numeric ids ({len(numeric):,}, e.g. {str(numeric[0])!r}) and "
+                      f"other ids ({len(uniq) - len(numeric):,}, e.g. {str(other)!r}); if e.g. 'u5' and '5' are one id, "
+                      "write them the same way", DataWarning, stacklevel=2)
+
+
+def warn_duplicate_rows(keys: pd.DataFrame, source: str, what: str) -> int:
+    """Rows repeating an earlier row's ``keys`` (e.g. user, item and time: ``what`` names them)
+    are kept, since a repeated interaction can be data, but usually come from a logging or join
+    bug that double-counts: warn with the count and the first one. Returns the count."""
+    # Row hashes first (numeric keys hash in about a second for millions of rows), then the exact
+    # comparison on the few rows whose hash repeats, so a hash collision never counts.
+    h = pd.Series(pd.util.hash_pandas_object(keys, index=False).to_numpy())
+    rep = h.duplicated(keep=False).to_numpy()
+    dup = np.zeros(len(keys), dtype=bool)
+    if rep.any():
+        dup[np.flatnonzero(rep)] = keys[rep].duplicated(keep="first").to_numpy()
+    n = int(dup.sum())
+    if n:
+        first = int(np.flatnonzero(dup)[0])
+        warnings.warn(f"{source}: {n:,} rows repeat the {what} of an earlier row (first at row {first}); they are "
+                      "kept as repeated interactions: drop them first (e.g. pandas drop_duplicates) if they are "
+                      "logging artefacts", DataWarning, stacklevel=2)
+    return n
 
 
 def check_label(values: pd.Series, kind: str, source: str, column: str) -> np.ndarray:

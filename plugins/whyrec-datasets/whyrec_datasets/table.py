@@ -19,7 +19,8 @@ from whyrec.data import ITEM, LABEL, POSITION, PROPENSITY, RATING, TIMESTAMP, US
 from whyrec.errors import DataError
 from whyrec.schema import Feature, FeatureSchema
 
-from .frames import show, check_ids, check_label, file_columns, read_table, require_columns, require_file
+from .frames import (show, check_ids, check_label, file_columns, read_table, require_columns, require_file,
+                     warn_duplicate_rows, warn_mixed_ids)
 from .history import HistoryIndex, PairLookup
 from .splits import sample_negatives, time_split
 
@@ -170,6 +171,8 @@ class Table:
         src = f"interactions file {ipath}"
         check_ids(raw, self.cols[USER], src)
         check_ids(raw, self.cols[ITEM], src)
+        warn_mixed_ids(raw, self.cols[USER], src)
+        warn_mixed_ids(raw, self.cols[ITEM], src)
 
         # Standard column names (pandas copy-on-write: renaming does not copy the data).
         inter = raw.rename(columns={v: k for k, v in self.cols.items() if v is not None and k not in (LABEL, RATING)})
@@ -198,6 +201,9 @@ class Table:
 
         user_codes, user_ids = pd.factorize(inter[USER], sort=True)
         item_codes, item_ids = pd.factorize(inter[ITEM], sort=True)
+        if self.cols[TIMESTAMP] is not None:  # without times, identical rows are repeats in file order
+            warn_duplicate_rows(pd.DataFrame({"u": user_codes, "i": item_codes, "t": inter[TIMESTAMP].to_numpy()}),
+                                src, f"user ({self.cols[USER]!r}), item ({self.cols[ITEM]!r}) and time ({self.cols[TIMESTAMP]!r})")
         users, ufeats = self._side_table("users", self.cols[USER], self.user_features, user_ids, inter)
         items, ifeats = self._side_table("items", self.cols[ITEM], self.item_features, item_ids, inter)
         if len(users) != len(user_ids):  # users file adds users without interactions: recode

@@ -1,0 +1,110 @@
+"""`table` accepts but warns about data that is probably not what the user meant: exact
+duplicate rows, and ids written two ways in one column ("u5" next to "5")."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from whyrec.cli import main
+from whyrec.errors import DataWarning
+from whyrec_datasets.table import Table
+
+
+def _frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "uid": [f"u{k}" for k in rng.integers(0, 40, n)],
+        "iid": rng.integers(100, 140, n),
+        "clicked": (rng.random(n) < 0.3).astype(int),
+        "ts": np.arange(n, dtype=float),
+    })
+
+
+def _load(path):
+    return Table(interactions=str(path), user_col="uid", item_col="iid", label_col="clicked",
+                 timestamp_col="ts").load()
+
+
+def _data_warnings(path) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = _load(path)
+    return data, [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+
+
+def test_clean_data_gives_no_warning(tmp_path):
+    _frame().to_csv(tmp_path / "i.csv", index=False)
+    _, msgs = _data_warnings(tmp_path / "i.csv")
+    assert msgs == []
+
+
+def test_duplicate_rows_are_counted_named_and_kept(tmp_path):
+    df = _frame()
+    dup = pd.concat([df, df.iloc[10:510]], ignore_index=True)  # 500 exact duplicates, first at row 600
+    dup.to_csv(tmp_path / "i.csv", index=False)
+    data, msgs = _data_warnings(tmp_path / "i.csv")
+    assert len(msgs) == 1, msgs
+    assert "500 rows repeat the user ('uid'), item ('iid') and time ('ts') of an earlier row" in msgs[0]
+    assert "first at row 600" in msgs[0]
+    assert str(tmp_path / "i.csv") in msgs[0]
+    assert len(data.interactions) == len(dup)  # kept: a repeated interaction is data
+
+
+def test_the_same_user_item_and_time_with_another_label_is_a_duplicate_log(tmp_path):
+    df = _frame()
+    again = df.iloc[:3].copy()
+    again["clicked"] = 1 - again["clicked"]  # contradicting copies: the worst kind of duplicate
+    pd.concat([df, again], ignore_index=True).to_csv(tmp_path / "i.csv", index=False)
+    _, msgs = _data_warnings(tmp_path / "i.csv")
+    assert len(msgs) == 1 and "3 rows repeat" in msgs[0], msgs
+
+
+def test_rows_differing_in_time_are_not_duplicates(tmp_path):
+    df = _frame()
+    again = df.iloc[:50].copy()
+    again["ts"] += 10_000  # the same user and item again, later: a real repeat, not a copy
+    pd.concat([df, again], ignore_index=True).to_csv(tmp_path / "i.csv", index=False)
+    _, msgs = _data_warnings(tmp_path / "i.csv")
+    assert msgs == []
+
+
+def test_without_a_time_column_identical_rows_are_repeats(tmp_path):
+    df = _frame().drop(columns="ts")
+    pd.concat([df, df.iloc[:30]], ignore_index=True).to_csv(tmp_path / "i.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Table(interactions=str(tmp_path / "i.csv"), user_col="uid", item_col="iid", label_col="clicked").load()
+    assert [w for w in caught if issubclass(w.category, DataWarning)] == []
+
+
+def test_mixed_id_spellings_are_named(tmp_path):
+    df = _frame()
+    df.loc[df.index[::7], "uid"] = [str(k) for k in range(len(df.index[::7]))]  # "5" next to "u5"
+    df.to_csv(tmp_path / "i.csv", index=False)
+    _, msgs = _data_warnings(tmp_path / "i.csv")
+    assert len(msgs) == 1, msgs
+    assert "id column 'uid' mixes numeric ids" in msgs[0] and "'u" in msgs[0]
+
+
+def test_numeric_ids_alone_are_not_mixed(tmp_path):
+    df = _frame()
+    df["uid"] = df["uid"].str[1:]  # all "5"-style text ids: one spelling
+    df.to_csv(tmp_path / "i.csv", index=False)
+    _, msgs = _data_warnings(tmp_path / "i.csv")
+    assert msgs == []
+
+
+def test_cli_prints_a_data_warning_as_one_line(tmp_path, capsys):
+    df = _frame()
+    pd.concat([df, df.iloc[:20]], ignore_index=True).to_csv(tmp_path / "i.csv", index=False)
+    main(["datasets", "describe", "table", "-p", f"interactions={tmp_path / 'i.csv'}", "-p", "user_col=uid",
+          "-p", "item_col=iid", "-p", "label_col=clicked", "-p", "timestamp_col=ts"])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "repeat" in ln]
+    assert lines == [f"warning: interactions file {tmp_path / 'i.csv'}: 20 rows repeat the user ('uid'), item ('iid') and "
+                     "time ('ts') of an earlier row (first at row 600); they are kept as repeated interactions: drop them first (e.g. pandas "
+                     "drop_duplicates) if they are logging artefacts"]
+    assert "UserWarning" not in err and "frames.py" not in err
