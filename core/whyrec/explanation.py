@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+# The keys of ``Explanation.row``; a ``details`` name may not reuse one.
+ROW_KEYS = frozenset({"method", "model", "output_value", "base_value", "attributions", "field_attributions",
+                      "additivity_error", "reasons"})
+
+
 @dataclass
 class Explanation:
     """Attributions of one method for one model over the rows of ``pairs``.
@@ -32,6 +37,9 @@ class Explanation:
     extras: method-specific tables (e.g. attention weights over history positions), long format
         with a ``pair`` column indexing ``pairs``.
     reasons: per pair, short sentences in words.
+    details: per-pair structured details, by name: ``details[name][i]`` is a JSON-able list of
+        dicts for pair i (e.g. ``"paths"`` of kg-paths); ``row(i)`` carries each under its name,
+        and they are saved as ``details.json``.
     """
 
     method: str
@@ -46,12 +54,18 @@ class Explanation:
     extras: dict = field(default_factory=dict)
     reasons: list[list[str]] | None = None
     summary: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         import numpy as np
 
         self.pairs = self.pairs.reset_index(drop=True)
         n = len(self.pairs)
+        for name, per_pair in self.details.items():
+            if name in ROW_KEYS:
+                raise ValueError(f"details {name!r} clashes with a key of row(); name it otherwise")
+            if len(per_pair) != n:
+                raise ValueError(f"details {name!r} has {len(per_pair)} entries for {n} pairs")
         for name in ("attributions", "field_attributions", "feature_values"):
             df = getattr(self, name)
             if df is not None:
@@ -89,7 +103,7 @@ class Explanation:
 
         p = self.pairs.iloc[i]
         err = float(p["additivity_error"])
-        return {
+        out = {
             "method": self.method,
             "model": self.model,
             "output_value": float(p["output_value"]) if "output_value" in p else None,
@@ -99,6 +113,9 @@ class Explanation:
             "additivity_error": None if math.isnan(err) else err,
             "reasons": [] if self.reasons is None else list(self.reasons[i]),
         }
+        for name, per_pair in self.details.items():
+            out[name] = list(per_pair[i])
+        return out
 
     def find(self, user: Any, item: Any) -> int | None:
         m = (self.pairs["user"] == user) & (self.pairs["item"] == item)
@@ -132,6 +149,8 @@ class Explanation:
             written.append(write_parquet(d / "field_attributions.parquet", fl))
         for name, table in self.extras.items():
             written.append(write_parquet(d / f"extra_{name}.parquet", pd.DataFrame(table)))
+        if self.details:
+            written.append(write_json(d / "details.json", self.details))
         meta = {
             "method": self.method,
             "model": self.model,
@@ -144,6 +163,7 @@ class Explanation:
             "feature_value_columns": None if self.feature_values is None else list(self.feature_values.columns),
             "schema": self.schema.to_dict(),
             "extras": sorted(self.extras),
+            "details": sorted(self.details),
             "reasons": self.reasons,
             "summary": self.summary,
         }
@@ -174,12 +194,14 @@ class Explanation:
                 fattr = fl.pivot(index="pair", columns="field", values="attribution").reindex(range(len(pairs)))[meta["fields"]]
                 fattr.columns.name = None
             extras = {n: pd.read_parquet(d / f"extra_{n}.parquet") for n in meta.get("extras", [])}
+            details = json.loads((d / "details.json").read_text()) if meta.get("details") else {}
         except (OSError, KeyError, ValueError) as exc:
             raise RunDirError(f"{d}: explanation artifacts are missing or corrupted ({exc}); rerun the explainers stage") from exc
         return cls(
             method=meta["method"], model=meta["model"], pairs=pairs, schema=FeatureSchema.from_dict(meta["schema"]),
             attributions=attr, field_attributions=fattr, feature_values=vals, params=meta["params"],
             additive=meta["additive"], extras=extras, reasons=meta.get("reasons"), summary=meta.get("summary", {}),
+            details=details,
         )
 
     def _repr_html_(self) -> str:

@@ -1,7 +1,7 @@
 """The data cache: registry wheels that carry public data sets, verified and unpacked.
 
-MovieLens-100K ships inside the ``recbole`` wheel and the Open Bandit Dataset sample inside the
-``obp`` wheel. ``fetch`` downloads the wheel with pip (no dependencies, nothing installed),
+MovieLens-100K (and its knowledge graph, source ``ml-100k-kg``) ships inside the ``recbole``
+wheel and the Open Bandit Dataset sample inside the ``obp`` wheel. ``fetch`` downloads the wheel with pip (no dependencies, nothing installed),
 checks its sha256 against the pinned value, and extracts only the data files into
 ``$WHYREC_CACHE/<source>/`` with a ``manifest.json`` of every extracted file's size and sha256.
 ``ensure`` is what loaders call: it verifies the files against the manifest and re-extracts when
@@ -60,6 +60,17 @@ SOURCES: dict[str, Source] = {
         prefix="obp/dataset/obd/",
         suffixes=(".csv",),
         description="Open Bandit Dataset sample (ZOZO, CC BY 4.0) from the obp 0.4.1 wheel",
+    ),
+    # The knowledge graph of ml-100k (Freebase facts from KB4Rec: .kg triples, .link item ->
+    # entity), from the same pinned wheel, in its own folder so the ratings cache stays as it was.
+    "ml-100k-kg": Source(
+        key="ml-100k-kg",
+        requirement="recbole==1.2.1",
+        wheel="recbole-1.2.1-py3-none-any.whl",
+        sha256="9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
+        prefix="recbole/dataset_example/ml-100k/",
+        suffixes=("ml-100k.kg", "ml-100k.link"),
+        description="the MovieLens-100K knowledge graph (Freebase via KB4Rec) from the recbole 1.2.1 wheel",
     ),
 }
 

@@ -19,7 +19,7 @@ from whyrec.data import ITEM, LABEL, RATING, TIMESTAMP, USER, RecData
 from whyrec.errors import DataError
 from whyrec.schema import Feature, FeatureSchema
 
-from . import cache
+from . import cache, kg
 from .frames import show, require_file
 from .history import HistoryIndex, PairLookup
 from .splits import sample_negatives, time_split
@@ -193,7 +193,10 @@ class MovieLens100K:
         data = RecData(name="movielens-100k", interactions=interactions, users=users, items=items, schema=schema,
                        train=train, test=test, featurizer=featurizer, describer=featurizer.describe,
                        history_deriver=featurizer.rederive_history, params=params, description=desc, history_length=self.history_length)
-        return data
+        # data.knowledge_graph(): the .kg/.link next to path's files, else the cache's (loaded on first use)
+        own = Path(self.path).expanduser() if self.path is not None else None
+        kg_folder = own if own is not None and (own / "ml-100k.kg").exists() else None
+        return kg.attach(data, lambda: kg.movielens_graph(kg_folder, items))
 
 
 def movielens_schema(n: int) -> FeatureSchema:

@@ -80,6 +80,8 @@ class Table:
         keep_cold_start: bool = False,
         seed: int = 0,
         name: str = "table",
+        kg: str | Path | None = None,  # triples file (head, relation, tail): data.knowledge_graph(), see kg.py
+        kg_link: str | Path | None = None,  # (item, entity) link file; without it a triple's head is an item id
     ) -> None:
         if label_col is None and rating_col is None:
             raise DataError("table: declare the outcome: label_col = \"<0/1 column>\" or rating_col = \"<column>\" "
@@ -106,6 +108,7 @@ class Table:
         self.history_length, self.negatives = int(history_length), int(negatives)
         self.test_fraction, self.split, self.keep_cold_start = float(test_fraction), split, keep_cold_start
         self.seed, self.name = int(seed), name
+        self.kg, self.kg_link = kg, kg_link
 
     @property
     def params(self) -> dict:
@@ -282,10 +285,16 @@ class Table:
                                      self.history_length, self.name, id_features=self.id_features)
         params = dict(self.params, split_report=report.to_dict(), sampled_negatives=int(sampled))
         desc = (f"{self.name}: {len(inter):,} interactions of {n_users:,} users with {n_items:,} items from {ipath}")
-        return RecData(name=self.name, interactions=inter, users=users, items=items, schema=schema, train=train,
+        data = RecData(name=self.name, interactions=inter, users=users, items=items, schema=schema, train=train,
                        test=test, featurizer=featurizer, describer=featurizer.describe, params=params,
                        history_deriver=featurizer.rederive_history if self.history_length > 0 else None,
                        description=desc, history_length=self.history_length)
+        if self.kg is not None:  # read now: a bad triples file fails the dataset stage, its warnings go with it
+            from . import kg
+
+            graph = kg.table_graph(self.kg, items, self.kg_link)
+            kg.attach(data, lambda: graph)
+        return data
 
     def _schema(self, users, items, inter, ufeats, ifeats) -> tuple[FeatureSchema, dict[str, str]]:
         declared = self.categorical | self.numeric
