@@ -127,8 +127,10 @@ def _open_run(run_dir: Path) -> Any:
               help="A context feature of the request (repeatable), e.g. --context device=ios. "
                    "Default: the user's latest logged context (the output says which was used).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="Add sentences a person reads, in this language (JSON: a `text` list per recommendation; docs/sentences.md).")
 def explain_cmd(run_dir: Path, user: str, k: int, model: str | None, methods: tuple[str, ...], why_above: tuple[str, str] | None,
-                context: tuple[str, ...], fmt: str) -> None:
+                context: tuple[str, ...], fmt: str, lang: str | None) -> None:
     """Why were these items recommended to USER? (top-k with reasons)"""
     from .atomic import to_json
     from .data import parse_context_options
@@ -141,7 +143,13 @@ def explain_cmd(run_dir: Path, user: str, k: int, model: str | None, methods: tu
         click.echo(to_json(out, fallback=str) if fmt == "json" else why_above_text(out))
         return
     out = explain_user(run, user, k, model=model, methods=methods, context=ctx_values)
-    click.echo(to_json(out, fallback=str) if fmt == "json" else format_text(out))
+    if lang is None:
+        click.echo(to_json(out, fallback=str) if fmt == "json" else format_text(out))
+        return
+    from .sentences import add_text, text_lines
+
+    add_text(out, run.load_data(), lang)
+    click.echo(to_json(out, fallback=str) if fmt == "json" else "\n".join([format_text(out), *text_lines(out)]))
 
 
 @cli.command("report")

@@ -675,6 +675,7 @@ def render_users(run: Any) -> Section | None:
              "wr-small"))
     models = _by_model(expls)
     verdicts = run_verdicts(run_path(run))
+    words = _sentence_words(run, opts if isinstance(opts, dict) else {})
     for user in users:
         b.add(f'<div class="wr-user" id="user-{esc(slug(str(user)))}"><h3>User {esc(user)}</h3>')
         for model, mex in models.items():
@@ -685,7 +686,7 @@ def render_users(run: Any) -> Section | None:
                 continue
             b.add(f"<h4>{esc(model)}: top {len(rows)}</h4>")
             with b.guard(f"user {user}, {model}: "):
-                b.add(_topk_table(base_expl, rows, mex, verdicts, prim[0] if prim else mex[0][0]))
+                b.add(_topk_table(base_expl, rows, mex, verdicts, prim[0] if prim else mex[0][0], words))
             if prim is not None:
                 with b.guard(f"user {user}, {model} waterfalls: "):
                     e = prim[1]
@@ -719,9 +720,22 @@ def _caution(verdicts: dict, d: StageDir) -> str | None:
     return next((v.caution for v in verdicts.get(d.name, []) if v.caution), None)
 
 
-def _topk_table(base_expl, rows: list[int], mex, verdicts: dict | None = None, base_dir: StageDir | None = None) -> str:
+def _sentence_words(run: Any, opts: dict) -> tuple[list, str]:
+    """The catalogues of the report's sentences (settings ``report = { lang = ["en", "zh"] }``;
+    English by default) and the dataset's domain (docs/sentences.md)."""
+    from .. import sentences
+
+    langs = opts.get("lang") or ["en"]
+    langs = [langs] if isinstance(langs, str) else list(langs)
+    spec = ((manifest(run).get("spec") or {}).get("dataset") or [{}])[0]
+    return [sentences.Words(lang) for lang in langs], sentences.domain_of(spec.get("use"), spec.get("params"))
+
+
+def _topk_table(base_expl, rows: list[int], mex, verdicts: dict | None = None, base_dir: StageDir | None = None,
+                words: tuple[list, str] | None = None) -> str:
     """The user's top-k with every explainer's reasons; a method judged unfaithful on this
-    model carries that caution in its header and next to each of its reasons."""
+    model carries that caution in its header and next to each of its reasons; then the
+    sentences a person reads (docs/sentences.md), one column per language."""
     verdicts = verdicts or {}
     pairs = base_expl.pairs
     cols = ["rank", "item", "score"]
@@ -738,6 +752,12 @@ def _topk_table(base_expl, rows: list[int], mex, verdicts: dict | None = None, b
     if auto:
         label = _name(base_dir, base_expl)[0] if base_dir is not None else base_expl.method
         head += f"<th>largest contributions ({esc(label)})</th>"
+    langs, domain = words or ([], "default")
+    from ..sentences import item_id, saved_sentences, title_map
+
+    named = [(d.name, e, cautions.get(d.name, _caution(verdicts, d))) for d, e in mex]
+    titles = title_map(e for _, e, _ in named) if langs else {}
+    head += "".join(f"<th>in words ({esc(w.lang)})</th>" for w in langs)
     body = []
     score_col = "output_value" if "output_value" in pairs.columns else ("score" if "score" in pairs.columns else None)
     for i in rows:
@@ -756,9 +776,20 @@ def _topk_table(base_expl, rows: list[int], mex, verdicts: dict | None = None, b
         if auto:
             lines = _auto_reasons(base_expl, i) if (base_expl.attributions is not None or base_expl.field_attributions is not None) else []
             cells.append('<td><ul class="wr-reasons">' + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul></td>")
+        for w in langs:
+            said = saved_sentences(pairs["user"].iloc[i], pairs["item"].iloc[i],
+                                   titles.get(str(item_id(pairs["item"].iloc[i])), str(pairs["item"].iloc[i])), named, w, domain, titles)
+            cells.append("<td>" + ('<ul class="wr-reasons">' + "".join(f'<li title="{esc(_said_from(x))}">{esc(x["text"])}</li>' for x in said)
+                                   + "</ul>" if said else "—") + "</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<div class="wr-table-wrap"><table class="wr-table"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _said_from(s: dict) -> str:
+    """Where a sentence came from (its hover text): method, unit and numbers."""
+    what = s.get("feature") or s.get("field") or s.get("relation") or ", ".join(s.get("features", []))
+    return f"{s['method']}: {what}, share {s['share']:.0%} of the attribution"
 
 
 def _attention_block(expl, att, user, model: str) -> str:
