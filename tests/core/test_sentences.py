@@ -236,7 +236,7 @@ def toy_run_dir(tmp_path_factory):
     host.add(toyplugin, "toyplugin")
     host.check()
     d = tmp_path_factory.mktemp("sentences")
-    (d / "registry.toml").write_text(TOY + "report = { enabled = false }\n")
+    (d / "registry.toml").write_text(TOY + 'report = { enabled = false, lang = ["en", "zh"] }\n')
     return run_pipeline("toy", registry=d / "registry.toml", out=d / "runs", host=host)
 
 
@@ -290,3 +290,19 @@ def test_add_text_is_callable_on_explain_users_json(toy_run):
     assert add_text(out, toy_run.load_data(), "zh", domain="ecommerce") is out
     assert out["sentences"]["domain"] == "ecommerce"
     assert all(rec["text"] and rec["text"][0]["text"] == "因为这件商品本身" for rec in out["recommendations"])
+
+
+def test_report_shows_the_sentences_in_each_asked_language(toy_run, tmp_path):
+    import html as htmllib
+
+    from whyrec.explain import explain_user
+    from whyrec.report import build_report
+
+    page = build_report(toy_run, output=tmp_path / "report.html").read_text()
+    assert "<th>in words (en)</th>" in page and "<th>in words (zh)</th>" in page
+    for lang in LANGS:  # the report says what `whyrec explain --lang` says for the same pairs
+        out = add_text(explain_user(toy_run, 2, 3), toy_run.load_data(), lang)
+        for rec in out["recommendations"]:
+            for s in rec["text"]:
+                hover = f"popularity-reason: {s['field']}, share {s['share']:.0%} of the attribution"
+                assert f'<li title="{htmllib.escape(hover)}">{htmllib.escape(s["text"])}</li>' in page

@@ -755,7 +755,7 @@ def _topk_table(base_expl, rows: list[int], mex, verdicts: dict | None = None, b
     langs, domain = words or ([], "default")
     from ..sentences import item_id, saved_sentences, title_map
 
-    named = [(d.name, e, cautions.get(d.name, _caution(verdicts, d))) for d, e in mex]
+    named = [(_name(d, e)[0], e, cautions.get(d.name, _caution(verdicts, d))) for d, e in mex]
     titles = title_map(e for _, e, _ in named) if langs else {}
     head += "".join(f"<th>in words ({esc(w.lang)})</th>" for w in langs)
     body = []
