@@ -6,6 +6,7 @@ Conventions: ``x`` successes (clicks) out of ``n`` exposures; "lift" is relative
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -86,13 +87,32 @@ def power_analysis(p_c: float, n_c: int, n_t: int, mde: float, alpha: float = 0.
     ratio = n_t / n_c
     ana = NormalIndPower()
     out["power_at_current_n"] = float(ana.power(effect_size=h, nobs1=n_c, alpha=alpha, ratio=ratio))
-    n1 = float(ana.solve_power(effect_size=h, nobs1=None, alpha=alpha, power=power, ratio=ratio))
-    out["n_control_needed"] = math.ceil(n1)
-    out["n_treatment_needed"] = math.ceil(n1 * ratio)
-    h_now = float(ana.solve_power(effect_size=None, nobs1=n_c, alpha=alpha, power=power, ratio=ratio))
-    p1 = math.sin(math.asin(math.sqrt(p_c)) + h_now / 2.0) ** 2
-    out["mde_at_current_n"] = p1 / p_c - 1.0
+    # statsmodels' root finder fails at extreme settings (e.g. alpha 0.9): NaN, a 1-element
+    # array that did not converge, or a ValueError. Those figures are then NaN with a note.
+    n1 = _solve(ana, effect_size=h, nobs1=None, alpha=alpha, power=power, ratio=ratio)
+    h_now = _solve(ana, effect_size=None, nobs1=n_c, alpha=alpha, power=power, ratio=ratio)
+    if math.isnan(n1) or math.isnan(h_now):
+        out["note"] = (f"the sample size for power {power:g} at alpha {alpha:g} could not be solved "
+                       "(statsmodels' root finder did not converge)")
+    if not math.isnan(n1):
+        out["n_control_needed"] = math.ceil(n1)
+        out["n_treatment_needed"] = math.ceil(n1 * ratio)
+    if not math.isnan(h_now):
+        p1 = math.sin(math.asin(math.sqrt(p_c)) + h_now / 2.0) ** 2
+        out["mde_at_current_n"] = p1 / p_c - 1.0
     return out
+
+
+def _solve(ana: NormalIndPower, **kw) -> float:
+    """solve_power's converged solution as a float; NaN when the solver fails (a NaN, an
+    unconverged array or a ValueError from its bracketing)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            value = ana.solve_power(**kw)
+        except ValueError:
+            return math.nan
+    return float(value) if np.ndim(value) == 0 else math.nan
 
 
 def cuped(y: np.ndarray, x: np.ndarray, arm_code: np.ndarray, arm_names: list[str], control: int,

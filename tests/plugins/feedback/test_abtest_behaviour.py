@@ -135,3 +135,57 @@ def test_helpful_metric_refuses_feedback_without_a_helpful_value():
         ABTest(metric="helpful", control="A").analyze(fb)
     with pytest.raises(DataError, match=r"^ab-test: 100 explanation_feedback event\(s\) have no 'helpful' value$"):
         ABTest(metric="helpful", control="A").analyze(fb.drop(columns="helpful"))
+
+
+def test_arms_left_out_keep_the_times_and_covariate_of_the_kept_rows():
+    """Rows of an arm outside `variants` (and rows without an arm) are dropped before the
+    analysis: the looks by day and CUPED then equal an analysis of the kept rows alone."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    arm = rng.choice(np.array(["A", "B", "C", None], dtype=object), n, p=[0.4, 0.4, 0.15, 0.05])
+    pre = rng.binomial(10, 0.2, n)
+    events = pd.DataFrame({"variant": arm, "label": (rng.random(n) < 0.1 + 0.02 * pre).astype(int), "pre": pre,
+                           "timestamp": rng.integers(0, 5, n) * 86_400.0 + rng.integers(0, 86_400, n),
+                           "user": np.arange(n), "item": 1, "event_id": np.arange(n)})
+    kept = events[np.isin(events["variant"].astype(str), ["A", "B"])]
+    full = ABTest(control="A", variants=["A", "B"], covariate="pre").analyze(events)
+    alone = ABTest(control="A", covariate="pre").analyze(kept)
+    assert full.summary["input"]["exposures_without_arm"] == int(pd.isna(arm).sum())
+    assert full.summary["sequential"]["looks"] == 5 and full.summary["sequential"]["look_every"] == "1D"
+    pd.testing.assert_frame_equal(full.tables["sequential"], alone.tables["sequential"])
+    pd.testing.assert_frame_equal(full.tables["cuped"], alone.tables["cuped"])
+    assert full.summary["cuped"]["theta"] == pytest.approx(alone.summary["cuped"]["theta"]) and alone.summary["cuped"]["theta"] > 0
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"alpha": 0}, r"alpha \(0\) and srm_alpha \(0.001\) must be between 0 and 1"),
+    ({"alpha": 1}, r"alpha \(1\) and srm_alpha \(0.001\) must be between 0 and 1"),
+    ({"srm_alpha": 0}, r"alpha \(0.05\) and srm_alpha \(0\) must be between 0 and 1"),
+    ({"srm_alpha": 1}, r"alpha \(0.05\) and srm_alpha \(1\) must be between 0 and 1"),
+    ({"power": 0}, "power must be between 0 and 1, got 0"),
+    ({"power": 1}, "power must be between 0 and 1, got 1"),
+    ({"mde": -0.1}, r"mde is a relative lift > 0 \(0.1 = \+10%\), got -0.1"),
+    ({"n_looks": 0}, "n_looks must be >= 1, got 0"),
+    ({"tau": 0}, "tau must be > 0, got 0"),
+])
+def test_parameters_out_of_range_are_refused(kw, message):
+    with pytest.raises(DataError, match=f"^ab-test: {message}$"):
+        ABTest(**kw)
+
+
+def test_parameters_at_the_edge_of_their_range_are_accepted():
+    events = _impressions({"A": (300, 30), "B": (300, 45)})
+    s = ABTest(control="A", alpha=0.5, srm_alpha=0.999, power=0.999, mde=1e-3, n_looks=1, tau=1e-3).analyze(events).summary
+    assert s["alpha"] == 0.5 and s["sequential"]["looks"] == 1 and s["sequential"]["tau"] == 1e-3
+    assert s["srm"]["alpha"] == 0.999 and s["power"]["B"]["target_power"] == 0.999
+
+
+def test_power_that_cannot_be_solved_is_reported_not_a_crash():
+    """A large alpha is allowed, but statsmodels' power solver does not converge there: the
+    analysis goes on, the sizes are NaN and a note says why (this crashed before)."""
+    s = ABTest(control="A", alpha=0.9).analyze(_impressions({"A": (300, 30), "B": (300, 45)})).summary
+    p = s["power"]["B"]
+    assert np.isnan(p["n_control_needed"]) and np.isnan(p["n_treatment_needed"])
+    assert p["note"] == "the sample size for power 0.8 at alpha 0.9 could not be solved (statsmodels' root finder did not converge)"
+    assert p["power_at_current_n"] > 0.8  # the power of the current sample is still computed
+    assert s["comparisons"]["B"]["significant"]
