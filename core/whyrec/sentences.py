@@ -126,6 +126,12 @@ CATEGORY = {
 # B share; a relation none of these words match is stated with PATH_LINKED and its own label.
 RELATIONS = [
     (("director", "directed"), N_("relation", "a director")),
+    (("cinematographer", "cinematography"), N_("relation", "a cinematographer")),
+    (("production company", "production companies", "studio"), N_("relation", "a production company")),
+    (("award nomination",), N_("relation", "an award nomination")),
+    (("award",), N_("relation", "an award")),
+    (("content rating",), N_("relation", "a content rating")),
+    (("subject",), N_("relation", "a subject")),
     (("actor", "actress", "starring", "star", "cast"), N_("relation", "an actor")),
     (("writer", "written", "screenplay", "author"), N_("relation", "a writer")),
     (("producer", "produced"), N_("relation", "a producer")),
@@ -133,7 +139,9 @@ RELATIONS = [
     (("genre",), N_("relation", "a genre")),
     (("language",), N_("relation", "a language")),
     (("country",), N_("relation", "a country of origin")),
-    (("series", "sequel", "prequel", "franchise"), N_("relation", "a series")),
+    (("sequel",), N_("relation", "a sequel")),
+    (("prequel",), N_("relation", "a prequel")),
+    (("series", "franchise"), N_("relation", "a series")),
     (("brand",), N_("relation", "a brand")),
     (("category",), N_("relation", "a category")),
     (("issuer", "manager"), N_("relation", "a manager")),
@@ -232,7 +240,7 @@ def _primary(entries: list[dict]) -> dict | None:
     """The attribution entry the field and history-item sentences come from: additive first,
     then one without a caution, then one with per-feature attributions (it can name a
     history item), in the order given otherwise."""
-    cands = [e for e in entries if not e.get("paths") and not _is_counterfactual(e)
+    cands = [e for e in entries if "paths" not in e and not _is_counterfactual(e)
              and (e.get("attributions") or e.get("field_attributions"))]
     cands.sort(key=lambda e: (not e.get("additive", True), bool(e.get("caution")), not e.get("attributions")))
     return cands[0] if cands else None
@@ -277,7 +285,9 @@ def rec_sentences(rec: dict, words: Words, domain: str, *, sequence: Iterable[st
             hist = words.title(str(p.get("history_title") or title(p.get("history_item")) or p.get("history_item")))
             label = str(p.get("relation_label") or p.get("relation") or "")
             rel = _relation(str(p.get("relation", "")) + " " + label)
-            if rel is not None:
+            if p.get("hops", 2) == 1:  # a direct link (a sequel): nothing is shared, the two are linked
+                text = words(PATH_LINKED[domain], history=hist, relation=words(rel) if rel else label, item=item_words)
+            elif rel is not None:
                 text = words(PATH_SHARED[domain], history=hist, relation=words(rel), item=item_words)
             else:
                 text = words(PATH_LINKED[domain], history=hist, relation=label, item=item_words)
@@ -442,9 +452,6 @@ def saved_sentences(user: Any, item: Any, title: str, expls: list[tuple[str, Any
             continue
         row = e.row(j)
         row.update(method=name, additive=bool(e.additive), caution=caution)
-        paths = getattr(e, "extras", {}).get("paths")
-        if paths is not None and "pair" in paths.columns:  # kg-paths saved as a long table
-            row["paths"] = paths[paths["pair"] == j].drop(columns="pair").to_dict("records")
         entries.append(row)
         if e.feature_values is not None:
             values.update(e.feature_values.iloc[j].to_dict())

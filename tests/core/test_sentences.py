@@ -173,6 +173,21 @@ def test_kg_path_below_share_and_history_item_not_repeated():
     assert [s["text"] for s in out] == ["Because you watched Alien, which shares a director with Aliens"]
 
 
+def test_kg_direct_link_and_an_entry_without_paths():
+    rec = rec_of(kg(dict(path(1, "Alien", "film.film.sequel", "sequel", 0.5), hops=1)))
+    assert [s["text"] for s in say(rec, "en")] == ["Because you watched Alien, which is linked to Aliens (a sequel)"]
+    assert [s["text"] for s in say(rec, "zh")] == ["因为您最近看了《Alien》，且它与《Aliens》相关（续集）"]
+    # relations as the ml-100k graph names them, worded as what the two films share
+    for relation, label, zh in (("film.film.actor", "actor", "演员"), ("film.film.production_companies", "production company", "出品公司"),
+                                ("film.film.award_nomination", "award nomination", "奖项提名")):
+        (s,) = say(rec_of(kg(path(1, "Alien", relation, label, 0.5))), "zh")
+        assert s["text"] == f"因为您最近看了《Alien》，且它与《Aliens》{zh}相同"
+    # a kg-paths entry with no path for this item (Shapley scoring makes it additive) is not the attribution entry
+    e = kg()
+    e.update(additive=True, attributions={"hist_0": 1.0}, field_attributions={"history": 1.0})
+    assert say(rec_of(e), "en", values={"hist_0": 1.0}) == []
+
+
 # -- catalogues ---------------------------------------------------------------------------------------
 def po(lang):
     from babel.messages.pofile import read_po
