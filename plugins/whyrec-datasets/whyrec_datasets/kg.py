@@ -132,8 +132,14 @@ def _warn_unknown(report: dict, source: str) -> None:
 
 
 def _clean(df: pd.DataFrame, cols: list[str], source: str) -> pd.DataFrame:
-    df = df[cols].astype(str)
-    bad = df.isin(["", "nan", "None", "<NA>"]).any(axis=1)
+    missing = df[cols].isna()
+    df = df[cols].copy()
+    for c in cols:  # ids read as floats (5.0) name the same item as 5
+        col = df[c]
+        if pd.api.types.is_float_dtype(col) and not missing[c].any() and (col % 1 == 0).all():
+            df[c] = col.astype(np.int64)
+    df = df.astype(str)
+    bad = (missing | df.apply(lambda c: c.str.strip() == "")).any(axis=1)
     if bad.any():
         raise DataError(f"{source}: {int(bad.sum()):,} rows have an empty {'/'.join(cols)} value "
                         f"(first at row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}); fill or remove them")
