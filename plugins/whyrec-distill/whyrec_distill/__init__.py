@@ -3,8 +3,11 @@
 Registers (lazily: nothing heavy is imported until a component is used)
 - compressors ``distill``, ``prune``, ``quantize``;
 - models ``mlp`` (small torch MLP student), ``tree-student`` (shallow LightGBM / single-tree
-  surrogate), ``pruned-torch`` and ``quantized-torch`` (compressed torch-attention models),
-  ``pruned-mlp`` and ``quantized-mlp`` (compressed MLP students);
+  surrogate), ``pruned-torch`` and ``quantized-torch`` (any model with the ``torch-network``
+  capability, compressed), ``pruned-mlp`` and ``quantized-mlp`` (compressed MLP students);
+
+It imports no other plugin: teachers are told apart by their declared capabilities, and a
+torch model is reached through the ``torch-network`` contract (``whyrec.contracts.TorchNetwork``).
 - the command ``whyrec compress RUN --method distill --student mlp``.
 """
 from __future__ import annotations
@@ -23,12 +26,14 @@ def register_models(register):
     register("tree-student", lazy("whyrec_distill.tree:TreeStudent"),
              description="Shallow LightGBM (or one decision tree) surrogate: an interpretable distillation student.",
              provides=["tree", "lightgbm", "categorical", "surrogate"])
-    register("pruned-torch", lazy("whyrec_distill.compressed_torch:PrunedTorchModel"),
-             description="torch-attention model after global magnitude pruning (sparse safetensors).",
-             provides=["differentiable", "attention", "sequence", "pruned"])
-    register("quantized-torch", lazy("whyrec_distill.compressed_torch:QuantizedTorchModel"),
-             description="torch-attention model with dynamic int8 linear layers.",
-             provides=["attention", "sequence", "quantized"])
+    # any model with the torch-network capability, compressed: an instance of its own class with
+    # its capabilities plus these (whyrec_distill.network); loading goes through its registered name
+    register("pruned-torch", lazy("whyrec_distill.network:PrunedNetwork"),
+             description="A torch-network model (e.g. torch-attention) after global magnitude pruning (sparse safetensors).",
+             provides=["torch-network", "pruned"])
+    register("quantized-torch", lazy("whyrec_distill.network:QuantizedNetwork"),
+             description="A torch-network model (e.g. torch-attention) with dynamic int8 linear layers.",
+             provides=["torch-network", "quantized"])
     register("pruned-mlp", lazy("whyrec_distill.compressed:PrunedMLP"),
              description="MLP student after global magnitude pruning (sparse safetensors).",
              provides=["differentiable", "mlp", "pruned"])

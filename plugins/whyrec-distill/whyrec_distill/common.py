@@ -31,20 +31,15 @@ def check_eval_params(component: str, eval_users: int, k: int, explain_users: in
 
 
 def model_family(model: Any) -> str:
-    """'torch' (torch-attention), 'mlp', 'tree' (LightGBM and surrogates) or 'other'."""
-    from .mlp import MLPStudent
-
-    if isinstance(model, MLPStudent):
-        return "mlp"
+    """From the model's declared capabilities: 'torch' (any model offering "torch-network"),
+    'mlp' (this plugin's student), 'tree' (LightGBM and surrogates) or 'other'."""
     caps = set(getattr(model, "capabilities", ()) or ())
+    if "torch-network" in caps:
+        return "torch"
+    if "mlp" in caps:
+        return "mlp"
     if "tree" in caps or "lightgbm" in caps:
         return "tree"
-    try:
-        from whyrec_torch.model import TorchAttentionModel
-    except ImportError:  # pragma: no cover - whyrec-torch not installed
-        TorchAttentionModel = None  # noqa: N806
-    if TorchAttentionModel is not None and isinstance(model, TorchAttentionModel):
-        return "torch"
     return "other"
 
 
@@ -54,11 +49,17 @@ def require_torch_teacher(method: str, model: Any, name: str) -> str:
     if getattr(model, "compression", None) and getattr(model, "compression", {}).get("method") == "quantize":
         raise UnsupportedError(f"{method}: model {name!r} is already quantised to int8; {method} it before quantising "
                                "(prune, then quantize), or distill it")
-    if fam not in ("torch", "mlp") or getattr(model, "net", None) is None:
+    if fam == "torch":
+        from .network import check_network
+
+        check_network(model, f"{method}: teacher {name!r}")
+        return fam
+    if fam != "mlp" or getattr(model, "net", None) is None:
         kind = {"tree": "a LightGBM tree model", "other": "not a torch network"}.get(fam, fam)
         raise UnsupportedError(
             f"{method}: teacher {name!r} is {kind}, and {method} works on the linear layers of a torch network "
-            f"(torch-attention or an mlp student); methods that apply to {name!r}: {', '.join(METHODS_FOR[fam])} "
+            f"(a model with the 'torch-network' capability, such as torch-attention, or an mlp student); "
+            f"methods that apply to {name!r}: {', '.join(METHODS_FOR[fam])} "
             "(e.g. compressor = { use = \"distill\", student = \"mlp\" } or student = \"tree-student\")"
         )
     return fam

@@ -113,38 +113,52 @@ def sparse_decode(values: torch.Tensor, mask: torch.Tensor, shape: torch.Tensor,
     return torch.from_numpy(out.reshape(shp))
 
 
+def sparse_encode_state(dense: dict, pruned: list[str]) -> dict:
+    """A state dict with every tensor named in ``pruned`` stored sparse (values, bit mask, shape)."""
+    names = set(pruned)
+    out = {}
+    for k, v in dense.items():
+        if k in names:
+            for part, t in sparse_encode(v).items():
+                out[f"{k}{SPARSE_SEP}{part}"] = t
+        else:
+            out[k] = v
+    return out
+
+
+def sparse_decode_state(tensors: dict, where: str) -> dict:
+    """The dense state dict back from ``sparse_encode_state``'s tensors (``where``: the file, for errors)."""
+    dense, sparse = {}, {}
+    for k, v in tensors.items():
+        if SPARSE_SEP in k:
+            name, part = k.split(SPARSE_SEP, 1)
+            sparse.setdefault(name, {})[part] = v
+        else:
+            dense[k] = v
+    for name, parts in sparse.items():
+        if set(parts) != {"values", "mask", "shape"}:
+            raise DataError(f"{where}: sparse tensor {name!r} lacks {sorted({'values', 'mask', 'shape'} - set(parts))}")
+        dense[name] = sparse_decode(parts["values"], parts["mask"], parts["shape"], name)
+    return dense
+
+
+def nonzero_count(net: nn.Module) -> int:
+    return int(sum(int((p != 0).sum()) for p in net.parameters()))
+
+
 class _Pruned(_EncodedWeights):
     WEIGHT_FILE = "weights.sparse.safetensors"
     METHOD = "prune"
 
     def encode_tensors(self, dense: dict) -> dict:
-        pruned = set(self.compression.get("pruned_tensors", []))
-        out = {}
-        for k, v in dense.items():
-            if k in pruned:
-                for part, t in sparse_encode(v).items():
-                    out[f"{k}{SPARSE_SEP}{part}"] = t
-            else:
-                out[k] = v
-        return out
+        return sparse_encode_state(dense, self.compression.get("pruned_tensors", []))
 
     def decode_tensors(self, tensors: dict, comp: dict, directory: Path) -> dict:
-        dense, sparse = {}, {}
-        for k, v in tensors.items():
-            if SPARSE_SEP in k:
-                name, part = k.split(SPARSE_SEP, 1)
-                sparse.setdefault(name, {})[part] = v
-            else:
-                dense[k] = v
-        for name, parts in sparse.items():
-            if set(parts) != {"values", "mask", "shape"}:
-                raise DataError(f"{directory}/{self.WEIGHT_FILE}: sparse tensor {name!r} lacks {sorted({'values', 'mask', 'shape'} - set(parts))}")
-            dense[name] = sparse_decode(parts["values"], parts["mask"], parts["shape"], name)
-        return dense
+        return sparse_decode_state(tensors, f"{directory}/{self.WEIGHT_FILE}")
 
     def nonzero_parameters(self) -> int | None:
         net = getattr(self, "net", None)
-        return None if net is None else int(sum(int((p != 0).sum()) for p in net.parameters()))
+        return None if net is None else nonzero_count(net)
 
 
 # -- quantisation ------------------------------------------------------------------------
@@ -159,20 +173,101 @@ def linear_layers(net: nn.Module) -> list[str]:
 
 
 def quantize_linear_layers(net: nn.Module, embeddings: bool = False, skip: tuple[str, ...] = (),
-                           layers: list[str] | None = None) -> tuple[nn.Module, list[str], list[str]]:
+                           layers: list[str] | None = None,
+                           embedding_names: list[str] | None = None) -> tuple[nn.Module, list[str], list[str]]:
     """(quantised copy of ``net``, names of the int8 Linear layers, names of the 8-bit
     embedding tables). ``layers`` picks the Linear layers (default: all). Embeddings (with
     ``embeddings``) get one float scale and zero point per row
     (``float_qparams_weight_only_qconfig``); ``skip`` names modules read through ``.weight``
-    (e.g. a position table), which must stay float."""
+    (e.g. a position table), which must stay float; ``embedding_names`` picks the tables
+    instead (a saved model's list)."""
     from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig, quantize_dynamic
 
     names = linear_layers(net) if layers is None else list(layers)
     spec: dict[Any, Any] = {n: default_dynamic_qconfig for n in names}
-    emb = [n for n, m in net.named_modules() if type(m) is nn.Embedding and n not in skip] if embeddings else []
+    if embedding_names is not None:
+        emb = list(embedding_names)
+    else:
+        emb = [n for n, m in net.named_modules() if type(m) is nn.Embedding and n not in skip] if embeddings else []
     spec.update({n: float_qparams_weight_only_qconfig for n in emb})
     q = quantize_dynamic(copy.deepcopy(net).cpu().eval(), spec, dtype=torch.qint8)
     return q, names, emb
+
+
+def int8_modules(net: nn.Module) -> dict[str, Any]:
+    qt = _qlinear_type()
+    return {n: m for n, m in net.named_modules() if isinstance(m, qt)}
+
+
+def int8_embeddings(net: nn.Module) -> dict[str, Any]:
+    from torch.ao.nn.quantized import Embedding as QEmbedding
+
+    return {n: m for n, m in net.named_modules() if isinstance(m, QEmbedding)}
+
+
+def int8_encode_state(dense: dict, qnet: nn.Module) -> dict:
+    """The float twin's state dict ``dense`` with the int8 layers and 8-bit tables of ``qnet``
+    in their stored form: int8 weight, scale, zero point (and float bias) per Linear; uint8
+    rows with a scale and zero point each per table."""
+    q, qe = int8_modules(qnet), int8_embeddings(qnet)
+    out = {k: v for k, v in dense.items() if k.rsplit(".", 1)[0] not in q and k.rsplit(".", 1)[0] not in qe}
+    for name, m in qe.items():
+        w = m.weight()
+        out[f"{name}.weight{SPARSE_SEP}uint8"] = w.int_repr().contiguous()
+        out[f"{name}.weight{SPARSE_SEP}scales"] = w.q_per_channel_scales().contiguous()
+        out[f"{name}.weight{SPARSE_SEP}zero_points"] = w.q_per_channel_zero_points().contiguous()
+    for name, m in q.items():
+        w = m.weight()
+        if w.qscheme() not in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+            raise DataError(f"layer {name!r} is quantised per channel; only per-tensor int8 is saved")
+        out[f"{name}.weight{SPARSE_SEP}int8"] = w.int_repr().contiguous()
+        out[f"{name}.weight{SPARSE_SEP}scale"] = torch.tensor([w.q_scale()], dtype=torch.float64)
+        out[f"{name}.weight{SPARSE_SEP}zero_point"] = torch.tensor([w.q_zero_point()], dtype=torch.int64)
+        b = m.bias()
+        if b is not None:
+            out[f"{name}.bias"] = b.detach().float().contiguous()
+    return out
+
+
+def _embedding_qweight(tensors: dict, name: str, where: str) -> torch.Tensor:
+    try:
+        return torch._make_per_channel_quantized_tensor(
+            tensors[f"{name}.weight{SPARSE_SEP}uint8"], tensors[f"{name}.weight{SPARSE_SEP}scales"],
+            tensors[f"{name}.weight{SPARSE_SEP}zero_points"], 0)
+    except KeyError as exc:
+        raise DataError(f"{where}: quantised embedding {name!r} lacks {exc}; the file is corrupted") from exc
+
+
+def _linear_qweight(tensors: dict, name: str, where: str) -> tuple[torch.Tensor, float, int]:
+    try:
+        return (tensors[f"{name}.weight{SPARSE_SEP}int8"], float(tensors[f"{name}.weight{SPARSE_SEP}scale"][0]),
+                int(tensors[f"{name}.weight{SPARSE_SEP}zero_point"][0]))
+    except KeyError as exc:
+        raise DataError(f"{where}: quantised layer {name!r} lacks {exc}; the file is corrupted") from exc
+
+
+def int8_decode_state(tensors: dict, comp: dict, where: str) -> dict:
+    """A float state dict (int8 weights dequantised) that the base model's loader accepts."""
+    dense = {k: v for k, v in tensors.items() if SPARSE_SEP not in k}
+    for name in comp.get("quantized_layers", []):
+        i8, scale, zp = _linear_qweight(tensors, name, where)
+        dense[f"{name}.weight"] = (i8.to(torch.float32) - zp) * scale
+    for name in comp.get("quantized_embeddings") or []:
+        dense[f"{name}.weight"] = _embedding_qweight(tensors, name, where).dequantize()
+    return dense
+
+
+def set_int8_weights(qnet: nn.Module, tensors: dict, comp: dict, where: str) -> None:
+    """Put the saved int8 / 8-bit values into the quantised network, bit for bit."""
+    got = comp.get("quantized_embeddings") or []
+    if sorted(int8_embeddings(qnet)) != sorted(got):
+        raise DataError(f"{where}: quantised embeddings {got} do not match this network's tables "
+                        f"{sorted(int8_embeddings(qnet))}; re-save the model")
+    for name, m in int8_embeddings(qnet).items():
+        m.set_weight(_embedding_qweight(tensors, name, where))
+    for name, m in int8_modules(qnet).items():
+        i8, scale, zp = _linear_qweight(tensors, name, where)
+        m.set_weight_bias(torch._make_per_tensor_quantized_tensor(i8, scale, zp), tensors.get(f"{name}.bias"))
 
 
 class _Quantized(_EncodedWeights):
@@ -195,13 +290,10 @@ class _Quantized(_EncodedWeights):
                             "engine": torch.backends.quantized.engine}
 
     def _qmodules(self) -> dict[str, Any]:
-        qt = _qlinear_type()
-        return {n: m for n, m in self.net.named_modules() if isinstance(m, qt)}
+        return int8_modules(self.net)
 
     def _qembeddings(self) -> dict[str, Any]:
-        from torch.ao.nn.quantized import Embedding as QEmbedding
-
-        return {n: m for n, m in self.net.named_modules() if isinstance(m, QEmbedding)}
+        return int8_embeddings(self.net)
 
     def _save_base(self, directory: Path) -> None:
         qnet, self.net = self.net, self._float_net  # the base saves its float twin's architecture
@@ -211,64 +303,16 @@ class _Quantized(_EncodedWeights):
             self.net = qnet
 
     def encode_tensors(self, dense: dict) -> dict:
-        q = self._qmodules()
-        qe = self._qembeddings()
-        out = {k: v for k, v in dense.items() if k.rsplit(".", 1)[0] not in q and k.rsplit(".", 1)[0] not in qe}
-        for name, m in qe.items():
-            w = m.weight()
-            out[f"{name}.weight{SPARSE_SEP}uint8"] = w.int_repr().contiguous()
-            out[f"{name}.weight{SPARSE_SEP}scales"] = w.q_per_channel_scales().contiguous()
-            out[f"{name}.weight{SPARSE_SEP}zero_points"] = w.q_per_channel_zero_points().contiguous()
-        for name, m in q.items():
-            w = m.weight()
-            if w.qscheme() not in (torch.per_tensor_affine, torch.per_tensor_symmetric):
-                raise DataError(f"layer {name!r} is quantised per channel; only per-tensor int8 is saved")
-            out[f"{name}.weight{SPARSE_SEP}int8"] = w.int_repr().contiguous()
-            out[f"{name}.weight{SPARSE_SEP}scale"] = torch.tensor([w.q_scale()], dtype=torch.float64)
-            out[f"{name}.weight{SPARSE_SEP}zero_point"] = torch.tensor([w.q_zero_point()], dtype=torch.int64)
-            b = m.bias()
-            if b is not None:
-                out[f"{name}.bias"] = b.detach().float().contiguous()
-        return out
+        return int8_encode_state(dense, self.net)
 
     def decode_tensors(self, tensors: dict, comp: dict, directory: Path) -> dict:
-        dense = {k: v for k, v in tensors.items() if SPARSE_SEP not in k}
-        for name in comp.get("quantized_layers", []):
-            try:
-                i8 = tensors[f"{name}.weight{SPARSE_SEP}int8"]
-                scale = float(tensors[f"{name}.weight{SPARSE_SEP}scale"][0])
-                zp = int(tensors[f"{name}.weight{SPARSE_SEP}zero_point"][0])
-            except KeyError as exc:
-                raise DataError(f"{directory}/{self.WEIGHT_FILE}: quantised layer {name!r} lacks {exc}; the file is corrupted") from exc
-            dense[f"{name}.weight"] = (i8.to(torch.float32) - zp) * scale
-        for name in comp.get("quantized_embeddings") or []:
-            dense[f"{name}.weight"] = self._embedding_qweight(tensors, name, directory).dequantize()
-        return dense
-
-    def _embedding_qweight(self, tensors: dict, name: str, directory: Path | None = None) -> torch.Tensor:
-        try:
-            return torch._make_per_channel_quantized_tensor(
-                tensors[f"{name}.weight{SPARSE_SEP}uint8"], tensors[f"{name}.weight{SPARSE_SEP}scales"],
-                tensors[f"{name}.weight{SPARSE_SEP}zero_points"], 0)
-        except KeyError as exc:
-            raise DataError(f"{directory}/{self.WEIGHT_FILE}: quantised embedding {name!r} lacks {exc}; the file is corrupted") from exc
+        return int8_decode_state(tensors, comp, f"{directory}/{self.WEIGHT_FILE}")
 
     def after_load(self, tensors: dict, comp: dict) -> None:
         self._float_net = None
         self.quantize(embeddings=bool(comp.get("quantized_embeddings")), layers=list(comp.get("quantized_layers", [])))
         self.compression = comp
-        got = self.compression.get("quantized_embeddings") or []
-        if sorted(self._qembeddings()) != sorted(got):
-            raise DataError(f"{self.WEIGHT_FILE}: quantised embeddings {got} do not match this network's tables "
-                            f"{sorted(self._qembeddings())}; re-save the model")
-        for name, m in self._qembeddings().items():
-            m.set_weight(self._embedding_qweight(tensors, name))  # the saved 8-bit rows, bit for bit
-        for name, m in self._qmodules().items():
-            i8 = tensors[f"{name}.weight{SPARSE_SEP}int8"]
-            scale = float(tensors[f"{name}.weight{SPARSE_SEP}scale"][0])
-            zp = int(tensors[f"{name}.weight{SPARSE_SEP}zero_point"][0])
-            qw = torch._make_per_tensor_quantized_tensor(i8, scale, zp)  # the saved int8 values, bit for bit
-            m.set_weight_bias(qw, tensors.get(f"{name}.bias"))
+        set_int8_weights(self.net, tensors, comp, self.WEIGHT_FILE)
 
     def n_parameters(self) -> int | None:
         net = self._float_net if self._float_net is not None else getattr(self, "net", None)

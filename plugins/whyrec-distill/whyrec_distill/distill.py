@@ -28,6 +28,7 @@ import pandas as pd
 
 from whyrec.data import ITEM, LABEL, USER, RecData
 from whyrec.errors import RegistryError, UnsupportedError
+from whyrec.progress import log
 from whyrec.results import CompressionReport
 
 from .common import build_report, check_eval_params
@@ -161,8 +162,10 @@ class Distiller:
             if not hasattr(model, attr):
                 raise UnsupportedError(f"distill: teacher {getattr(model, 'name', model)!r} has no {attr}; it must be a whyrec model")
         host = getattr(ctx, "host", None) if ctx is not None else None
+        student = self.make_student(host)  # a bad student fails before the teacher's scoring
+        log(f"distill: the teacher's {self.mode} targets")
         pairs, targets, weights, loss, info = self.training_set(model, data)
-        student = self.make_student(host)
+        log(f"distill: training the {self.student} student on {len(pairs):,} pairs ({loss})")
         t0 = time.perf_counter()
         X = data.features(pairs)  # whole rows: context included
         student.prepare(data, X)
@@ -177,6 +180,7 @@ class Distiller:
         models = {"student": student}
         if self.baseline:
             base = self.make_student(host)
+            log(f"distill: training the label-only {self.student} baseline")
             t0 = time.perf_counter()
             base.fit(data)
             info["baseline_seconds"] = round(time.perf_counter() - t0, 3)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from whyrec.data import ITEM, LABEL, USER, RecData
 from whyrec.errors import DataError
+from whyrec.progress import progress
 
 from . import fidelity as F
 from .agreement import agreement, attributions, choose_explainer
@@ -69,8 +70,15 @@ def model_size(model: Any) -> dict:
         model.save(Path(tmp) / "m")
         size = model_bytes(Path(tmp) / "m")
         wsize = weight_bytes(Path(tmp) / "m")
-    params = model.n_parameters() if hasattr(model, "n_parameters") else None
-    nz = model.nonzero_parameters() if hasattr(model, "nonzero_parameters") else params
+    comp = getattr(model, "compression", None)
+    comp = comp if isinstance(comp, dict) else {}
+    # a compressed torch-network model records its counts (an int8 layer hides its weight from parameters())
+    params = comp.get("parameters")
+    if params is None:
+        params = model.n_parameters() if hasattr(model, "n_parameters") else None
+    nz = comp.get("nonzero_parameters")
+    if nz is None:
+        nz = model.nonzero_parameters() if hasattr(model, "nonzero_parameters") else params
     return {"bytes": int(size), "weight_bytes": int(wsize), "parameters": params, "nonzero_parameters": nz}
 
 
@@ -105,7 +113,7 @@ def _candidate_frame(data: RecData, users: list) -> pd.DataFrame:
 
 
 def evaluate(teacher: Any, models: dict[str, Any], data: RecData, settings: EvalSettings, *, method: str,
-             teacher_name: str | None = None, host: Any = None, progress: Any = None) -> dict:
+             teacher_name: str | None = None, host: Any = None) -> dict:
     """Measure every model of ``models`` (label -> model) against ``teacher``.
 
     Returns {"summary", "tables", "figures"} for a CompressionReport."""
@@ -114,8 +122,11 @@ def evaluate(teacher: Any, models: dict[str, Any], data: RecData, settings: Eval
     users = eval_users(data, s.eval_users, s.seed)
     pairs = _candidate_frame(data, users)
     X = data.features(pairs)
-    scores = {"teacher": np.asarray(teacher.score_features(X[list(teacher.feature_names)]), dtype=float)}
-    for label, m in models.items():
+    scores = {}
+    everyone = {"teacher": teacher, **models}
+    for label in progress(list(everyone), desc=f"{method}: scoring {len(pairs):,} candidates of {len(users)} test users",
+                          unit="models"):
+        m = everyone[label]
         scores[label] = np.asarray(m.score_features(X[list(m.feature_names)]), dtype=float)
 
     test = data.test
@@ -148,11 +159,10 @@ def evaluate(teacher: Any, models: dict[str, Any], data: RecData, settings: Eval
 
     # size and speed, measured alike for every model
     rows = X.iloc[: min(len(X), int(s.throughput_rows))]
-    sizes = {"teacher": model_size(teacher)}
-    speed = {"teacher": rows_per_second(teacher, rows, s.repeats, s.threads)}
-    for lab, m in models.items():
-        sizes[lab] = model_size(m)
-        speed[lab] = rows_per_second(m, rows, s.repeats, s.threads)
+    sizes, speed = {}, {}
+    for lab in progress(list(everyone), desc=f"{method}: size and speed", unit="models"):
+        sizes[lab] = model_size(everyone[lab])
+        speed[lab] = rows_per_second(everyone[lab], rows, s.repeats, s.threads)
 
     # explanation agreement on the teacher's top recommendations of the first explain_users
     expl_rows, expl_name, agree = [], None, {}
@@ -170,12 +180,16 @@ def evaluate(teacher: Any, models: dict[str, Any], data: RecData, settings: Eval
             tr = data.train if data.train is not None and len(data.train) else pairs
             background = data.features(tr.sample(min(len(tr), 256), random_state=s.seed))
         seq = data.schema.of_kind("sequence")
+        bar = progress(total=len(everyone), desc=f"{method}: {expl_name} explanations of {len(ex)} pairs", unit="models")
         t_attr = attributions(teacher, data, ex, expl_name, explainer, background, s.seed)
+        bar.update(1)
         for lab, m in models.items():
             m_attr = attributions(m, data, ex, expl_name, explainer, background, s.seed)
+            bar.update(1)
             table, _ = agreement(t_attr, m_attr, seq, s.agreement_k)
             agree[lab] = table
             expl_rows.append(pd.concat([pd.DataFrame({"model": lab}, index=ex.index), ex, table], axis=1))
+        bar.close()
     agreement_df = pd.concat(expl_rows, ignore_index=True) if expl_rows else pd.DataFrame()
 
     # one row per model

@@ -24,6 +24,7 @@ from whyrec import BaseModel
 from whyrec.atomic import write_json, write_text
 from whyrec.data import ITEM, LABEL, USER, RecData
 from whyrec.errors import DataError, RegistryError, UnsupportedError
+from whyrec.progress import progress as show_progress
 
 from .encoding import TabularEncoder
 from .persist import WEIGHTS, load_tensors, read_json, save_tensors
@@ -245,7 +246,7 @@ class MLPStudent(BaseModel):
         gen = torch.Generator().manual_seed(p["seed"])
         n, bs = len(tt), p["batch_size"]
         losses = []
-        bar = progress(range(epochs), desc="mlp epochs") if progress else range(epochs)
+        bar = (progress or show_progress)(range(epochs), desc=f"mlp student epochs ({loss})", unit="epochs")
         with torch_threads(p["num_threads"]), torch.random.fork_rng(devices=[]):
             torch.manual_seed(p["seed"])
             net.train()
@@ -298,7 +299,7 @@ class MLPStudent(BaseModel):
         with torch_threads(p["num_threads"]), torch.random.fork_rng(devices=[]):
             torch.manual_seed(p["seed"])
             net.train()
-            for _ in range(epochs):
+            for _ in show_progress(range(epochs), desc="mlp student epochs (listnet)", unit="epochs"):
                 perm = torch.randperm(n_groups, generator=gen)
                 total = 0.0
                 for s in range(0, n_groups, per_batch):

@@ -5,10 +5,14 @@ All ``nn.Linear`` weights (optionally the embedding tables too) compete in one p
 ``global_unstructured`` with L1 magnitude), the masked network is fine-tuned for
 ``finetune_epochs`` on the training pairs (targets: the teacher's own probabilities by default,
 so fine-tuning restores fidelity, or the real labels), and the masks are made permanent. The
-result is a ``pruned-torch`` (or ``pruned-mlp``) model stored sparse.
+result is a ``pruned-torch`` (any model with the ``torch-network`` capability: it stays an
+instance of its own class, see network.py) or ``pruned-mlp`` model, stored sparse. Layers the
+network reads through ``.weight`` instead of calling them (found by running it once) stay out
+of the pool: pruning masks act when a module is called.
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any, Literal
 
@@ -18,6 +22,7 @@ from torch.nn.utils import prune as tprune
 
 from whyrec.data import LABEL, RecData
 from whyrec.errors import DataError, RegistryError
+from whyrec.progress import log, progress
 from whyrec.results import CompressionReport
 
 from .common import build_report, check_eval_params, clone_into, require_torch_teacher, teacher_name
@@ -98,37 +103,62 @@ class Pruner:
     def compress(self, model: Any, data: RecData, ctx: Any = None) -> tuple[Any, CompressionReport]:
         name = teacher_name(model, ctx)
         fam = self.check_teacher(model, name)
-        if fam == "torch":
-            from .compressed_torch import PrunedTorchModel as cls
+        info: dict[str, Any] = {"target_sparsity": self.sparsity, "include_embeddings": self.include_embeddings,
+                                "finetune_on": self.finetune_on, "finetune_epochs": self.finetune_epochs}
+        if fam == "torch":  # any model with the torch-network capability
+            student, net, skip = self._torch_network_copy(model, data)
         else:
-            from .compressed import PrunedMLP as cls
+            from .compressed import PrunedMLP
 
-        student = clone_into(cls, model)
-        names = global_magnitude_prune(student.net, self.sparsity, self.include_embeddings, student.DIRECT_WEIGHT)
-        info: dict[str, Any] = {"target_sparsity": self.sparsity, "pruned_tensors": names,
-                                "include_embeddings": self.include_embeddings, "finetune_on": self.finetune_on,
-                                "finetune_epochs": self.finetune_epochs}
+            student = clone_into(PrunedMLP, model)
+            net, skip = student.net, student.DIRECT_WEIGHT
+        names = global_magnitude_prune(net, self.sparsity, self.include_embeddings, skip)
+        info["pruned_tensors"] = names
+        log(f"prune: {self.sparsity:.0%} of {len(names)} weight tensors of {name} set to zero")
         if self.finetune_epochs > 0:
             t0 = time.perf_counter()
-            info["finetune"] = self._finetune(student, model, data)
+            info["finetune"] = self._finetune(student, model, data, fam)
             info["finetune_seconds"] = round(time.perf_counter() - t0, 3)
-        make_permanent(student.net)
-        student.net.eval()
-        info["sparsity"] = sparsity_of(student.net, names)
-        student.compression = {"method": "prune", **{k: v for k, v in info.items() if k != "finetune"}}
+        make_permanent(net)
+        net.eval()
+        info["sparsity"] = sparsity_of(net, names)
+        record = {k: v for k, v in info.items() if k != "finetune"}
+        if fam == "torch":
+            from .network import adopt
+
+            student = adopt(student, model, "prune", record)
+        else:
+            student.compression = {"method": "prune", **record}
         report = build_report(model, {"student": student}, data, self.settings, method="prune", ctx=ctx,
                               extra={"pruning": info, "roles": {"student": f"{name} pruned to {self.sparsity:.0%} of its linear weights"}})
         return student, report
 
-    def _finetune(self, student: Any, teacher: Any, data: RecData) -> dict:
+    def _torch_network_copy(self, model: Any, data: RecData) -> tuple[Any, nn.Module, tuple[str, ...]]:
+        """(the model on a copy of its network, that network, the layers to leave alone: those
+        the network reads through ``.weight`` instead of calling them)."""
+        from .network import called_modules, probe_rows
+
+        net = copy.deepcopy(model.torch_module())
+        student = model.with_module(net)
+        called = called_modules(student, probe_rows(data)[list(student.feature_names)])
+        skip = tuple(n for n, _ in prunable(net, True) if n not in called)
+        return student, net, skip
+
+    def _targets(self, teacher: Any, data: RecData, X: Any) -> np.ndarray:
+        if self.finetune_on == "teacher":
+            z = np.asarray(teacher.score_features(X[list(teacher.feature_names)]), dtype=float)
+            return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+        return (data.train[LABEL].to_numpy(dtype=float) > 0).astype(float)
+
+    def _finetune(self, student: Any, teacher: Any, data: RecData, fam: str) -> dict:
         if data.train is None or len(data.train) == 0:
             raise DataError(f"prune: dataset {data.name!r} has no training pairs to fine-tune on; set finetune_epochs = 0")
         X = data.features(data.train)
-        if self.finetune_on == "teacher":
-            z = np.asarray(teacher.score_features(X[list(teacher.feature_names)]), dtype=float)
-            targets = 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
-        else:
-            targets = (data.train[LABEL].to_numpy(dtype=float) > 0).astype(float)
+        targets = self._targets(teacher, data, X)
+        if fam == "torch":
+            lr = self.finetune_lr or float(getattr(teacher, "params", {}).get("lr") or DEFAULT_LR)
+            return finetune_network(student, X[list(student.feature_names)], targets, epochs=self.finetune_epochs, lr=lr,
+                                    seed=self.settings.seed, threads=self.settings.threads)
         old_lr = student.params.get("lr")
         if self.finetune_lr is not None:
             student.params["lr"] = float(self.finetune_lr)
@@ -136,3 +166,45 @@ class Pruner:
             return student.fit_targets(X[list(student.feature_names)], targets, epochs=self.finetune_epochs) or {}
         finally:
             student.params["lr"] = old_lr
+
+
+DEFAULT_LR = 1e-3
+
+
+def finetune_network(model: Any, X: Any, targets: np.ndarray, *, epochs: int, lr: float, batch_size: int = 1024,
+                     seed: int = 0, threads: int = 1) -> dict:
+    """Train a torch-network model's module (pruning masks in place, so pruned weights stay
+    zero) on feature rows ``X`` with binary cross-entropy against ``targets`` in [0, 1]."""
+    import torch
+
+    from .threads import torch_threads
+
+    net = model.torch_module()
+    inputs = model.torch_inputs(X)
+    n = len(X)
+    if any(getattr(t, "shape", (n,))[0] != n for t in inputs):
+        raise DataError(f"prune: model {getattr(model, 'name', model)!r}.torch_inputs() must return one row per feature row "
+                        f"({n}); got shapes {[tuple(t.shape) for t in inputs]}")
+    device = inputs[0].device if inputs else torch.device("cpu")
+    y = torch.as_tensor(np.asarray(targets, dtype=np.float32), device=device)
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=float(lr))
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    losses = []
+    with torch_threads(threads), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        net.train()
+        for _ in progress(range(epochs), desc="prune: fine-tuning epochs", unit="epochs"):
+            perm = torch.randperm(n, generator=gen).to(device)
+            total = 0.0
+            for s in range(0, n, batch_size):
+                idx = perm[s:s + batch_size]
+                logit = net(*(t[idx] for t in inputs))
+                loss = loss_fn(logit.float().reshape(-1), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+            losses.append(total / max(n, 1))
+        net.eval()
+    return {"epochs": int(epochs), "rows": int(n), "lr": float(lr), "train_loss": losses[-1] if losses else None}

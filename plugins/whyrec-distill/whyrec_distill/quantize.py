@@ -18,6 +18,7 @@ import torch
 
 from whyrec.data import RecData
 from whyrec.errors import RegistryError
+from whyrec.progress import log, progress
 from whyrec.results import CompressionReport
 
 from .compressed import linear_layers, quantize_linear_layers
@@ -59,42 +60,76 @@ class Quantizer:
         """The model family, or UnsupportedError naming the methods that do apply."""
         return require_torch_teacher("quantize", model, name or teacher_name(model, None))
 
+    def _calibration(self, teacher: Any, data: RecData) -> tuple[Any, np.ndarray]:
+        src = data.train if data.train is not None and len(data.train) else data.interactions
+        rows = src.sample(min(len(src), self.calibration_rows), random_state=self.seed)
+        X = data.features(rows)
+        return X, np.asarray(teacher.score_features(X[list(teacher.feature_names)]), dtype=float)
+
     def sensitivity(self, student: Any, teacher: Any, data: RecData) -> dict[str, float]:
         """Per Linear layer: mean |change of the logit| on ``calibration_rows`` training pairs
         when that layer alone is int8. Dynamic quantisation uses one activation scale per
         batch, so a layer whose inputs mix scales (standardised counts next to small
         embeddings) loses the small ones; such layers stay float (``tolerance``)."""
-        src = data.train if data.train is not None and len(data.train) else data.interactions
-        rows = src.sample(min(len(src), self.calibration_rows), random_state=self.seed)
-        X = data.features(rows)
-        ref = np.asarray(teacher.score_features(X[list(teacher.feature_names)]), dtype=float)
+        X, ref = self._calibration(teacher, data)
         float_net = student.net.cpu().eval()
         out = {}
-        for name in linear_layers(float_net):
+        for name in progress(linear_layers(float_net), desc="quantize: layer sensitivity", unit="layers"):
             student.net, _, _ = quantize_linear_layers(float_net, False, (), [name])
             student.device = torch.device("cpu")
             out[name] = float(np.mean(np.abs(student.score_features(X[list(student.feature_names)]) - ref)))
         student.net = float_net
         return out
 
+    def network_sensitivity(self, model: Any, data: RecData) -> dict[str, float]:
+        """``sensitivity`` for a torch-network model, through ``with_module``."""
+        from .network import quantized_copy
+
+        X, ref = self._calibration(model, data)
+        Xm = X[list(model.feature_names)]
+        out = {}
+        for name in progress(linear_layers(model.torch_module()), desc="quantize: layer sensitivity", unit="layers"):
+            q, _ = quantized_copy(model, [name], [])
+            out[name] = float(np.mean(np.abs(q.score_features(Xm) - ref)))
+        return out
+
     def compress(self, model: Any, data: RecData, ctx: Any = None) -> tuple[Any, CompressionReport]:
         name = teacher_name(model, ctx)
         fam = self.check_teacher(model, name)
+        log(f"quantize: {name} to int8 (tolerance {self.tolerance:g})")
         if fam == "torch":
-            from .compressed_torch import QuantizedTorchModel as cls
+            student = self._quantize_network(model, data)
         else:
-            from .compressed import QuantizedMLP as cls
+            from .compressed import QuantizedMLP
 
-        student = clone_into(cls, model)
-        sensitivity = self.sensitivity(student, model, data) if self.tolerance > 0 else {}
-        keep = [n for n, v in sensitivity.items() if v > self.tolerance]
-        student._float_net = None
-        student.net = student.net.cpu().eval()
-        student.quantize(embeddings=self.include_embeddings,
-                         layers=[n for n in linear_layers(student.net) if n not in keep])
-        student.compression["sensitivity"] = sensitivity
-        student.compression["tolerance"] = self.tolerance
+            student = clone_into(QuantizedMLP, model)
+            sensitivity = self.sensitivity(student, model, data) if self.tolerance > 0 else {}
+            keep = [n for n, v in sensitivity.items() if v > self.tolerance]
+            student._float_net = None
+            student.net = student.net.cpu().eval()
+            student.quantize(embeddings=self.include_embeddings,
+                             layers=[n for n in linear_layers(student.net) if n not in keep])
+            student.compression["sensitivity"] = sensitivity
+            student.compression["tolerance"] = self.tolerance
         report = build_report(model, {"student": student}, data, self.settings, method="quantize", ctx=ctx,
                               extra={"quantization": student.compression,
                                      "roles": {"student": f"{name} with int8 dynamic linear layers"}})
         return student, report
+
+    def _quantize_network(self, model: Any, data: RecData) -> Any:
+        """A model with the torch-network capability: its module quantised, the same class."""
+        from torch import nn
+
+        from .network import adopt, called_modules, probe_rows, quantization_record, quantized_copy
+
+        sensitivity = self.network_sensitivity(model, data) if self.tolerance > 0 else {}
+        net = model.torch_module()
+        layers = [n for n in linear_layers(net) if sensitivity.get(n, 0.0) <= self.tolerance]
+        emb: list[str] = []
+        if self.include_embeddings:  # only tables the network calls: one read through .weight must stay float
+            called = called_modules(model, probe_rows(data)[list(model.feature_names)])
+            emb = [n for n, m in net.named_modules() if type(m) is nn.Embedding and n in called]
+        student, float_net = quantized_copy(model, layers, emb)
+        record = {**quantization_record(student.torch_module(), float_net), "sensitivity": sensitivity,
+                  "tolerance": self.tolerance}
+        return adopt(student, model, "quantize", record, float_module=float_net)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from whyrec.data import ITEM, USER, RecData
 from whyrec.errors import DataError
+from whyrec.progress import progress
 
 
 def training_users(data: RecData, max_users: int, rng: np.random.Generator) -> np.ndarray:
@@ -39,7 +40,7 @@ def sample_pairs(data: RecData, users: np.ndarray, per_user: int, rng: np.random
 def score_pairs(model: Any, data: RecData, pairs: pd.DataFrame, chunk: int = 200_000) -> np.ndarray:
     """The model's raw scores (margins) of ``pairs``, featurised in chunks."""
     out = []
-    for s in range(0, len(pairs), chunk):
+    for s in progress(range(0, len(pairs), chunk), desc=f"teacher scores of {len(pairs):,} pairs", unit="chunks"):
         X = data.features(pairs.iloc[s:s + chunk])
         out.append(np.asarray(model.score_features(X[list(model.feature_names)]), dtype=float))
     return np.concatenate(out) if out else np.zeros(0)
@@ -50,7 +51,7 @@ def teacher_top_k(teacher: Any, data: RecData, users: np.ndarray, k: int, pool: 
     """The teacher's top-``k`` unseen items per user (columns user, item, rank, score), ranked
     over all candidates, or over ``pool`` sampled ones when ``pool`` > 0."""
     rows = []
-    for s in range(0, len(users), users_per_chunk):
+    for s in progress(range(0, len(users), users_per_chunk), desc=f"teacher top-{k} of {len(users)} users", unit="chunks"):
         parts = []
         for u in users[s:s + users_per_chunk]:
             c = data.candidates(u)

@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 def register_models(register):
     register("torch-attention", lazy("whyrec_torch.model:TorchAttentionModel"),
              description="DIN-style PyTorch recommender: target attention over the user's history (CUDA when present)",
-             provides=["differentiable", "attention", "sequence"])
+             provides=["differentiable", "attention", "sequence", "torch-network"])
 
 
 @whyrec.hookimpl

@@ -45,7 +45,8 @@ class TorchAttentionModel(BaseModel):
     """DIN-style target attention recommender (PyTorch); CUDA when present, CPU otherwise."""
 
     name = "torch-attention"
-    capabilities = frozenset({"differentiable", "attention", "sequence"})
+    # "torch-network": torch_module / torch_inputs / with_module (whyrec.contracts.TorchNetwork)
+    capabilities = frozenset({"differentiable", "attention", "sequence", "torch-network"})
 
     def __init__(
         self,
@@ -134,6 +135,36 @@ class TorchAttentionModel(BaseModel):
 
     def n_parameters(self) -> int | None:
         return None if self.net is None else int(sum(p.numel() for p in self.net.parameters()))
+
+    # -- the torch-network capability (whyrec.contracts.TorchNetwork) ---------------------
+    def torch_module(self) -> nn.Module:
+        """The network that scores: ``net(*torch_inputs(X))`` is ``score_features(X)``'s logits."""
+        if self.net is None:
+            raise UnsupportedError("torch-attention is not fitted or loaded; call fit(data) or load(dir, data) first")
+        return self.net
+
+    def torch_inputs(self, X: pd.DataFrame) -> tuple[torch.Tensor, ...]:
+        """(items, categorical, numeric, history mask) tensors for feature rows, on this model's device."""
+        return self.to_tensors(self.encode(X))
+
+    def with_module(self, module: nn.Module) -> "TorchAttentionModel":
+        """A new model of this class on the same data, encoder and parameters that scores with
+        ``module`` (an AttentionNet, or one a compressor changed: pruned, int8) on the device
+        ``module`` lives on. Only what the class itself sets is carried over."""
+        self._require_data()
+        self.torch_module()
+        tensors = [*module.parameters(), *module.buffers()]
+        device = tensors[0].device if tensors else torch.device("cpu")
+        token = _LOAD_DEVICE.set(str(device))  # params["device"] records where it trained, not where it runs
+        try:
+            clone = type(self)(**self.params)
+        finally:
+            _LOAD_DEVICE.reset(token)
+        clone.bind(self.data, list(self.feature_names))
+        clone.encoder = self.encoder
+        clone.curves = list(self.curves)
+        clone.net = module
+        return clone
 
     # -- features ------------------------------------------------------------------------
     def _choose_features(self, data: RecData) -> tuple[str, list[str], list[str], list[str]]:

@@ -152,7 +152,9 @@ def test_prune_reaches_the_target_sparsity_on_linear_layers_only(pruned, torch_t
     from torch import nn
 
     student, rep = pruned
-    assert student.name == "pruned-torch"
+    # the base model's own class, registered as pruned-torch, with its capabilities plus "pruned"
+    assert type(student) is type(torch_teacher) and student.component_name == "pruned-torch"
+    assert student.capabilities == torch_teacher.capabilities | {"pruned"}
     lin = [m.weight for m in student.net.modules() if type(m) is nn.Linear]
     n = sum(w.numel() for w in lin)
     zeros = sum(int((w == 0).sum()) for w in lin)
@@ -161,20 +163,21 @@ def test_prune_reaches_the_target_sparsity_on_linear_layers_only(pruned, torch_t
     # embeddings are not pruned (fine-tuning moves them, but adds no zeros)
     for emb in ("item_emb", "cat_emb"):
         assert int((getattr(student.net, emb).weight == 0).sum()) == int((getattr(torch_teacher.net, emb).weight == 0).sum())
-    assert student.nonzero_parameters() == sum(int((p != 0).sum()) for p in torch_teacher.net.parameters()) - zeros
+    assert student.compression["nonzero_parameters"] == sum(int((p != 0).sum()) for p in torch_teacher.net.parameters()) - zeros
+    assert rep.summary["models"]["student"]["nonzero_parameters"] == student.compression["nonzero_parameters"]
     # the teacher itself was not pruned
     assert all(int((m.weight == 0).sum()) == 0 for m in torch_teacher.net.modules() if type(m) is nn.Linear)
 
 
 def test_pruned_model_round_trip_is_exact_and_smaller(pruned, torch_teacher, data, tmp_path):
-    from whyrec_distill.compressed_torch import PrunedTorchModel
+    from whyrec_distill.network import PrunedNetwork
 
     student, _ = pruned
     student.save(tmp_path / "p")
     torch_teacher.save(tmp_path / "t")
     assert not (tmp_path / "p" / "weights.safetensors").exists()
     assert (tmp_path / "p" / "weights.sparse.safetensors").stat().st_size < (tmp_path / "t" / "weights.safetensors").stat().st_size
-    back = PrunedTorchModel.load(tmp_path / "p", data)
+    back = PrunedNetwork.load(tmp_path / "p", data)
     X = data.features(data.test[["user", "item"]])
     assert np.array_equal(back.score_features(X[back.feature_names]), student.score_features(X[student.feature_names]))
     assert back.compression["method"] == "prune"
@@ -191,19 +194,19 @@ def test_pruned_model_works_with_the_torch_explainers(pruned, data):
 
 
 def test_pruned_model_loaded_against_a_different_schema(pruned, other_schema_data, tmp_path):
-    from whyrec_distill.compressed_torch import PrunedTorchModel
+    from whyrec_distill.network import PrunedNetwork
 
     pruned[0].save(tmp_path / "p")
     with pytest.raises(DataError, match=r"missing features \['price'\]"):
-        PrunedTorchModel.load(tmp_path / "p", other_schema_data)
+        PrunedNetwork.load(tmp_path / "p", other_schema_data)
 
 
 def test_loading_a_pruned_directory_as_quantized_says_so(pruned, data, tmp_path):
-    from whyrec_distill.compressed_torch import QuantizedTorchModel
+    from whyrec_distill.network import QuantizedNetwork
 
     pruned[0].save(tmp_path / "p")
     with pytest.raises(DataError, match="holds a 'prune' model, not 'quantize'"):
-        QuantizedTorchModel.load(tmp_path / "p", data)
+        QuantizedNetwork.load(tmp_path / "p", data)
 
 
 # -- quantize -------------------------------------------------------------------------------
@@ -216,34 +219,36 @@ def test_quantize_makes_linear_layers_int8(quantized, torch_teacher, data):
     from torch.ao.nn.quantized.dynamic import Linear as QLinear
 
     student, rep = quantized
-    assert student.name == "quantized-torch" and "differentiable" not in student.capabilities
+    assert type(student) is type(torch_teacher) and student.component_name == "quantized-torch"
+    assert student.capabilities == (torch_teacher.capabilities - {"differentiable"}) | {"quantized"}
     q = [n for n, m in student.net.named_modules() if isinstance(m, QLinear)]
     assert q and q == rep.summary["quantization"]["quantized_layers"]
     X = data.features(data.test[["user", "item"]])
     diff = np.abs(student.score_features(X[student.feature_names]) - torch_teacher.score_features(X[torch_teacher.feature_names]))
     assert 0 < diff.max() < 0.1  # int8 rounding: close, not equal
-    assert student.n_parameters() == torch_teacher.n_parameters()
+    assert student.compression["parameters"] == torch_teacher.n_parameters()
+    assert rep.summary["models"]["student"]["parameters"] == torch_teacher.n_parameters()
     assert rep.summary["models"]["student"]["jaccard@10"] > 0.6
 
 
 def test_quantized_round_trip_is_bit_exact(quantized, torch_teacher, data, tmp_path):
-    from whyrec_distill.compressed_torch import QuantizedTorchModel
+    from whyrec_distill.network import QuantizedNetwork
 
     student, _ = quantized
     student.save(tmp_path / "q")
     torch_teacher.save(tmp_path / "t")
     assert (tmp_path / "q" / "weights.int8.safetensors").stat().st_size < (tmp_path / "t" / "weights.safetensors").stat().st_size
-    back = QuantizedTorchModel.load(tmp_path / "q", data)
+    back = QuantizedNetwork.load(tmp_path / "q", data)
     X = data.features(data.test[["user", "item"]])
     assert np.array_equal(back.score_features(X[back.feature_names]), student.score_features(X[student.feature_names]))
 
 
 def test_quantized_model_loaded_against_a_different_schema(quantized, other_schema_data, tmp_path):
-    from whyrec_distill.compressed_torch import QuantizedTorchModel
+    from whyrec_distill.network import QuantizedNetwork
 
     quantized[0].save(tmp_path / "q")
     with pytest.raises(DataError, match=r"missing features \['price'\]"):
-        QuantizedTorchModel.load(tmp_path / "q", other_schema_data)
+        QuantizedNetwork.load(tmp_path / "q", other_schema_data)
 
 
 def test_quantize_and_prune_an_mlp_student(distilled, data, tmp_path):
@@ -266,7 +271,7 @@ def test_quantize_and_prune_an_mlp_student(distilled, data, tmp_path):
 def test_quantize_embeddings_too(quantized, torch_teacher, data, tmp_path):
     from torch.ao.nn.quantized import Embedding as QEmbedding
 
-    from whyrec_distill.compressed_torch import QuantizedTorchModel
+    from whyrec_distill.network import QuantizedNetwork
 
     q, rep = Quantizer(include_embeddings=True, **{**FAST, "explain_users": 0}).compress(torch_teacher, data)
     assert q.compression["quantized_embeddings"] == ["item_emb", "cat_emb"]  # pos_emb is read via .weight: stays float
@@ -280,14 +285,14 @@ def test_quantize_embeddings_too(quantized, torch_teacher, data, tmp_path):
     assert t["item_emb.weight::uint8"].dtype == torch.uint8 and "item_emb.weight" not in t
     assert t["item_emb.weight::scales"].shape == (t["item_emb.weight::uint8"].shape[0],)
     assert (tmp_path / "qe" / "weights.int8.safetensors").stat().st_size < (tmp_path / "q" / "weights.int8.safetensors").stat().st_size
-    back = QuantizedTorchModel.load(tmp_path / "qe", data)
+    back = QuantizedNetwork.load(tmp_path / "qe", data)
     X = data.features(data.test[["user", "item"]])
     assert np.array_equal(back.score_features(X[back.feature_names]), q.score_features(X[q.feature_names]))
     assert rep.summary["models"]["student"]["size_ratio"] < quantized[1].summary["models"]["student"]["size_ratio"]
 
 
 def test_prune_embeddings_with_fine_tuning(torch_teacher, data, tmp_path):
-    from whyrec_distill.compressed_torch import PrunedTorchModel
+    from whyrec_distill.network import PrunedNetwork
 
     p, rep = Pruner(sparsity=0.8, include_embeddings=True, finetune_epochs=1, **{**FAST, "explain_users": 0}).compress(torch_teacher, data)
     names = rep.summary["pruning"]["pruned_tensors"]
@@ -295,7 +300,7 @@ def test_prune_embeddings_with_fine_tuning(torch_teacher, data, tmp_path):
     assert "pos_emb.weight" not in names  # read through .weight by the network: pruning hooks would never run
     assert rep.summary["pruning"]["sparsity"] == pytest.approx(0.8, abs=0.01)
     p.save(tmp_path / "p")
-    back = PrunedTorchModel.load(tmp_path / "p", data)
+    back = PrunedNetwork.load(tmp_path / "p", data)
     X = data.features(data.test[["user", "item"]])
     assert np.array_equal(back.score_features(X[back.feature_names]), p.score_features(X[p.feature_names]))
 
@@ -304,7 +309,7 @@ def test_quantize_keeps_sensitive_layers_float(torch_teacher, data, tmp_path):
     from torch import nn
     from torch.ao.nn.quantized.dynamic import Linear as QLinear
 
-    from whyrec_distill.compressed_torch import QuantizedTorchModel
+    from whyrec_distill.network import QuantizedNetwork
 
     layers = [n for n, m in torch_teacher.net.named_modules() if type(m) is nn.Linear]
     everything, _ = Quantizer(tolerance=0, **{**FAST, "explain_users": 0}).compress(torch_teacher, data)
@@ -321,7 +326,7 @@ def test_quantize_keeps_sensitive_layers_float(torch_teacher, data, tmp_path):
     kept = [n for n, m in part.net.named_modules() if type(m) is nn.Linear]
     assert kept == [n for n in layers if part.compression["sensitivity"][n] > mid]
     part.save(tmp_path / "q")
-    back = QuantizedTorchModel.load(tmp_path / "q", data)
+    back = QuantizedNetwork.load(tmp_path / "q", data)
     assert [n for n, m in back.net.named_modules() if isinstance(m, QLinear)] == part.compression["quantized_layers"]
     X = data.features(data.test[["user", "item"]])
     assert np.array_equal(back.score_features(X[back.feature_names]), part.score_features(X[part.feature_names]))

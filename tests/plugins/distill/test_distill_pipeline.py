@@ -76,7 +76,9 @@ def test_pipeline_compressor_stage(toy_run):
     assert (toy_run.path / "models" / "quantize__torch-attention" / "weights.int8.safetensors").exists()
     # the compressed model comes back from the run directory
     m = toy_run.load_model("quantize:torch-attention")
-    assert type(m).__name__ == "QuantizedTorchModel"
+    # an instance of the base model's own class, found through the registry, not an import
+    assert type(m).__name__ == "TorchAttentionModel" and m.component_name == "quantized-torch"
+    assert {"attention", "sequence", "quantized", "torch-network"} == set(m.capabilities)
     data = toy_run.load_data()
     X = data.features(data.test[["user", "item"]])
     assert np.isfinite(m.score_features(X[m.feature_names])).all()
@@ -140,7 +142,8 @@ def test_compress_command(toy_run, monkeypatch, capsys):
     stage = [s for s in manifest["stages"] if s["name"] == "compressor:prune"][-1]
     assert stage["status"] == "complete" and stage["model_component"] == "pruned-torch"
     assert stage["summary"]["pruning"]["sparsity"] == pytest.approx(0.6, abs=0.01)
-    assert type(Run(toy_run.path).load_model("prune:torch-attention")).__name__ == "PrunedTorchModel"
+    back = Run(toy_run.path).load_model("prune:torch-attention")
+    assert type(back).__name__ == "TorchAttentionModel" and "pruned" in back.capabilities
 
 
 def test_compress_command_errors_are_one_line(toy_run, monkeypatch, capsys):

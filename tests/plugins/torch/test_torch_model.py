@@ -37,7 +37,7 @@ def test_training_is_deterministic_on_cpu(toy):
 def test_fit_reports_metrics_and_learns(model, toy):
     m = model.evaluate(toy)
     assert m["auc"] > 0.7  # well above chance on the planted genre preference
-    assert model.capabilities == {"differentiable", "attention", "sequence"}
+    assert model.capabilities == {"differentiable", "attention", "sequence", "torch-network"}
     assert model.feature_names[0] == "item_id" and model.sequence_features == [f"hist_{k}" for k in range(5)]
     assert len(model.curves) == 12 and {"train_loss", "val_loss", "val_auc", "seconds"} <= set(model.curves[0])
     assert model.curves[-1]["train_loss"] < model.curves[0]["train_loss"]

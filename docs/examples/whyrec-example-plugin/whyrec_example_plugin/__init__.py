@@ -3,7 +3,9 @@
 It registers a ``popularity`` model (score = log of the item's training positives, plus a
 small user-activity term so users differ), a ``popularity-reason`` explainer that
 attributes the score exactly to its two terms, and a ``logistic`` model that scores feature
-rows (the template for a model the model-agnostic explainers can explain). Its tests are in
+rows (the template for a model the model-agnostic explainers can explain), and a
+``feature-net`` torch model that offers the ``torch-network`` capability (the template for a
+model that compressors such as whyrec-distill's prune and quantize can work on). Its tests are in
 ``tests/`` next to this package; ``make test`` runs them.
 """
 from __future__ import annotations
@@ -22,6 +24,9 @@ def register_models(register):
     register("logistic", lazy("whyrec_example_plugin.logistic:LogisticModel"),
              description="Logistic regression over the numeric features (numpy; solver='lbfgs' needs the [fast] extra).",
              provides=["additive"])  # = LogisticModel.capabilities
+    register("feature-net", lazy("whyrec_example_plugin.feature_net:FeatureNetModel"),
+             description="Small torch network over the numeric features (the [torch] extra); offers the torch-network capability.",
+             provides=["differentiable", "torch-network"])  # = FeatureNetModel.capabilities: prune / quantize find it by this
 
 
 @whyrec.hookimpl
