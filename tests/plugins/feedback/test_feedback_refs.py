@@ -307,8 +307,10 @@ def test_offpolicy_few_effective_events_note_and_missing_item():
     bad.loc[[3, 7], "item"] = np.nan
     with pytest.raises(DataError, match=r"^off-policy: 2 logged event\(s\) have no item$"):
         OffPolicy(bootstrap=0, estimators=["IPS"]).analyze(bad)
-    with pytest.raises(DataError, match=r"off-policy events"):
+    with pytest.raises(DataError, match=r"^off-policy events: no 'event' column and no 'label' column; "):
         OffPolicy(bootstrap=0).analyze(logs.drop(columns=["label"]))
+    with pytest.raises(DataError, match=r"^off-policy events: no 'user' column \(columns: "):
+        OffPolicy(bootstrap=0).analyze(logs.drop(columns=["user"]))
 
 
 def test_abtest_power_must_be_a_probability_and_split_list():
