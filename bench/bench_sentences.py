@@ -1,11 +1,11 @@
 """Sentences a person reads: the share of MovieLens recommendations with at least one sentence in
 each language, what the sentences rest on, and the time the words add to an explanation.
 
-    .venv/bin/python bench/bench_sentences.py runs/<movielens run> [--users 10] [-k 10]
+    .venv/bin/python bench/bench_sentences.py runs/<movielens run> [--users 10] [-k 10] [--add-method kg-paths]
 
 For the first ``--users`` explained users of a finished run (the default movielens pipeline)
 and each of its models, ``explain_user`` (every explainer of the run that supports the model,
-as `whyrec explain` does) then ``add_text`` in English and in Chinese, in this one process;
+as `whyrec explain` does, plus any ``--add-method`` that supports it) then ``add_text`` in English and in Chinese, in this one process;
 prints, per model and language, the share of recommendations with at least one sentence, the
 mean number of sentences, the kinds they come from, the seconds per recommendation of the
 explanation and of the words, and their ratio; writes bench/results/sentences.json. The peer
@@ -31,10 +31,13 @@ def main() -> None:
     ap.add_argument("run", help="a finished run directory (the default movielens pipeline)")
     ap.add_argument("--users", type=int, default=10)
     ap.add_argument("-k", type=int, default=10)
+    ap.add_argument("--add-method", action="append", default=[], metavar="NAME",
+                    help="an explainer to run besides the run's own where it supports the model (e.g. kg-paths)")
     args = ap.parse_args()
 
     import pandas as pd
 
+    from whyrec.errors import UnsupportedError
     from whyrec.explain import explain_user
     from whyrec.rundir import Run
     from whyrec.sentences import LANGS, add_text
@@ -47,9 +50,19 @@ def main() -> None:
         users = list(pd.read_parquet(recs)["user"].unique()[: args.users]) if recs.exists() else list(data.user_ids[: args.users])
         explain_s, n_recs = 0.0, 0
         per_lang = {lang: {"with_sentence": 0, "sentences": 0, "seconds": 0.0, "kinds": Counter()} for lang in LANGS}
+        methods: tuple | None = None
         for user in users:
+            if methods is None:  # the run's explainers for this model, plus the added ones where they apply
+                out = explain_user(run, user, args.k, model=model)
+                methods = tuple(e["method"] for e in out["recommendations"][0]["explanations"])
+                if args.add_method:
+                    try:
+                        explain_user(run, user, 1, model=model, methods=methods + tuple(args.add_method))
+                        methods += tuple(args.add_method)
+                    except UnsupportedError as exc:
+                        print(f"{model}: {exc}; without {', '.join(args.add_method)}")
             t = time.perf_counter()
-            out = explain_user(run, user, args.k, model=model)
+            out = explain_user(run, user, args.k, model=model, methods=methods)
             explain_s += time.perf_counter() - t
             n_recs += len(out["recommendations"])
             for lang in LANGS:
