@@ -109,6 +109,7 @@ class ChunkExplainer:
 
         index, table = task
         n = table.num_rows
+        table = _pseudonymous_users(table, self.data)
         pairs = _id_frame(table, self.data)
         known_user = pairs.pop("_known_user").to_numpy(bool)
         known_item = pairs.pop("_known_item").to_numpy(bool)
@@ -158,6 +159,17 @@ class ChunkExplainer:
         for name, arr in cols.items():
             out = out.append_column(name, pa.array(arr, pa.float64()))
         return index, out
+
+
+def _pseudonymous_users(table: "pa.Table", data: "RecData") -> "pa.Table":
+    """With pseudonymised data (whyrec.privacy) a pairs file holds the ids people know; the
+    output must not, so the user column becomes each id's pseudonym before anything else."""
+    if data.user_alias is None:
+        return table
+    import pyarrow as pa
+
+    fake = [None if u is None else str(data.user_alias(u)) for u in table.column(USER).to_pylist()]
+    return table.set_column(table.schema.get_field_index(USER), USER, pa.array(fake, pa.string()))
 
 
 def _id_frame(table: "pa.Table", data: "RecData") -> "pd.DataFrame":
@@ -239,6 +251,8 @@ def _check_pairs_schema(path: Path, schema: "pa.Schema", data: "RecData", contex
     if clash:
         raise DataError(f"{path}: column(s) {clash} clash with explain-batch output columns {list(OUTPUT_COLUMNS)}; rename them")
     for col, index, what in ((USER, data.users.index, "user"), (ITEM, data.items.index, "item")):
+        if col == USER and data.user_alias is not None:
+            continue  # pseudonymised: any id type is mapped to its pseudonym per chunk
         t = schema.field(col).type
         col_num = pa.types.is_integer(t) or pa.types.is_floating(t)
         idx_num = index.dtype.kind in "iuf"

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from .privacy import Privacy
 from .progress import progress
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class PipelineContext:
     executor: Any = None
     host: "PluginHost | None" = None
     spec: dict = field(default_factory=dict)
+    privacy: Privacy = field(default_factory=Privacy)  # pseudonymous ids / redacted fields (whyrec.privacy)
 
     def stage_dir(self, name: str) -> Path:
         d = self.run_dir / name.replace(":", "__").replace("@", "__")

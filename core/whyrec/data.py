@@ -56,6 +56,8 @@ class RecData:
     params: dict = field(default_factory=dict)
     description: str = ""
     history_length: int = 0
+    # pseudonymised data (whyrec.privacy): maps an id as the user knows it to the stored pseudonym
+    user_alias: Callable[[Any], Any] | None = None
     # caches, never constructor arguments: dataclasses.replace(data, interactions=...) starts afresh
     _history: dict | None = field(default=None, init=False, repr=False)
     _hash: str | None = field(default=None, init=False, repr=False)
@@ -259,7 +261,12 @@ class RecData:
         return str(item)
 
     def check_user(self, user: Any) -> Any:
-        """Return the user id as stored (accepts "12" for 12); DataError if unknown."""
+        """Return the user id as stored (accepts "12" for 12, and the original id of a
+        pseudonymised user); DataError if unknown."""
+        if self.user_alias is not None and user not in self.users.index:
+            alias = self.user_alias(user)
+            if alias in self.users.index:
+                return alias
         return _lookup_id(self.users.index, user, "user", self.name)
 
     def check_item(self, item: Any, label: str = "") -> Any:

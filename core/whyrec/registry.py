@@ -203,9 +203,13 @@ def _parse_pipeline(path: Path, name: str, body: Any) -> PipelineSpec:
         raise RegistryError(f"{where} must be a table")
     settings: dict = {}
     stages: dict[str, list[ComponentSpec]] = {}
-    allowed = [*STAGES, *SETTINGS, *TABLE_SETTINGS]
+    allowed = [*STAGES, *SETTINGS, *TABLE_SETTINGS, "privacy"]
     for key, value in body.items():
-        if key in SETTINGS:
+        if key == "privacy":
+            from .privacy import parse
+
+            settings[key] = parse(value, f"{where}.privacy")
+        elif key in SETTINGS:
             typ = SETTINGS[key]
             if not isinstance(value, typ) or isinstance(value, bool):
                 raise RegistryError(f"{where}.{key}: expected {typ.__name__}, got {type(value).__name__} {value!r}")

@@ -139,7 +139,10 @@ class Run:
         """Rebuild the dataset from the manifest's parameters and check it is the same data."""
         if self._data is None:
             (entry,) = self.require_stage("dataset", "loading the run's data")
-            data = self.host.create("datasets", entry["use"], entry["params"]).load()
+            from .privacy import for_run, protect
+
+            priv = for_run(self.manifest, str(self.path))
+            data = protect(self.host.create("datasets", entry["use"], entry["params"]).load(), priv, where=f"{self.path}: privacy")
             want = self.manifest.get("data_hash")
             if want and data.data_hash() != want:
                 raise RunDirError(f"{self.path}: dataset {entry['use']!r} no longer matches the run's data (hash {data.data_hash()[:12]} != {want[:12]}); rerun the pipeline")

@@ -45,6 +45,9 @@ def run(
     settings = {"seed": 0, "sample_users": 20, "top_k": 10, "eval_users": 200, **spec.settings, **(overrides or {})}
     if seed is not None:
         settings["seed"] = seed
+    from .privacy import from_settings
+
+    privacy = from_settings(settings, where=f"{spec.where}.privacy")  # a missing secret stops the run before any stage
     components = _build_components(host, spec, settings["seed"], Path(reg.path).resolve().parent)
 
     run_dir = _new_run_dir(Path(out), spec.name)
@@ -63,6 +66,7 @@ def run(
         "spec": {key: [_spec_entry(c, obj) for c, obj in comps] for key, comps in components.items()},
         "data_hash": None,
         "dataset": None,
+        "privacy": privacy.manifest() if privacy.active else None,
         "metrics": {},
         "stages": [],
         "warnings": [],
@@ -70,7 +74,8 @@ def run(
     run_obj = Run.create(manifest, run_dir)
     run_obj.manifest = manifest  # one dict: the runner updates it, write_manifest() persists it
     run_obj._host = host
-    ctx = PipelineContext(pipeline=spec.name, run_dir=run_dir, seed=settings["seed"], settings=settings, host=host, spec=manifest["spec"])
+    ctx = PipelineContext(pipeline=spec.name, run_dir=run_dir, seed=settings["seed"], settings=settings, host=host,
+                          spec=manifest["spec"], privacy=privacy)
     _seed_everything(settings["seed"])
     hook = host.pm.hook
     _call_hook(run_obj, "before_run", hook.before_run, run=run_obj)
@@ -182,12 +187,15 @@ def _seed_everything(seed: int) -> None:
 # -- running -------------------------------------------------------------------------------
 def _run_stages(run_obj: Run, ctx: PipelineContext, components: dict) -> None:
     (dspec, dataset), = components["dataset"]
+    spec_where = dspec.where.rsplit(".", 1)[0]
     (_, ctx.executor), = components["executor"]
 
     def load_data(d: Path) -> list[Path]:
         from .atomic import write_json
 
-        ctx.data = dataset.load()
+        from .privacy import protect
+
+        ctx.data = protect(dataset.load(), ctx.privacy, where=f"{spec_where}.privacy")  # the one place ids are pseudonymised
         summary = ctx.data.summary()
         run_obj.manifest["data_hash"] = summary["data_hash"]
         run_obj.manifest["dataset"] = summary
@@ -218,8 +226,20 @@ def _run_stages(run_obj: Run, ctx: PipelineContext, components: dict) -> None:
     for fspec, analyzer in components.get("feedback", []):
         logs = fspec.extra["logs_obj"]
         _stage(run_obj, ctx, f"feedback:{fspec.name}", "feedback", fspec.use,
-               lambda d, a=analyzer, lg=logs: _save_result(a.analyze(lg.load().interactions, ctx), d),
+               lambda d, a=analyzer, lg=logs: _save_result(a.analyze(_logged(lg, ctx), ctx), d),
                dir_name=f"feedback/{fspec.name}")
+
+
+def _logged(logs: Any, ctx: PipelineContext) -> Any:
+    """A feedback stage's logged events, their user ids pseudonymised like the run's data."""
+    from .data import USER
+
+    events = logs.load().interactions
+    priv = ctx.privacy
+    if priv.hash_ids and USER in events.columns:
+        events = events.copy()
+        events[USER] = [priv.pseudonym(u) if u == u else u for u in events[USER]]
+    return events
 
 
 def _stage(run_obj: Run, ctx: PipelineContext, name: str, kind: str, component: str, fn, dir_name: str | None = None, extra: dict | None = None) -> Any:
@@ -317,6 +337,7 @@ def _run_explainers(run_obj: Run, ctx: PipelineContext, explainers: list) -> Non
     import pandas as pd
 
     from .atomic import write_figure, write_parquet
+    from .privacy import redact_explanation
 
     users = ctx.sample_users()
     k = int(ctx.settings.get("top_k", 10))
@@ -348,6 +369,7 @@ def _run_explainers(run_obj: Run, ctx: PipelineContext, explainers: list) -> Non
                 stage = run_obj.manifest["stages"][-1]  # this stage's record: its summary is the explanation's
                 stage.update(instance=inst, method=expl.method, summary=_plain_json(expl.summary or {}))
                 ctx.explanations.append(expl)
+                redact_explanation(expl, ctx.privacy)  # before anything is written or plotted
                 paths = expl.save(d)
                 if hasattr(x, "figures"):
                     for fname, fig in (x.figures(expl, ctx.data) or {}).items():

@@ -195,7 +195,11 @@ class LightGBMModel(BaseModel):
                 bar.close()
         best = booster.best_iteration if use_valid and booster.best_iteration > 0 else booster.current_iteration()
         # Keep exactly the trees that score: explainers, save and load then agree without num_iteration.
-        self.booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        text = booster.model_to_string(num_iteration=best)
+        hidden = set(data.params.get("redacted_features") or ())
+        if hidden:  # privacy.redact_fields: the saved model must not carry those features' raw min/max
+            text = _without_value_ranges(text, [n in hidden for n in names])
+        self.booster = lgb.Booster(model_str=text)
         metric = "binary_logloss" if objective == "binary" else "ndcg@10"
         info: dict[str, Any] = {
             "best_iteration": int(best),
@@ -302,3 +306,17 @@ class LightGBMModel(BaseModel):
                     f"{directory}: categorical feature {c!r} of the saved model knows values like {cats[:3]} but the "
                     f"data holds values like {col.astype(object).head(3).tolist()}; the model does not match this data, retrain it"
                 )
+
+
+def _without_value_ranges(model_text: str, hide: list[bool]) -> str:
+    """LightGBM's ``feature_infos`` line records each numeric feature's training [min:max]
+    (raw values of two rows) and each categorical's values; it is informational (prediction,
+    dump_model and SHAP use the trees' thresholds), so hidden features get "none" there."""
+    lines = model_text.split("\n")
+    for k, line in enumerate(lines):
+        if line.startswith("feature_infos="):
+            infos = line[len("feature_infos="):].split(" ")
+            if len(infos) == len(hide):
+                lines[k] = "feature_infos=" + " ".join("none" if h else v for v, h in zip(infos, hide))
+            break
+    return "\n".join(lines)
