@@ -197,3 +197,19 @@ def test_compress_prints_progress_lines_in_logs(third_party, data, capfd, monkey
                      "[whyrec] distill: training the mlp student on ", "[whyrec]   mlp student epochs (listnet): 2 epochs in ",
                      "[whyrec]   teacher scores of "):
         assert any(line.startswith(expected) for line in lines), (expected, lines)
+
+
+def test_the_contract_is_documented_in_the_plugin_guide():
+    """docs/plugins.md names every method of whyrec.contracts.TorchNetwork and its weight file."""
+    import inspect
+
+    from whyrec.contracts import TORCH_NETWORK, TORCH_NETWORK_WEIGHTS, TorchNetwork
+
+    doc = (Path(__file__).parents[3] / "docs" / "plugins.md").read_text()
+    section = doc.split("#### The `torch-network` capability", 1)[1].split("\n### ", 1)[0]
+    methods = [n for n, v in vars(TorchNetwork).items() if inspect.isfunction(v) and not n.startswith("_") and n != "save"]
+    assert sorted(methods) == ["torch_inputs", "torch_module", "with_module"]
+    for name in methods:
+        params = [p for p in inspect.signature(getattr(TorchNetwork, name)).parameters if p != "self"]
+        assert f"def {name}(self{''.join(', ' + p for p in params)})" in section, name
+    assert f'"{TORCH_NETWORK}"' in section and f"`dir/{TORCH_NETWORK_WEIGHTS}`" in section
