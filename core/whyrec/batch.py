@@ -161,6 +161,31 @@ class ChunkExplainer:
         return index, out
 
 
+def _cold_start_advice(explainer: Any, name: str, model: Any, data: "RecData", out_dir: Path, context: dict) -> str:
+    """What to do about skipped pairs: advise --cold-start explain only if the explainer can
+    explain the first skipped pair (tried on that one pair), else say why it cannot."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    first = None
+    for part in sorted(p for p in out_dir.iterdir() if PART_RE.match(p.name)):
+        t = pq.read_table(part, columns=[USER, ITEM, "status", *[c for c in data.context_names
+                                                                  if c in pq.read_schema(part).names]]).to_pandas()
+        hit = t[(t["status"] == "skipped") & t[USER].notna() & t[ITEM].notna()]
+        if len(hit):
+            first = hit.drop(columns="status").head(1).reset_index(drop=True)
+            break
+    if first is None:  # only null ids were skipped: no option explains those
+        return "they have no user or no item id, which no option can explain"
+    try:
+        probe = data.with_context(first, context) if data.context_names else first
+        explainer.explain(model, data, probe)
+    except (WhyrecError, KeyError, ValueError) as exc:
+        return (f"{name} cannot explain pairs whose user or item the dataset does not know ({str(exc).splitlines()[0][:160]}); "
+                "retrain with those users and items, or use an explainer that handles unknown ids")
+    return "rerun into a new --out with --cold-start explain to explain them"
+
+
 def _pseudonymous_users(table: "pa.Table", data: "RecData") -> "pa.Table":
     """With pseudonymised data (whyrec.privacy) a pairs file holds the ids people know; the
     output must not, so the user column becomes each id's pseudonym before anything else."""
@@ -798,4 +823,5 @@ def explain_batch_command(run_dir: Path, pairs: Path, out: Path, executor: str |
         click.echo(f"warning: every pair ({res.rows}) was skipped: none names a user and an item of the run's dataset "
                    f"(check that the pairs file holds the dataset's ids, of the same type)", err=True)
     if c["skipped"]:
-        click.echo(f"  {c['skipped']} pairs were skipped (status 'skipped'); rerun into a new --out with --cold-start explain to explain them")
+        click.echo(f"  {c['skipped']} pairs were skipped (status 'skipped'); "
+                   + _cold_start_advice(explainer, explainer_name, model, data, res.out_dir, stated))

@@ -165,3 +165,31 @@ def test_not_a_run_directory(tmp_path):
     pairs_file(tmp_path)
     res = invoke(tmp_path, "--pairs", tmp_path / "pairs.parquet", "--out", tmp_path / "out")
     assert isinstance(res.exception, RunDirError) and "not a whyrec run (no manifest.json)" in str(res.exception)
+
+
+class _RefusesUnknownIds:
+    """An explainer that, like tree-shap on a model without the id, cannot explain unknown ids."""
+
+    def explain(self, model, data, pairs):
+        from whyrec.errors import DataError
+
+        raise DataError(f"user {pairs['user'].iloc[0]} is not in dataset {data.name!r}")
+
+
+def test_skipped_pairs_get_advice_the_explainer_can_follow(toy_run, tmp_path):
+    from whyrec.batch import _cold_start_advice
+
+    data = Run(toy_run.path).load_data()
+    model = Run(toy_run.path).load_model("popularity")
+    out = tmp_path / "out"
+    out.mkdir()
+    pd.DataFrame({"user": [3, 999], "item": [1, 2], "status": ["explained", "skipped"]}).to_parquet(out / "part-00000.parquet")
+    refused = _cold_start_advice(_RefusesUnknownIds(), "tree-shap", model, data, out, {})
+    assert refused.startswith("tree-shap cannot explain pairs whose user or item the dataset does not know (user 999 is not in")
+    assert "--cold-start explain" not in refused
+    from whyrec_example_plugin.popularity import PopularityReason
+
+    assert _cold_start_advice(PopularityReason(), "popularity-reason", model, data, out, {}) == \
+        "rerun into a new --out with --cold-start explain to explain them"
+    pd.DataFrame({"user": [None], "item": [2], "status": ["skipped"]}).to_parquet(out / "part-00000.parquet")
+    assert "no user or no item id" in _cold_start_advice(PopularityReason(), "popularity-reason", model, data, out, {})
