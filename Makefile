@@ -9,8 +9,12 @@ PIP    := $(PY) -m pip
 
 # The first-party plugins, in dependency order (each its own distribution).
 PLUGINS := whyrec-datasets whyrec-lightgbm whyrec-shap whyrec-torch whyrec-causalnex \
-           whyrec-distill whyrec-feedback whyrec-ray whyrec-mlflow
+           whyrec-distill whyrec-feedback whyrec-ray whyrec-mlflow whyrec-lime whyrec-kg whyrec-serve
 PLUGIN_DIRS := $(wildcard $(addprefix plugins/,$(PLUGINS)))
+# Optional extras installed with a plugin here (its heavy dependency, or what its tests need).
+EXTRAS_whyrec-lime  := [lime]
+EXTRAS_whyrec-serve := [test]
+PLUGIN_ARGS := $(foreach d,$(PLUGIN_DIRS),-e "./$(d)$(EXTRAS_$(notdir $(d)))")
 # torch: the CPU wheel on this machine's disk when present (plain `torch` is a multi-GB CUDA build).
 TORCH_FIND := $(if $(wildcard /opt/wheels/torch-2.13.0*),--find-links /opt/wheels,)
 
@@ -26,7 +30,7 @@ $(VENV)/bin/python:
 
 $(VENV)/.installed: $(VENV)/bin/python pyproject.toml $(wildcard plugins/*/pyproject.toml) docs/examples/whyrec-example-plugin/pyproject.toml Makefile
 	$(PIP) install --quiet $(TORCH_FIND) "torch==2.13.0"
-	$(PIP) install --quiet -e ".[test]" $(addprefix -e ./,$(PLUGIN_DIRS)) -e ./docs/examples/whyrec-example-plugin
+	$(PIP) install --quiet -e ".[test]" $(PLUGIN_ARGS) -e ./docs/examples/whyrec-example-plugin
 	@# causalnex 0.12.2 declares Requires-Python <3.11 and old pins; its real needs are pinned by whyrec-causalnex.
 	$(if $(wildcard plugins/whyrec-causalnex),$(PIP) install --quiet --no-deps --ignore-requires-python "causalnex==0.12.2")
 	touch $@
