@@ -1,7 +1,9 @@
-"""Pruned and quantised models: registered models that save compactly and load back exactly.
+"""Pruned and quantised models: the weight formats, and the ``pruned-mlp`` / ``quantized-mlp``
+students. (A model with the ``torch-network`` capability, such as torch-attention, is
+compressed through that contract instead: network.py, with the same formats.)
 
-Each is its base model (``torch-attention`` or ``mlp``) with the same parameters, encoder and
-explainability, plus a different weight file:
+Each is its base model with the same parameters, encoder and explainability, plus a different
+weight file:
 
 - pruned (``pruned-torch``, ``pruned-mlp``): every pruned tensor is stored sparse, as its
   non-zero values (float32) and a bit mask (1 bit per element), the rest dense, in

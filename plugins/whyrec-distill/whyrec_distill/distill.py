@@ -165,7 +165,7 @@ class Distiller:
         student = self.make_student(host)  # a bad student fails before the teacher's scoring
         log(f"distill: the teacher's {self.mode} targets")
         pairs, targets, weights, loss, info = self.training_set(model, data)
-        log(f"distill: training the {self.student} student on {len(pairs):,} pairs ({loss})")
+        log(f"distill: training the student ({self.student}) on {len(pairs):,} pairs, loss {loss}")
         t0 = time.perf_counter()
         X = data.features(pairs)  # whole rows: context included
         student.prepare(data, X)
@@ -180,7 +180,7 @@ class Distiller:
         models = {"student": student}
         if self.baseline:
             base = self.make_student(host)
-            log(f"distill: training the label-only {self.student} baseline")
+            log(f"distill: training the label-only baseline ({self.student})")
             t0 = time.perf_counter()
             base.fit(data)
             info["baseline_seconds"] = round(time.perf_counter() - t0, 3)

@@ -194,7 +194,7 @@ def test_compress_prints_progress_lines_in_logs(third_party, data, capfd, monkey
     assert "\r" not in err
     for expected in ("[whyrec]   prune: fine-tuning epochs: 2 epochs in ",
                      "[whyrec]   prune: scoring ", "[whyrec]   prune: size and speed: 2 models in ",
-                     "[whyrec] distill: training the mlp student on ", "[whyrec]   mlp student epochs (listnet): 2 epochs in ",
+                     "[whyrec] distill: training the student (mlp) on ", "[whyrec]   mlp student epochs (listnet): 2 epochs in ",
                      "[whyrec]   teacher scores of "):
         assert any(line.startswith(expected) for line in lines), (expected, lines)
 
