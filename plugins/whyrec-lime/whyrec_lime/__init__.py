@@ -22,3 +22,16 @@ def register_explainers(register):
     register("lime", lazy("whyrec_lime.explainer:LimeExplainer"),
              description="LIME (lime's LimeBase) over fields or features against background rows, "
                          "with local fidelity (weighted R²) and top-k stability across seeds; any model with score_features.")
+
+
+@whyrec.hookimpl
+def validate_pipeline(stages):
+    """``whyrec validate`` refuses bad lime parameters before anything loads (plain Python only)."""
+    from .params import problems
+
+    out = []
+    for entries in stages.values():
+        for e in entries or []:
+            if e.get("use") == "lime":
+                out += [f"{e.get('where')}: explainer 'lime': {p}" for p in problems(e.get("params") or {})]
+    return out or None

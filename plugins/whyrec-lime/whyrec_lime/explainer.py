@@ -30,9 +30,9 @@ from whyrec.errors import DataError, RegistryError, UnsupportedError
 from whyrec.explanation import Explanation
 
 from .optional import require
-from .units import UNITS, MaskedOutputs, distances, model_units, sample_background, sample_masks
+from .params import problems
+from .units import MaskedOutputs, distances, model_units, sample_background, sample_masks
 
-SAMPLERS = ("mask", "tabular")
 CAPABILITY = "score_features (it scores feature rows: score_features(X) over its feature_names)"
 # Below this weighted R² a local linear surrogate explains too little of the model near the
 # row for its weights to be read as "why" (docs/lime.md).
@@ -41,14 +41,6 @@ MIN_FIDELITY = 0.7
 
 def scores_feature_rows(model: Any) -> bool:
     return callable(getattr(model, "score_features", None)) and bool(getattr(model, "feature_names", None))
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
 class LimeExplainer:
@@ -73,21 +65,11 @@ class LimeExplainer:
         seed: int = 0,
     ) -> None:
         where = "explainer 'lime'"
-        if units not in UNITS:
-            raise RegistryError(f"{where}: units {units!r} is not one of {list(UNITS)}")
-        if sampler not in SAMPLERS:
-            raise RegistryError(f"{where}: sampler {sampler!r} is not one of {list(SAMPLERS)}")
-        for key, value, low in (("num_samples", num_samples, 10), ("background_size", background_size, 1), ("top_k", top_k, 1),
-                                ("stability_seeds", stability_seeds, 1), ("n_reasons", n_reasons, 0), ("max_rows", max_rows, 1),
-                                ("seed", seed, 0)):
-            if not _is_int(value) or value < low:
-                raise RegistryError(f"{where}: {key}={value!r} must be an integer >= {low}")
-        if kernel_width is not None and (not _is_num(kernel_width) or not kernel_width > 0 or not math.isfinite(kernel_width)):
-            raise RegistryError(f"{where}: kernel_width={kernel_width!r} must be a number > 0 (or unset: 0.75 * sqrt(number of units), lime's default)")
-        if not _is_num(alpha) or not alpha >= 0 or not math.isfinite(alpha):
-            raise RegistryError(f"{where}: alpha={alpha!r} (the surrogate's ridge penalty) must be a number >= 0")
-        if not _is_num(min_fidelity) or not 0 <= min_fidelity <= 1:
-            raise RegistryError(f"{where}: min_fidelity={min_fidelity!r} must be a number in [0, 1] (a weighted R²)")
+        bad = problems(dict(units=units, sampler=sampler, num_samples=num_samples, kernel_width=kernel_width, alpha=alpha,
+                            background_size=background_size, top_k=top_k, stability_seeds=stability_seeds,
+                            min_fidelity=min_fidelity, n_reasons=n_reasons, max_rows=max_rows, seed=seed))
+        if bad:
+            raise RegistryError(f"{where}: {bad[0]}")
         # fail when the component is built, before any data loads or a model trains
         require("lime.lime_base")
         require("sklearn.linear_model", feature=f"{where} (lime's surrogate)")

@@ -20,8 +20,6 @@ import pandas as pd
 from whyrec.data import RecData
 from whyrec.errors import DataError
 
-UNITS = ("fields", "features")
-
 
 def model_units(model: Any, data: RecData, units: str) -> dict[str, list[str]]:
     """Unit name -> feature columns: the schema's fields restricted to the model's features

@@ -97,3 +97,17 @@ def test_unknown_users_and_empty_pairs(lime_toy, fixed_linear):
         x.explain(fixed_linear, lime_toy, pd.DataFrame({"user": [], "item": []}))
     with pytest.raises(DataError, match="pairs to explain have no 'item' column"):
         x.explain(fixed_linear, lime_toy, pd.DataFrame({"user": [1]}))
+
+
+def test_validate_refuses_bad_parameters_before_anything_loads():
+    """`whyrec validate` (the plugin's validate_pipeline hook) names each bad lime parameter, in plain Python."""
+    stages = {"explainers": [
+        {"use": "lime", "name": "lime", "where": "pipelines.p.explainers[0]", "params": {"units": "feature", "num_samples": 5}},
+        {"use": "lime", "name": "lime2", "where": "pipelines.p.explainers[1]", "params": {"sampler": "tabular", "alpha": 1.0}},
+        {"use": "tree-shap", "name": "tree-shap", "where": "pipelines.p.explainers[2]", "params": {"units": "x"}},
+    ]}
+    assert whyrec_lime.validate_pipeline(stages=stages) == [
+        "pipelines.p.explainers[0]: explainer 'lime': units 'feature' is not one of ['fields', 'features']",
+        "pipelines.p.explainers[0]: explainer 'lime': num_samples=5 must be an integer >= 10",
+    ]
+    assert whyrec_lime.validate_pipeline(stages={"explainers": stages["explainers"][1:]}) is None
