@@ -111,3 +111,12 @@ def test_validate_refuses_bad_parameters_before_anything_loads():
         "pipelines.p.explainers[0]: explainer 'lime': num_samples=5 must be an integer >= 10",
     ]
     assert whyrec_lime.validate_pipeline(stages={"explainers": stages["explainers"][1:]}) is None
+
+
+def test_loading_the_plugin_imports_no_heavy_library():
+    import subprocess
+
+    code = ("import sys, whyrec_lime; from whyrec.plugins import PluginHost; h = PluginHost(); h.add(whyrec_lime, 'whyrec-lime'); "
+            "h.collect(); print(sorted(m for m in ('lime', 'sklearn', 'numpy', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
