@@ -106,6 +106,11 @@ class LimeExplainer:
         p = self.params
         pairs, X = pairs.reset_index(drop=True), X.reset_index(drop=True)
         groups = model_units(model, data, p["units"])
+        n_weights = len(X.columns) if p["sampler"] == "tabular" else len(groups)
+        if p["alpha"] == 0 and p["num_samples"] <= n_weights:
+            # without a penalty, fewer samples than weights + intercept leave the weights undetermined
+            raise RegistryError(f"explainer 'lime': num_samples={p['num_samples']} cannot determine {n_weights} weights and an "
+                                f"intercept without a penalty (alpha = 0); use num_samples > {n_weights} or alpha > 0")
         f = model.score_features
         fx = np.asarray(f(X), dtype=float)
         seeds = [self.seed + s for s in range(p["stability_seeds"])]

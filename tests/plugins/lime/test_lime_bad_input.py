@@ -120,3 +120,15 @@ def test_loading_the_plugin_imports_no_heavy_library():
             "h.collect(); print(sorted(m for m in ('lime', 'sklearn', 'numpy', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_too_few_samples_for_an_unpenalised_fit(lime_toy, fixed_linear):
+    pytest.importorskip("lime")
+    from whyrec_lime.explainer import LimeExplainer
+
+    pairs = pd.DataFrame({"user": [1], "item": [101]})
+    with pytest.raises(RegistryError, match=r"num_samples=12 cannot determine 16 weights and an intercept without a penalty "
+                                            r"\(alpha = 0\); use num_samples > 16 or alpha > 0"):
+        LimeExplainer(units="features", num_samples=12).explain(fixed_linear, lime_toy, pairs)
+    e = LimeExplainer(units="features", num_samples=12, alpha=1.0, stability_seeds=1).explain(fixed_linear, lime_toy, pairs)
+    assert e.attributions.shape == (1, 16)
