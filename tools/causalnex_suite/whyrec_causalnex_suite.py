@@ -16,7 +16,7 @@ compat.apply()  # at import: before their conftest.py imports causalnex
 
 import causalnex  # noqa: E402
 
-# Set by run.py: whether test_port.patch was applied to the copy under test (17 tests whose own
+# Set by run.py: whether test_port.patch was applied to the copy under test (18 tests whose own
 # code uses pandas/numpy behaviour that pandas 3 / numpy 2 removed; see the patch's header).
 PORTED: bool | None = None
 
