@@ -157,8 +157,8 @@ class LimeExplainer:
         weights = pd.DataFrame(W[0], columns=names)
         unit_frame = pd.DataFrame(unit_W[0], columns=unit_names)
         feature_level = p["sampler"] == "tabular" or p["units"] == "features"
-        reasons = _reasons(data, unit_frame, X, groups if not (unit_W is W and feature_level) else {n: [n] for n in names},
-                           fidelity, p["min_fidelity"], p["n_reasons"])
+        unit_cols = {n: [n] for n in unit_names} if feature_level and unit_W is W else groups
+        reasons = _reasons(data, unit_frame, X, unit_cols, fidelity, p["min_fidelity"], p["n_reasons"])
         summary = {
             "attribution_units": "LIME surrogate weight (model output, per unit switched from background to this row)",
             "units": p["units"], "sampler": p["sampler"], "players": unit_names if len(unit_names) <= 40 else len(unit_names),
