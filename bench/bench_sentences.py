@@ -7,7 +7,8 @@ For the first ``--users`` explained users of a finished run (the default moviele
 and each of its models, ``explain_user`` (every explainer of the run that supports the model,
 as `whyrec explain` does, plus any ``--add-method`` that supports it) then ``add_text`` in English and in Chinese, in this one process;
 prints, per model and language, the share of recommendations with at least one sentence, the
-mean number of sentences, the kinds they come from, the seconds per recommendation of the
+share with one naming something specific (a history item, a genre or a knowledge-graph path: not
+only a field), the mean number of sentences, the kinds they come from, the seconds per recommendation of the
 explanation and of the words, and their ratio; writes bench/results/sentences.json. The peer
 is the explanation itself: the words must cost a small fraction of it.
 """
@@ -49,7 +50,7 @@ def main() -> None:
         recs = Path(args.run) / "explanations" / f"recommendations__{model}.parquet"
         users = list(pd.read_parquet(recs)["user"].unique()[: args.users]) if recs.exists() else list(data.user_ids[: args.users])
         explain_s, n_recs = 0.0, 0
-        per_lang = {lang: {"with_sentence": 0, "sentences": 0, "seconds": 0.0, "kinds": Counter()} for lang in LANGS}
+        per_lang = {lang: {"with_sentence": 0, "with_named": 0, "sentences": 0, "seconds": 0.0, "kinds": Counter()} for lang in LANGS}
         methods: tuple | None = None
         for user in users:
             if methods is None:  # the run's explainers for this model, plus the added ones where they apply
@@ -73,22 +74,26 @@ def main() -> None:
                 r["seconds"] += time.perf_counter() - t
                 for rec in o["recommendations"]:
                     r["with_sentence"] += bool(rec["text"])
+                    # a sentence naming something specific: a history item, a genre or a path, not only a field
+                    r["with_named"] += any(x["kind"] != "field" for x in rec["text"])
                     r["sentences"] += len(rec["text"])
                     r["kinds"].update(s["kind"] for s in rec["text"])
         methods = [e["method"] for e in out["recommendations"][0]["explanations"]] if n_recs else []
         results[model] = {"users": len(users), "recommendations": n_recs, "methods": methods,
                           "explain_s_per_rec": explain_s / max(n_recs, 1),
                           "langs": {lang: {"share_with_sentence": r["with_sentence"] / max(n_recs, 1),
+                                           "share_with_named": r["with_named"] / max(n_recs, 1),
                                            "mean_sentences": r["sentences"] / max(n_recs, 1),
                                            "kinds": dict(r["kinds"]), "words_s_per_rec": r["seconds"] / max(n_recs, 1),
                                            "words_over_explain": r["seconds"] / max(explain_s, 1e-12)}
                                     for lang, r in per_lang.items()}}
     print(f"sentences on {args.run}: first {args.users} explained users per model, top-{args.k}")
-    print(f"{'model':>16} {'lang':>4} {'recs':>5} {'with sentence':>14} {'mean':>5} {'explain s/rec':>14} {'words ms/rec':>13} "
-          f"{'words/explain':>14}  kinds")
+    print(f"{'model':>16} {'lang':>4} {'recs':>5} {'with sentence':>14} {'naming one':>11} {'mean':>5} {'explain s/rec':>14} "
+          f"{'words ms/rec':>13} {'words/explain':>14}  kinds")
     for model, m in results.items():
         for lang, r in m["langs"].items():
-            print(f"{model:>16} {lang:>4} {m['recommendations']:5d} {r['share_with_sentence']:14.1%} {r['mean_sentences']:5.2f} "
+            print(f"{model:>16} {lang:>4} {m['recommendations']:5d} {r['share_with_sentence']:14.1%} {r['share_with_named']:11.1%} "
+                  f"{r['mean_sentences']:5.2f} "
                   f"{m['explain_s_per_rec']:14.3f} {1000 * r['words_s_per_rec']:13.2f} {r['words_over_explain']:13.4f}x  "
                   + ", ".join(f"{k} {v}" for k, v in sorted(r["kinds"].items())))
     path = common.write("sentences", {"benchmark": "sentences", "command": "bench/bench_sentences.py " + " ".join(sys.argv[1:]),

@@ -346,9 +346,10 @@ def rec_sentences(rec: dict, words: Words, domain: str, *, sequence: Iterable[st
             covered.add(field)
             out.append({"text": words(FIELD[domain][field]), "kind": "field", "method": e.get("method"), "unit": "field",
                         "field": g, "attribution": fattr[g], "share": gshare[g]})
-    for s in out:
-        if e is not None and s["method"] == e.get("method") and e.get("caution"):
-            s["caution"] = e["caution"]
+    cautions = {x.get("method"): x.get("caution") for x in entries}
+    for s in out:  # a sentence from a method judged unfaithful on this model says so, as its reasons do
+        if cautions.get(s["method"]):
+            s["caution"] = cautions[s["method"]]
     return out[:MAX_SENTENCES]
 
 

@@ -136,6 +136,10 @@ def test_a_method_with_a_caution_gives_way_and_its_caution_travels():
     assert s["method"] == "tree-shap" and "caution" not in s
     (s,) = say(rec_of(bad), "en", values={"hist_0": 1.0})
     assert s["method"] == "attention-sum" and s["caution"] == "judged unfaithful"
+    cf = {"method": "history-counterfactual", "additive": False, "caution": "rests on a weak model",
+          "attributions": {"hist_0": 1.0}}
+    (s,) = say(rec_of(cf), "zh", values={"hist_0": 1.0})
+    assert s["kind"] == "counterfactual" and s["caution"] == "rests on a weak model"
 
 
 # -- knowledge-graph paths ----------------------------------------------------------------------------
