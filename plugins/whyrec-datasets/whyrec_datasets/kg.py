@@ -245,19 +245,21 @@ def table_graph(kg: str | Path, items: pd.DataFrame, link: str | Path | None = N
 
 
 class GraphAccessor:
-    """``data.knowledge_graph()``: loads the graph on the first call and keeps it."""
+    """``data.knowledge_graph()``: loads the graph on the first call and keeps it. Picklable
+    (a module-level loader in a ``functools.partial``), so the data can travel to workers."""
 
-    def __init__(self, load: Callable[[], KnowledgeGraph]) -> None:
+    def __init__(self, load: Callable[[], KnowledgeGraph] | None = None, graph: KnowledgeGraph | None = None) -> None:
         self._load = load
-        self._graph: KnowledgeGraph | None = None
+        self._graph = graph
 
-    def __call__(self) -> KnowledgeGraph:
-        if self._graph is None:
+    def __call__(self) -> KnowledgeGraph | None:
+        if self._graph is None and self._load is not None:
             self._graph = self._load()
         return self._graph
 
 
-def attach(data: Any, load: Callable[[], KnowledgeGraph]) -> Any:
-    """Give ``data`` (a RecData) its ``knowledge_graph()`` accessor; returns ``data``."""
-    data.knowledge_graph = GraphAccessor(load)
+def attach(data: Any, load: Callable[[], KnowledgeGraph] | None = None, graph: KnowledgeGraph | None = None) -> Any:
+    """Give ``data`` (a RecData) its ``knowledge_graph()`` accessor: a graph read already, or a
+    loader called on first use. Returns ``data``."""
+    data.knowledge_graph = GraphAccessor(load, graph)
     return data

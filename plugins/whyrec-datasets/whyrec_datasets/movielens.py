@@ -9,6 +9,7 @@ reaches a feature.
 from __future__ import annotations
 
 import csv
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,7 @@ class MovieLens100K:
         # data.knowledge_graph(): the .kg/.link next to path's files, else the cache's (loaded on first use)
         own = Path(self.path).expanduser() if self.path is not None else None
         kg_folder = own if own is not None and (own / "ml-100k.kg").exists() else None
-        return kg.attach(data, lambda: kg.movielens_graph(kg_folder, items))
+        return kg.attach(data, functools.partial(kg.movielens_graph, kg_folder, items))
 
 
 def movielens_schema(n: int) -> FeatureSchema:

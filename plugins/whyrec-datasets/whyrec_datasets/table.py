@@ -292,8 +292,7 @@ class Table:
         if self.kg is not None:  # read now: a bad triples file fails the dataset stage, its warnings go with it
             from . import kg
 
-            graph = kg.table_graph(self.kg, items, self.kg_link)
-            kg.attach(data, lambda: graph)
+            kg.attach(data, graph=kg.table_graph(self.kg, items, self.kg_link))
         return data
 
     def _schema(self, users, items, inter, ufeats, ifeats) -> tuple[FeatureSchema, dict[str, str]]:

@@ -41,7 +41,7 @@ class KGPaths:
     contribution to the model's score."""
 
     def __init__(self, max_paths: int = 3, per_history_item: int = 2, scoring: str = "auto",
-                 max_entity_share: float = 0.05, min_score: float | None = 0.0, history: str = "window") -> None:
+                 max_entity_share: float = 0.2, min_score: float | None = 0.0, history: str = "window") -> None:
         if int(max_paths) < 1 or int(per_history_item) < 1:
             raise WhyrecError(f"kg-paths: max_paths={max_paths} and per_history_item={per_history_item} must be >= 1")
         if scoring not in SCORINGS:

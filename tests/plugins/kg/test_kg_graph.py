@@ -119,3 +119,16 @@ def test_damaged_kg_cache_is_detected(tmp_path, monkeypatch):
     kg_file = tmp_path / "ml-100k-kg" / "ml-100k.kg"
     kg_file.write_bytes(kg_file.read_bytes()[:1000])
     assert "truncated" in cache.problems("ml-100k-kg", root=tmp_path)[0]
+
+
+def test_the_accessor_travels_with_the_data(toy):
+    """Executors send the RecData to workers: the accessor and its graph pickle with it."""
+    import pickle
+
+    back = pickle.loads(pickle.dumps(toy))
+    assert back.knowledge_graph().summary() == toy.knowledge_graph().summary()
+    from whyrec_datasets.kg import GraphAccessor, movielens_graph
+    import functools
+
+    lazy = GraphAccessor(functools.partial(movielens_graph, None, toy.items))
+    assert pickle.loads(pickle.dumps(lazy))._graph is None  # not loaded until called
