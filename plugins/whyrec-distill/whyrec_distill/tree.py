@@ -238,6 +238,14 @@ class TreeStudent(BaseModel):
         return int(sum(t["num_leaves"] * 2 - 1 for t in self.booster.dump_model()["tree_info"]))
 
     # -- persistence -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, directory: str | Path, data: RecData) -> "TreeStudent":
+        d = Path(directory)
+        if (d / "lightgbm.json").exists() and not (d / "tree.json").exists():
+            raise DataError(f"{d}: a tree-student saved by an older whyrec-distill (in whyrec-lightgbm's format); "
+                            "distil the teacher again (whyrec compress RUN --method distill --student tree-student --overwrite)")
+        return super().load(d, data)  # type: ignore[return-value]
+
     def _save_weights(self, directory: Path) -> None:
         booster = self._require_booster()
         write_text(directory / "model.txt", booster.model_to_string())

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from whyrec.errors import DataError, RegistryError
+from whyrec.errors import DataError, RegistryError, UnsupportedError
 from whyrec_distill.mlp import MLPStudent
 from whyrec_distill.tree import TreeStudent
 
@@ -127,6 +127,17 @@ def test_tree_student_loaded_against_a_different_schema(data, other_schema_data,
     t.save(tmp_path / "t")
     with pytest.raises(DataError, match="price"):
         TreeStudent.load(tmp_path / "t", other_schema_data)
+    # a directory of the older format (a whyrec-lightgbm model) is refused in one line
+    (tmp_path / "t" / "tree.json").rename(tmp_path / "t" / "lightgbm.json")
+    with pytest.raises(DataError, match="saved by an older whyrec-distill .*--student tree-student --overwrite"):
+        TreeStudent.load(tmp_path / "t", data)
+    # a pickle where the text model belongs is never loaded
+    (tmp_path / "t" / "lightgbm.json").rename(tmp_path / "t" / "tree.json")
+    import pickle
+
+    (tmp_path / "t" / "model.txt").write_bytes(pickle.dumps({"tree": 1}))
+    with pytest.raises(DataError, match="model.txt is not a LightGBM text model .*never loads pickles"):
+        TreeStudent.load(tmp_path / "t", data)
 
 
 def test_mlp_listwise_learns_each_users_order(data):
@@ -196,3 +207,12 @@ def test_tree_student_listwise_is_lambdarank_per_user(data):
     pred = t.score_features(X[t.feature_names])
     taus = [kendalltau(teacher[g], pred[g]).statistic for g in pairs.groupby("user").indices.values()]
     assert np.nanmean(taus) > 0.6
+
+
+def test_tree_student_bad_parameters_are_one_line_errors():
+    with pytest.raises(RegistryError, match=r"model 'tree-student': num_leaves=1 must be >= 2"):
+        TreeStudent(num_leaves=1)
+    with pytest.raises(RegistryError, match=r"feature_fraction=0 in \(0, 1\]"):
+        TreeStudent(feature_fraction=0)
+    with pytest.raises(UnsupportedError, match="call prepare"):
+        TreeStudent().fit_targets(None, np.zeros(0))
