@@ -80,17 +80,16 @@ class MaskedOutputs:
         self.model_rows = 0
 
     def __call__(self, Z: np.ndarray) -> np.ndarray:
-        keys = [np.packbits(z.astype(bool)).tobytes() for z in Z]
-        todo: dict[bytes, int] = {}
-        for k, i in zip(keys, range(len(Z))):
-            if k not in self.cache and k not in todo:
-                todo[k] = i
+        packed = np.packbits(Z.astype(bool), axis=1)
+        uniq, first, inv = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+        keys = [u.tobytes() for u in uniq]
+        todo = [j for j, k in enumerate(keys) if k not in self.cache]
         if todo:
-            new = Z[list(todo.values())].astype(bool)
+            new = Z[first[todo]].astype(bool)
             step = max(1, self.max_rows // self.n_b)
             vals = np.concatenate([self._evaluate(new[s:s + step]) for s in range(0, len(new), step)])
-            self.cache.update(zip(todo.keys(), vals.tolist()))
-        return np.array([self.cache[k] for k in keys])
+            self.cache.update(zip((keys[j] for j in todo), vals.tolist()))
+        return np.array([self.cache[k] for k in keys])[inv.ravel()]
 
     def _evaluate(self, keep: np.ndarray) -> np.ndarray:
         """Model outputs averaged over the background, for masks ``keep`` (m, U) of bools."""
