@@ -31,7 +31,7 @@ from whyrec.explanation import Explanation
 
 from .optional import require
 from .params import problems
-from .units import MaskedOutputs, distances, model_units, sample_background, sample_masks
+from .units import distances, masked_outputs, model_units, sample_background, sample_masks
 
 CAPABILITY = "score_features (it scores feature rows: score_features(X) over its feature_names)"
 # Below this weighted R² a local linear surrogate explains too little of the model near the
@@ -127,10 +127,12 @@ class LimeExplainer:
             names = list(X.columns)
         W = np.empty((len(seeds), len(X), len(names)))
         fit = np.empty((len(X), 3))  # intercept, score, local prediction (main seed)
-        for i in range(len(X)):
-            x = X.iloc[[i]].reset_index(drop=True)
-            for k, s in enumerate(seeds):
-                w, intercept, score, local = runs[s](i, x)
+        for k, s in enumerate(seeds):
+            if p["sampler"] == "mask":
+                results = runs[s].explain_all(X)
+            else:
+                results = [runs[s](i, X.iloc[[i]].reset_index(drop=True)) for i in range(len(X))]
+            for i, (w, intercept, score, local) in enumerate(results):
                 W[k, i] = w
                 if k == 0:
                     fit[i] = (intercept, score, local)
@@ -250,37 +252,35 @@ class LimeExplainer:
 
 class _MaskRun:
     """LIME fits for one seed on masks over the units (the default sampler). Every row draws
-    its masks from a fresh RandomState(seed): a pair's explanation does not depend on which
-    other pairs are explained with it."""
+    its masks from a fresh RandomState(seed), as if explained alone: a pair's explanation does
+    not depend on which other pairs are explained with it, and the rows share one set of
+    masks, whose distinct members are evaluated once for all rows in batched model calls."""
 
     def __init__(self, f: Any, B: pd.DataFrame, groups: dict[str, list[str]], p: dict, seed: int) -> None:
-        from lime.lime_base import LimeBase
-
         self.f, self.B, self.groups, self.p, self.seed = f, B, groups, p, seed
         n = len(groups)
         self.kernel_width = float(p["kernel_width"] if p["kernel_width"] is not None else 0.75 * math.sqrt(n))
-        self.LimeBase = LimeBase
-        self.outputs: MaskedOutputs | None = None
-        self._rows_done = 0
-
-    @property
-    def model_rows(self) -> int:
-        return self._rows_done + (self.outputs.model_rows if self.outputs is not None else 0)
+        self.model_rows = 0
 
     def kernel(self, d: np.ndarray) -> np.ndarray:
         return np.sqrt(np.exp(-(d ** 2) / self.kernel_width ** 2))  # lime_tabular's kernel
 
-    def __call__(self, i: int, x: pd.DataFrame) -> tuple[np.ndarray, float, float, float]:
+    def explain_all(self, X: pd.DataFrame) -> list[tuple[np.ndarray, float, float, float]]:
+        from lime.lime_base import LimeBase
         from sklearn.utils import check_random_state
 
-        if self.outputs is None or self.outputs.row != i:  # one row at a time: keep only its memo
-            self._rows_done = self.model_rows
-            self.outputs = MaskedOutputs(self.f, x, self.B, list(self.groups.values()), self.p["max_rows"])
-            self.outputs.row = i
         rs = check_random_state(self.seed)
         Z = sample_masks(len(self.groups), self.p["num_samples"], rs)
-        y = self.outputs(Z)
-        return fit_surrogate(self.LimeBase(self.kernel, random_state=rs), Z, y, self.p["alpha"], self.seed)
+        distinct, first, inv = np.unique(Z, axis=0, return_index=True, return_inverse=True)
+        V = masked_outputs(self.f, X, self.B, list(self.groups.values()), distinct, self.p["max_rows"])
+        self.model_rows += V.size * len(self.B)
+        state = rs.get_state()  # where a lone row's RandomState stands after its draw
+        out = []
+        for i in range(len(X)):
+            rs_i = np.random.RandomState()
+            rs_i.set_state(state)
+            out.append(fit_surrogate(LimeBase(self.kernel, random_state=rs_i), Z, V[i, inv.ravel()], self.p["alpha"], self.seed))
+        return out
 
 
 class _TabularRun:

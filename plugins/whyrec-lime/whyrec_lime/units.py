@@ -63,44 +63,41 @@ def distances(Z: np.ndarray) -> np.ndarray:
     return np.sqrt((1.0 - Z).sum(axis=1))
 
 
-class MaskedOutputs:
-    """E_b f(x with the units of z kept, the rest from background row b) for one explained
-    row x, memoised per distinct mask (reruns with other seeds reuse it)."""
+def masked_outputs(f: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, B: pd.DataFrame,
+                   units: Sequence[Sequence[str]], masks: np.ndarray, max_rows: int = 200_000) -> np.ndarray:
+    """(n_x, n_masks): for explained row i and mask m, the model output averaged over the
+    background rows b of "x_i with the units kept by m, the rest from b". Evaluated in
+    batches of at most ``max_rows`` model rows: several explained rows per call when they
+    fit (one model call per batch, not per row), else the masks in chunks."""
+    columns = list(X.columns)
+    n_x, n_b = len(X), len(B)
+    keep = np.asarray(masks, dtype=bool)
+    unit_of = {c: u for u, cols in enumerate(units) for c in cols}
+    pool = pd.concat([B[columns], X[columns]], ignore_index=True)  # rows n_b.. are the explained rows
+    values = {c: (pool[c].array if isinstance(pool[c].dtype, pd.api.extensions.ExtensionDtype) else pool[c].to_numpy())
+              for c in columns}
 
-    def __init__(self, f: Callable[[pd.DataFrame], np.ndarray], x: pd.DataFrame, B: pd.DataFrame,
-                 units: Sequence[Sequence[str]], max_rows: int = 200_000) -> None:
-        self.f, self.units, self.max_rows = f, [list(u) for u in units], max_rows
-        self.columns = list(x.columns)
-        self.n_b = len(B)
-        self.pool = pd.concat([B[self.columns], x[self.columns]], ignore_index=True)  # row n_b = x
-        unit_of = {c: u for u, cols in enumerate(self.units) for c in cols}
-        self.unit_of = [unit_of.get(c) for c in self.columns]
-        self.cache: dict[bytes, float] = {}
-        self.row: int | None = None  # which explained row the memo belongs to (set by the caller)
-        self.model_rows = 0
+    def block(rows: np.ndarray, sub: np.ndarray) -> np.ndarray:
+        m = len(sub)
+        bg = np.broadcast_to(np.arange(n_b)[None, None, :], (len(rows), m, n_b))
+        xi = np.broadcast_to((n_b + rows)[:, None, None], (len(rows), m, n_b))
+        frame = {}
+        for c in columns:
+            u = unit_of.get(c)
+            idx = xi if u is None else np.where(sub[None, :, u, None], xi, bg)
+            frame[c] = values[c].take(idx.ravel())  # categoricals keep their dtype
+        return np.asarray(f(pd.DataFrame(frame)), dtype=float).reshape(len(rows), m, n_b).mean(axis=2)
 
-    def __call__(self, Z: np.ndarray) -> np.ndarray:
-        packed = np.packbits(Z.astype(bool), axis=1)
-        uniq, first, inv = np.unique(packed, axis=0, return_index=True, return_inverse=True)
-        keys = [u.tobytes() for u in uniq]
-        todo = [j for j, k in enumerate(keys) if k not in self.cache]
-        if todo:
-            new = Z[first[todo]].astype(bool)
-            step = max(1, self.max_rows // self.n_b)
-            vals = np.concatenate([self._evaluate(new[s:s + step]) for s in range(0, len(new), step)])
-            self.cache.update(zip((keys[j] for j in todo), vals.tolist()))
-        return np.array([self.cache[k] for k in keys])[inv.ravel()]
-
-    def _evaluate(self, keep: np.ndarray) -> np.ndarray:
-        """Model outputs averaged over the background, for masks ``keep`` (m, U) of bools."""
-        m, n_b = len(keep), self.n_b
-        bg = np.broadcast_to(np.arange(n_b)[None, :], (m, n_b))
-        out = {}
-        for c, u in zip(self.columns, self.unit_of):
-            idx = np.full((m, n_b), n_b) if u is None else np.where(keep[:, u][:, None], n_b, bg)
-            col = self.pool[c]
-            values = col.array if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else col.to_numpy()
-            out[c] = values.take(idx.ravel())  # categoricals keep their dtype
-        y = np.asarray(self.f(pd.DataFrame(out)), dtype=float).reshape(m, n_b)
-        self.model_rows += m * n_b
-        return y.mean(axis=1)
+    out = np.empty((n_x, len(keep)))
+    per_row = len(keep) * n_b
+    if per_row <= max_rows:
+        step = max(1, max_rows // per_row)
+        for i0 in range(0, n_x, step):
+            rows = np.arange(i0, min(n_x, i0 + step))
+            out[rows] = block(rows, keep)
+        return out
+    step = max(1, max_rows // n_b)
+    for i in range(n_x):
+        for m0 in range(0, len(keep), step):
+            out[i, m0:m0 + step] = block(np.array([i]), keep[m0:m0 + step])[0]
+    return out
