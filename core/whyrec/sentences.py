@@ -57,6 +57,8 @@ def NP_(context: str, singular: str, plural: str) -> tuple[str, str, str]:
 TITLE = N_("item title", "{title}")  # zh: 《{title}》
 AND_LAST = N_("list", "{rest} and {last}")
 COMMA = N_("list", "{first}, {second}")
+AND_OTHERS = NP_("list", "{rest} and {n} other", "{rest} and {n} others")  # zh: 《A》、《B》、《C》等
+LIST_NAMES = 3  # a longer list names its first three and counts the rest (the JSON keeps every item)
 
 HISTORY_ITEM = {
     "video": N_("video", "Because you watched {item}"),
@@ -173,9 +175,14 @@ class Words:
     def title(self, title: str) -> str:
         return self(TITLE, title=title)
 
-    def join(self, parts: list[str]) -> str:
+    def join(self, parts: list[str], limit: int = LIST_NAMES) -> str:
         if len(parts) <= 1:
             return "".join(parts)
+        if len(parts) > limit:
+            rest = parts[0]
+            for p in parts[1:limit]:
+                rest = self(COMMA, first=rest, second=p)
+            return self.plural(AND_OTHERS, len(parts) - limit, rest=rest)
         rest = parts[0]
         for p in parts[1:-1]:
             rest = self(COMMA, first=rest, second=p)

@@ -107,6 +107,18 @@ def test_counterfactual_plural_forms():
     assert Words("zh").t.plural(1) == Words("zh").t.plural(7) == 0
 
 
+def test_a_long_list_names_three_and_counts_the_rest_in_plural_forms():
+    titles = {i: f"Film {i}" for i in range(1, 7)}
+    for n, en_list in ((4, "Film 1, Film 2, Film 3 and 1 other"), (6, "Film 1, Film 2, Film 3 and 3 others")):
+        cf = {"method": "history-counterfactual", "additive": False, "attributions": {f"hist_{j}": 1.0 for j in range(n)}}
+        values = {f"hist_{j}": float(j + 1) for j in range(n)}
+        (en,) = rec_sentences(rec_of(cf), Words("en"), "video", values=values, title=titles.get)
+        (zh,) = rec_sentences(rec_of(cf), Words("zh"), "video", values=values, title=titles.get)
+        assert en["text"] == f"Had you not watched these {n} films ({en_list}), Aliens would not be in your top recommendations"
+        assert zh["text"] == f"如果您没有看过《Film 1》、《Film 2》、《Film 3》等（共{n}部影片），《Aliens》就不会出现在您的首选推荐中"
+        assert en["items"] == list(range(1, n + 1)) and en["share"] == pytest.approx(1 / n)  # every item kept in the JSON
+
+
 def test_no_counterfactual_sentence_when_nothing_was_removed():
     cf0 = {"method": "history-counterfactual", "additive": False, "attributions": {"hist_0": 0.0, "hist_1": 0.0}}
     assert say(rec_of(cf0), "en", values={"hist_0": 1.0}) == []
