@@ -31,7 +31,7 @@ import pandas as pd
 
 from whyrec.errors import DataError, DataWarning
 
-from .frames import read_table, require_file, show
+from .frames import file_columns, read_table, require_file, show
 
 # Short human labels of the ml-100k (Freebase) relations, by the last part of their name;
 # both directions of a relation get the same label ("film.film.directed_by", "film.director.film").
@@ -228,19 +228,24 @@ def movielens_graph(folder: Path | None, items: pd.DataFrame) -> KnowledgeGraph:
 
 
 # -- a table's own triples --------------------------------------------------------------------
-def table_graph(kg: str | Path, items: pd.DataFrame, link: str | Path | None = None,
-                columns: tuple[str, str, str] = ("head", "relation", "tail"),
-                link_columns: tuple[str, str] = ("item", "entity")) -> KnowledgeGraph:
-    """A ``table`` dataset's triples file (Parquet/CSV), linked by ``link`` or directly."""
-    h, r, t = columns
-    raw = read_table(kg, [h, r, t], "knowledge graph", declared={h: "kg_columns", r: "kg_columns", t: "kg_columns"})
-    triples = _clean(raw.rename(columns={h: "head", r: "relation", t: "tail"}), ["head", "relation", "tail"], f"knowledge graph file {kg}")
+def _read_kg_table(path: str | Path, cols: list[str], what: str, key: str) -> pd.DataFrame:
+    p = require_file(path, what)
+    have = file_columns(p)
+    missing = [c for c in cols if c not in have]
+    if missing:
+        raise DataError(f"{what} file {p}: no column {missing[0]!r}; {key} needs columns {', '.join(cols)} "
+                        f"(its columns: {', '.join(map(str, have[:20]))})")
+    return _clean(read_table(p, cols, what), cols, f"{what} file {p}")
+
+
+def table_graph(kg: str | Path, items: pd.DataFrame, link: str | Path | None = None) -> KnowledgeGraph:
+    """A ``table`` dataset's triples file (Parquet/CSV: head, relation, tail), linked by ``link``
+    (item, entity) or directly (a head is an item id)."""
+    triples = _read_kg_table(kg, ["head", "relation", "tail"], "knowledge graph", "kg (a triples file)")
     titles = items["title"] if "title" in items.columns else None
     if link is None:
         return _direct(triples, items.index, str(kg), titles)
-    i, e = link_columns
-    raw_link = read_table(link, [i, e], "knowledge graph link", declared={i: "kg_link_columns", e: "kg_link_columns"})
-    lk = _clean(raw_link.rename(columns={i: "item", e: "entity"}), ["item", "entity"], f"knowledge graph link file {link}")
+    lk = _read_kg_table(link, ["item", "entity"], "knowledge graph link", "kg_link")
     return _link(triples, lk, items.index, str(kg), str(link), titles)
 
 

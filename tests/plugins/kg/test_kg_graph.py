@@ -48,7 +48,7 @@ def test_link_file_unknown_items_and_entities_without_facts(tmp_path):
 
 
 @pytest.mark.parametrize("rows, match", [
-    ("head,rel,tail\n1,a,b\n", r"triples\.csv.*'relation'"),
+    ("head,rel,tail\n1,a,b\n", r"triples\.csv: no column 'relation'; kg \(a triples file\) needs columns head, relation, tail \(its columns: head, rel, tail\)"),
     ("head,relation,tail\n1,a,\n", r"triples\.csv: 1 rows have an empty head/relation/tail value \(first at row 1\)"),
 ])
 def test_bad_triples_file_is_one_clear_error(tmp_path, rows, match):
@@ -132,3 +132,10 @@ def test_the_accessor_travels_with_the_data(toy):
 
     lazy = GraphAccessor(functools.partial(movielens_graph, None, toy.items))
     assert pickle.loads(pickle.dumps(lazy))._graph is None  # not loaded until called
+
+
+def test_link_file_without_its_columns_is_refused(tmp_path):
+    p = write_toy(tmp_path)
+    (tmp_path / "link.csv").write_text("item_id,entity\n1,e1\n")
+    with pytest.raises(DataError, match=r"link\.csv: no column 'item'; kg_link needs columns item, entity"):
+        toy_table(tmp_path, kg_link=tmp_path / "link.csv")
