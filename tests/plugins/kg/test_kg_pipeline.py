@@ -2,13 +2,16 @@
 saved explanation (details.json) and `whyrec explain`'s JSON carry the paths."""
 from __future__ import annotations
 
+import pytest
+
 import whyrec
-from kg_toy import write_toy
+from kg_toy import TRIPLES, write_toy
+from whyrec.errors import DataWarning
 from whyrec.explanation import Explanation
 
 
 def test_pipeline_saves_paths_and_explain_returns_them(tmp_path):
-    p = write_toy(tmp_path)
+    p = write_toy(tmp_path, TRIPLES + [("99", "film.film.genre", "G")])  # 99 is no item: counted, reported
     (tmp_path / "r.toml").write_text(f"""
 [pipelines.p]
 sample_users = 2
@@ -37,11 +40,15 @@ kg = "{p['kg'].name}"
     # a 6-row LightGBM fit is a constant: every history item scores exactly 0, shown with min_score = -inf
     assert {(q["history_item"], q["relation"]) for q in paths} >= {(1, "film.film.sequel"), (2, "film.film.genre")}
     assert {q["scoring"] for q in paths} == {"leave-one-out"} and {q["score"] for q in paths} == {0.0}
-    assert e.summary["graph"]["triples"] == 9
+    assert e.summary["graph"]["triples"] == 9 and e.summary["graph"]["unknown_heads"] == 1
+    dataset_stage = next(st for st in run.manifest["stages"] if st["name"] == "dataset")
+    assert any("1 triples have a head that is no item of the dataset" in w and "triples.csv" in w
+               for w in dataset_stage["warnings"])
 
     from whyrec.explain import explain_user
     from whyrec.rundir import Run
 
-    out = explain_user(Run(run.path), 1, 3, model="lightgbm", methods=("kg-paths",))
+    with pytest.warns(DataWarning, match="1 triples have a head that is no item"):  # reloading says it again
+        out = explain_user(Run(run.path), 1, 3, model="lightgbm", methods=("kg-paths",))
     rec = next(r for r in out["recommendations"] if r["item"] == 5)
     assert rec["explanations"][0]["paths"] == paths  # recomputed by `whyrec explain`, the same answer
