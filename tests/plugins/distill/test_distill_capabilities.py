@@ -135,8 +135,8 @@ def test_a_compressed_model_whose_base_is_not_installed(third_party, data, tmp_p
 
 
 def test_whyrec_distill_imports_no_other_plugin():
-    """Neither in its source nor at run time: prune, quantize and a tree student with no
-    other whyrec plugin module loaded."""
+    """Neither in its source (every import statement, in functions too) nor at run time:
+    prune (with its report), load, int8 and a tree student with no other whyrec plugin loaded."""
     src = Path(whyrec_distill.__file__).parent
     for path in src.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -152,18 +152,16 @@ torch.set_num_threads(1)
 import whyrec_distill, whyrec_example_plugin
 from whyrec.plugins import PluginHost
 from distill_toy import make_toy_data
-from whyrec_distill.distill import Distiller
-from whyrec_distill.network import PrunedNetwork
+from whyrec_distill.network import PrunedNetwork, quantized_copy
 from whyrec_distill.prune import Pruner
-from whyrec_distill.quantize import Quantizer
+from whyrec_distill.tree import TreeStudent
 h = PluginHost(); h.add(whyrec_distill, "whyrec-distill"); h.add(whyrec_example_plugin, "example")
-data = make_toy_data(n_users=25)
-m = h.create("models", "feature-net", {{"epochs": 2}}); m.fit(data)
-fast = dict(eval_users=5, explain_users=0, repeats=1)
-p, _ = Pruner(sparsity=0.5, **fast).compress(m, data)
+data = make_toy_data(n_users=20)
+m = h.create("models", "feature-net", {{"epochs": 1}}); m.fit(data)
+p, _ = Pruner(sparsity=0.5, finetune_epochs=1, eval_users=3, explain_users=0, repeats=1).compress(m, data)
 p.save({out!r}); PrunedNetwork.load({out!r}, data, host=h)
-Quantizer(**fast).compress(p, data)
-Distiller(student="tree-student", student_params={{"n_estimators": 3}}, baseline=False, **fast).compress(m, data)
+quantized_copy(p, ["hidden", "out"], [])
+TreeStudent(n_estimators=2).fit(data)
 print(sorted(n for n in sys.modules if n.startswith(("whyrec_torch", "whyrec_lightgbm"))))
 """
     import tempfile
