@@ -51,12 +51,23 @@ FREEBASE_LABELS = {
 }
 
 
+# "<verb>_by" relations of one's own triples, named by who does it
+AGENTS = {"directed": "director", "written": "writer", "produced": "producer", "composed": "composer",
+          "made": "maker", "published": "publisher", "sold": "seller", "managed": "manager", "issued": "issuer"}
+
+
 def relation_label(relation: str) -> str:
     """A short label for a relation name: the Freebase table above, else its last dotted part
-    in words ("film.film.directed_by" -> "director", "made_by" -> "made by")."""
+    in words, without a leading "has" ("has_genre" -> "genre") and with "<verb> by" named by
+    its agent ("directed_by" -> "director", "made_by" -> "maker", "sold by" -> "seller")."""
     if relation in FREEBASE_LABELS:
         return FREEBASE_LABELS[relation]
-    return str(relation).rsplit(".", 1)[-1].replace("_", " ").strip() or str(relation)
+    words = str(relation).rsplit(".", 1)[-1].replace("_", " ").replace("-", " ").split()
+    if len(words) > 1 and words[0].lower() in ("has", "have", "is"):
+        words = words[1:]
+    if len(words) == 2 and words[1].lower() == "by" and words[0].lower() in AGENTS:
+        words = [AGENTS[words[0].lower()]]
+    return " ".join(words) or str(relation)
 
 
 @dataclass

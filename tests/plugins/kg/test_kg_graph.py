@@ -139,3 +139,13 @@ def test_link_file_without_its_columns_is_refused(tmp_path):
     (tmp_path / "link.csv").write_text("item_id,entity\n1,e1\n")
     with pytest.raises(DataError, match=r"link\.csv: no column 'item'; kg_link needs columns item, entity"):
         toy_table(tmp_path, kg_link=tmp_path / "link.csv")
+
+
+@pytest.mark.parametrize("relation, label", [
+    ("film.film.directed_by", "director"), ("film.director.film", "director"), ("film.film.sequel", "sequel"),
+    ("film.film_genre.films_in_this_genre", "genre"), ("directed_by", "director"), ("has_genre", "genre"),
+    ("sold-by", "seller"), ("shop.item.brand", "brand"), ("similar_to", "similar to")])
+def test_relation_labels(relation, label):
+    from whyrec_datasets.kg import relation_label
+
+    assert relation_label(relation) == label
