@@ -20,7 +20,7 @@ def test_components_are_attributed_to_their_plugin(host):
     assert host.get("models", "popularity").plugin == "example"
     assert host.get("executors", "local").plugin == "whyrec.builtins"
     info = {i.name: i for i in host.plugin_infos()}
-    assert info["example"].components == {"models": ["popularity", "logistic"], "explainers": ["popularity-reason"]}
+    assert info["example"].components == {"models": ["popularity", "logistic", "feature-net"], "explainers": ["popularity-reason"]}
     assert info["example"].hooks == ["register_explainers", "register_models"]
 
 
@@ -73,7 +73,7 @@ def test_unknown_component_suggests_and_lists(host):
     with pytest.raises(RegistryError) as err:
         host.get("models", "populrity")
     msg = str(err.value)
-    assert "did you mean 'popularity'?" in msg and "registered models: logistic, popularity" in msg
+    assert "did you mean 'popularity'?" in msg and "registered models: feature-net, logistic, popularity" in msg
 
 
 def test_unknown_first_party_component_names_its_package(host):

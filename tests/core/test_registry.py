@@ -43,7 +43,7 @@ def test_unknown_component_names_the_key(tmp_path, host):
         reg.validate(host)
     msg = str(err.value)
     assert "registry.toml: pipelines.p.model.use: unknown model 'populariti'; did you mean 'popularity'?" in msg
-    assert "(registered models: logistic, popularity)" in msg
+    assert "(registered models: feature-net, logistic, popularity)" in msg
 
 
 def test_wrong_parameter_type(tmp_path, host):
