@@ -26,6 +26,8 @@ from .metrics import Metrics
 from .state import ServeState
 
 MAX_BODY = 64 * 1024  # bytes of a request body (an event is a few hundred)
+MAX_QUERY = 8 * 1024  # bytes of a query string
+MAX_HEADERS = 16 * 1024  # bytes of all header names and values together
 MAX_METHODS = 16  # methods named in one `explain` parameter
 READY_WAIT = 120.0  # seconds a request waits for the start-up load before a 503
 ENDPOINTS = ("/recommend", "/why-above", "/events", "/healthz", "/readyz", "/metrics", "/admin/reload",
@@ -85,8 +87,21 @@ class _Guard:
                     raise _TooLarge()
             return message
 
+        headers = scope.get("headers") or []
+        too_big = None
+        if len(scope.get("query_string", b"")) > MAX_QUERY:
+            too_big = (414, f"query string over {MAX_QUERY:,} bytes; ask for fewer explainers or shorter ids", MAX_QUERY)
+        elif sum(len(k) + len(v) for k, v in headers) > MAX_HEADERS:
+            too_big = (431, f"request headers over {MAX_HEADERS:,} bytes together", MAX_HEADERS)
+        if too_big is not None:
+            body = to_json({"error": too_big[1], "limit_bytes": too_big[2]}, indent=None).encode()
+            await send_({"type": "http.response.start", "status": too_big[0],
+                         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send_({"type": "http.response.body", "body": body})
+            self.metrics.requests.labels(endpoint, scope.get("method", ""), str(status["code"])).inc()
+            return
         try:
-            length = dict(scope.get("headers") or []).get(b"content-length")
+            length = dict(headers).get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 raise _TooLarge()
             await self.app(scope, receive_, send_)

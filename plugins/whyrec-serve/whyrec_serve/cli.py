@@ -6,6 +6,10 @@ from pathlib import Path
 
 import click
 
+# uvicorn's h11 parser, named, so that installing httptools does not change how requests are read
+# (the app itself refuses oversized query strings, headers and bodies: docs/serve.md)
+LIMITS = {"http": "h11"}
+
 
 @click.command("serve")
 @click.argument("run_dir", type=click.Path(path_type=Path))
@@ -45,8 +49,9 @@ def serve(run_dir: Path, host: str, port: int, workers: int, events: Path | None
         os.environ["WHYREC_SERVE_EVENTS"] = str(events) if events else ""
         os.environ["WHYREC_SERVE_CACHE"] = str(cache)
         uvicorn.run("whyrec_serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, timeout_graceful_shutdown=30)
+                    log_level=log_level, timeout_graceful_shutdown=30, **LIMITS)
         return
     from .app import create_app
 
-    uvicorn.run(create_app(run.path, events, cache_size=cache), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
+    uvicorn.run(create_app(run.path, events, cache_size=cache), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30,
+                **LIMITS)

@@ -113,6 +113,18 @@ def test_an_oversized_body_is_refused_with_the_limit(ro_client, served_run):
     assert not (run_copy / EVENTS).exists()
 
 
+def test_an_oversized_query_or_header_is_refused_with_the_limit(ro_client):
+    from whyrec_serve.app import MAX_HEADERS, MAX_QUERY
+
+    r = ro_client.get("/recommend", params={"user": "1" * (MAX_QUERY + 1)})
+    assert (r.status_code, r.json()) == (414, {"error": f"query string over {MAX_QUERY:,} bytes; ask for fewer explainers or "
+                                                        "shorter ids", "limit_bytes": MAX_QUERY})
+    r = ro_client.get("/healthz", headers={"x-pad": "y" * MAX_HEADERS})
+    assert (r.status_code, r.json()["limit_bytes"]) == (431, MAX_HEADERS)
+    r = ro_client.get("/recommend", params={"user": "1" * 201})  # under the limit, over the id's length
+    assert r.status_code == 422 and "query.user: String should have at most 200 characters" in r.json()["error"]
+
+
 def test_an_incomplete_run_is_refused_at_start_up(run_copy):
     from whyrec_serve.app import create_app
 
