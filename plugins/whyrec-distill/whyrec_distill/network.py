@@ -27,7 +27,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from types import MethodType
 from typing import Any
 
 import pandas as pd
@@ -116,8 +115,19 @@ def adopt(model: Any, base: Any, method: str, info: dict, float_module: nn.Modul
                          "nonzero_parameters": nonzero_count(params_net) if method == "prune" else None,
                          **{k: v for k, v in info.items() if k not in ("method", "base_model")}}
     model._float_module = float_module
-    model.save = MethodType(save_compressed, model)  # the base class's save would write dense floats
+    model.save = CompressedSave(model)  # the base class's save would write dense floats
     return model
+
+
+class CompressedSave:
+    """``save(directory)`` of a compressed model: an object, not a bound method, so that the
+    model still pickles and deep-copies (the copy saves itself)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, directory: str | Path) -> None:
+        save_compressed(self.model, directory)
 
 
 def save_compressed(model: Any, directory: str | Path) -> None:

@@ -89,6 +89,13 @@ def test_a_third_party_torch_model_is_pruned_saved_and_explained(third_party, da
     assert not (tmp_path / "p" / "weights.safetensors").exists() and (tmp_path / "p" / "weights.sparse.safetensors").exists()
     back = PrunedNetwork.load(tmp_path / "p", data, host=host)
     assert type(back) is FeatureNetModel and back.capabilities == student.capabilities
+    # a copy (an executor may ship the model to a worker) saves itself, not the original
+    import copy
+    import pickle
+
+    for twin in (copy.deepcopy(student), pickle.loads(pickle.dumps(student))):
+        twin.save(tmp_path / "twin")
+        assert twin.save.model is twin and (tmp_path / "twin" / "weights.sparse.safetensors").exists()
     X = data.features(data.test[["user", "item"]])
     np.testing.assert_array_equal(back.score_features(X[back.feature_names]), student.score_features(X[student.feature_names]))
     # an explainer of the base model explains the compressed one, exactly
