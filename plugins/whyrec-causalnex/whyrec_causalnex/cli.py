@@ -173,7 +173,12 @@ def causal_command(run_dir: Path, do: tuple[str, ...], compare: bool, name: str 
         if len(s["states"]) == 1:
             code = s["states"][0]["code"]
             for r in _effect_rows(directory):
-                if r.get("feature") == var and int(r.get("level", -1)) == code and r.get("p_do_low") is not None:
+                # a g-formula row's interval is that of the state's own value (do_value): not of
+                # another value inside the bin
+                other_value = (s["how"] == "value" and r.get("do_value") is not None
+                               and not np.isclose(float(s["asked"]), float(r["do_value"])))
+                if (r.get("feature") == var and int(r.get("level", -1)) == code and r.get("p_do_low") is not None
+                        and not other_value):
                     if r["p_do_low"] == r["p_do_low"]:  # not NaN
                         ci = [r["p_do_low"], r["p_do_high"]]
                         ci_outside = r.get("estimate_in_interval") is False
@@ -190,6 +195,7 @@ def causal_command(run_dir: Path, do: tuple[str, ...], compare: bool, name: str 
             "estimate_in_interval": None if ci is None else not ci_outside,
             "actionable": not not_act,
             "label": label or None,
+            "estimator": res.attrs.get("estimator"),
         }, indent=2, default=str))
         return
     line = learner.effects_text(res)

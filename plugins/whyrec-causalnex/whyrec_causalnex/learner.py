@@ -24,7 +24,7 @@ from . import compat
 from .attribution import attributed_features, causal_vs_attribution
 from .constraints import build_constraints, check_roles
 from .discretise import Selection, VariableStates, discretise, fit_states, states_table
-from .effects import do_effects, intervention_result
+from .effects import DoModel, do_effects, intervention_result
 from .network import FittedNetwork, IsolateError
 from .structure import Constraints, StructureResult, learn_structure
 from .truth import truth_scores
@@ -42,6 +42,8 @@ MIN_ROWS_PER_VARIABLE = 10
 MIN_ROWS = 100
 # most state combinations a do() with ranges may average over
 MAX_DO_COMBINATIONS = 256
+# values of a range lo..hi the g-formula averages over (quantiles of the training values inside)
+GFORMULA_RANGE_POINTS = 5
 
 
 class CausalNexLearner:
@@ -83,6 +85,15 @@ class CausalNexLearner:
       max_value_states: numerics with at most this many distinct values (at least ``bins``) keep
         each value as its own state instead of being cut into bins.
       prior, equivalent_sample_size: Bayesian estimator prior ("K2" or "BDeu").
+      do_estimator: what answers do() on the learned graph. "gformula" (default): the parametric
+        g-formula at the value itself (gformula.py: per-variable linear / logistic models on
+        the graph; a state of a binned variable stands for its training median), with intervals
+        over bootstrap resamples that each take one of the structure search's bootstrap graphs,
+        so they carry the uncertainty of the graph. "bn": the Bayesian network's answer for the
+        state holding the value (CausalNex do_intervention), intervals over CPD refits on the
+        learned graph only. The network answers every query about states either way
+        (observational P(outcome | state), predictive quality, the saved bn.json); chosen on
+        random SCMs, docs/benchmarks.md. A non-binary outcome always uses "bn".
       interventions: features to intervene on (default: the schema's actionable features).
       effect_bootstrap, ci: bootstrap resamples and level of the do-effect intervals.
       min_effect, attribution_share: thresholds of the causal-vs-attribution flags.
@@ -125,6 +136,7 @@ class CausalNexLearner:
         max_value_states: int = 5,
         prior: Literal["K2", "BDeu"] = "K2",
         equivalent_sample_size: float = 10.0,
+        do_estimator: Literal["gformula", "bn"] = "gformula",
         interventions: list[str] | None = None,
         effect_bootstrap: int = 30,
         ci: float = 0.95,
@@ -141,6 +153,8 @@ class CausalNexLearner:
             raise bad(f"bootstrap_unit must be 'users-items' or 'pairs', got {bootstrap_unit!r}")
         if discretiser not in ("quantile", "supervised"):
             raise bad(f"discretiser must be 'quantile' or 'supervised', got {discretiser!r}")
+        if do_estimator not in ("gformula", "bn"):
+            raise bad(f"do_estimator must be 'gformula' or 'bn', got {do_estimator!r}")
         if prior not in ("K2", "BDeu"):
             raise bad(f"prior must be 'K2' or 'BDeu', got {prior!r}")
         if max_variables < 2:
@@ -183,7 +197,8 @@ class CausalNexLearner:
             forbidden_edges=forbidden_edges, required_edges=required_edges, bootstrap=bootstrap,
             bootstrap_unit=bootstrap_unit,
             stability_threshold=stability_threshold, drop_unstable=drop_unstable, discretiser=discretiser, bins=bins,
-            max_value_states=max_value_states, prior=prior, equivalent_sample_size=equivalent_sample_size, interventions=interventions,
+            max_value_states=max_value_states, prior=prior, equivalent_sample_size=equivalent_sample_size, do_estimator=do_estimator,
+            interventions=interventions,
             effect_bootstrap=effect_bootstrap, ci=ci, min_effect=min_effect, attribution_share=attribution_share,
             seed=seed,
         )
@@ -196,6 +211,7 @@ class CausalNexLearner:
         self.states: dict[str, VariableStates] = {}
         self.codes: pd.DataFrame | None = None
         self.net: FittedNetwork | None = None
+        self.do_model: DoModel | None = None
         self.baseline: float | None = None
         self._data_name: str | None = None
         self._schema_actionable: list[str] = []
@@ -314,7 +330,30 @@ class CausalNexLearner:
         y = self.codes[self.target].to_numpy()
         pos = self._positive_state()
         self.baseline = float(self.net.marginal_outcome()[pos]) if self.net is not None else float(np.mean(y == pos))
+        self.do_model = None
+        if self.uses_gformula() and self.net is not None:
+            s = self.structure
+            boot = s.boot_edges if s is not None and s.bootstrap and set(s.names) == set(self.table.names) else None
+            self.do_model = DoModel(self.table.frame, self.table.kinds, edges, self.target,
+                                    self.states[self.target].values[pos], self.states, seed=self._seed,
+                                    boot_graphs=boot, required=[tuple(e) for e in graph.constraints.get("required_edges", [])])
         self.timings["fit"] = time.perf_counter() - t0
+
+    def uses_gformula(self) -> bool:
+        """Whether the g-formula answers do() (``do_estimator``; it needs a binary outcome)."""
+        st = self.states.get(self.target)
+        return self.params.get("do_estimator", "gformula") == "gformula" and st is not None and st.n_states == 2
+
+    def point_do(self, var: str, value: Any) -> float:
+        """P(outcome = positive | do(var = value)) in the data's units, by the configured estimator
+        (the BN answers for the state holding the value)."""
+        pos = self._positive_state()
+        if self.do_model is not None:
+            return self.do_model.gf.mean_outcome({var: value}) if self.do_model.has_path(var) else self.baseline
+        if self.net is None or var not in self.net.variables or not self.net.has_path(var):
+            return self.baseline
+        code = int(self.states[var].transform(pd.Series([value]))[0])
+        return float(self.net.do_outcome({var: code})[pos])
 
     def _positive_state(self) -> int:
         st = self.states[self.target]
@@ -417,6 +456,12 @@ class CausalNexLearner:
                     res["p_do"] = w * part["p_do"]
                 else:
                     res["p_do"] += w * part["p_do"]
+            if self.do_model is not None:
+                # the answer in the data's units: the g-formula at the values asked (a range: an
+                # even mix of the training values inside it); the BN above checked the paths
+                p = self._gformula_do(sel)
+                pos = self._positive_state()
+                res["p_do"] = [p if k == pos else 1.0 - p for k in range(len(res))]
             res["change"] = res["p_do"] - res["p_observed"]
         except IsolateError as exc:
             var = str(exc)
@@ -425,6 +470,8 @@ class CausalNexLearner:
                 f"(what an intervention does) would leave it an isolated node. An intervention on it cannot change "
                 f"any other variable, {self.target!r} included (its causal effect here is 0)") from None
         res["intervention"] = f"do({text})"
+        res.attrs["estimator"] = ("g-formula at the value (do_estimator = gformula)" if self.do_model is not None
+                                  else "Bayesian network, for the state (do_estimator = bn)")
         not_act = self.not_actionable(list(sel))
         res["actionable"] = not not_act
         res.attrs["selections"] = {v: s.to_dict(self.states[v].labels,
@@ -432,6 +479,44 @@ class CausalNexLearner:
                                    for v, s in sel.items()}
         res.attrs["not_actionable"] = not_act
         return res
+
+    def _gformula_values(self, var: str, sel: Selection) -> list[tuple[Any, float]]:
+        """(value, weight) pairs the g-formula sets ``var`` to for a selection: the value asked, a
+        state's own value (a bin: its training median), for a range lo..hi over a binned variable
+        GFORMULA_RANGE_POINTS quantiles of the training values inside it, equally weighted, and for
+        a range over a few-valued one its values, weighted by training counts (as the BN mixes)."""
+        from .discretise import RANGE
+
+        st = self.states[var]
+        vals = self.do_model.values(var)
+        if sel.how == "value":
+            return [(float(sel.asked), 1.0)]
+        if sel.how == "range" and st.kind == "bins":
+            m = RANGE.match(sel.asked)
+            lo, hi = float(m.group(1)), float(m.group(2))
+            x = self.do_model.training_values(var)
+            inside = x[(x >= lo) & (x <= hi)] if x is not None else np.array([])
+            if not len(inside):  # no training value inside: the states it covers, by their weights
+                return [(vals[c], w) for c, w in zip(sel.codes, sel.weights)]
+            k = min(GFORMULA_RANGE_POINTS, len(inside))
+            qs = np.quantile(inside, (np.arange(k) + 0.5) / k)
+            return [(float(q), 1.0 / k) for q in qs]
+        return [(vals[c], w) for c, w in zip(sel.codes, sel.weights)] if st.kind != "levels" else \
+            [(st.values[c], w) for c, w in zip(sel.codes, sel.weights)]
+
+    def _gformula_do(self, sel: dict[str, Selection]) -> float:
+        import itertools
+
+        parts = [self._gformula_values(v, s) for v, s in sel.items()]
+        combos = list(itertools.product(*parts))
+        if len(combos) > MAX_DO_COMBINATIONS:
+            raise DataError(f"intervention: the ranges cover {len(combos)} combinations of values (at most "
+                            f"{MAX_DO_COMBINATIONS}); narrow a range or set fewer variables at once")
+        total = 0.0
+        for combo in combos:
+            w = float(np.prod([x for _, x in combo]))
+            total += w * self.do_model.gf.mean_outcome({v: val for v, (val, _) in zip(sel, combo)})
+        return total
 
     def not_actionable_text(self, variables: list[str]) -> str:
         """The label of a do() on variables nobody can set (empty when all are actionable)."""
@@ -513,7 +598,7 @@ class CausalNexLearner:
         boot_set = targets + [f for f in feats if f in used and f not in targets]
         levels, fx = do_effects(self.net, boot_set, self.states, self.codes, baseline=self.baseline,
                                 n_boot=p["effect_bootstrap"], ci=p["ci"], seed=self._seed, progress=self._progress,
-                                groups=groups)
+                                groups=groups, model=self.do_model)
         outside_ci = levels[levels["estimate_in_interval"] == False]  # noqa: E712 (NaN-free bool column)
         if len(outside_ci):
             notes.append(
@@ -523,7 +608,8 @@ class CausalNexLearner:
                 + "): the resampled CPDs are biased against the full-data fit; read those intervals as unreliable "
                   "(more data or fewer bins help)")
         others = [f for f in feats if f not in boot_set]
-        levels_other, fx_other = do_effects(self.net, others, self.states, self.codes, baseline=self.baseline, n_boot=0)
+        levels_other, fx_other = do_effects(self.net, others, self.states, self.codes, baseline=self.baseline, n_boot=0,
+                                            model=self.do_model)
         parts = [f for f in (fx, fx_other) if len(f)]
         all_fx = pd.concat(parts, ignore_index=True) if parts else fx
         all_fx["intervention_target"] = all_fx["feature"].isin(targets)
@@ -539,7 +625,8 @@ class CausalNexLearner:
                                     model_inputs=model_inputs)
         self.timings["effects"] = time.perf_counter() - t0
         quality = self.predictive_quality(data)
-        truth, truth_errors = truth_scores(data.truth, self.graph, self.net, self.states, self.baseline)
+        truth, truth_errors = truth_scores(data.truth, self.graph, self.net, self.states, self.baseline,
+                                           answer=self.point_do if self.do_model is not None else None)
         stability = self.stability_table()
         summary = self._summary(targets, why, quality, truth, all_fx, cva, notes, total_start)
         tables = {"effects": levels, "feature_effects": all_fx, "edge_stability": stability,
@@ -558,6 +645,7 @@ class CausalNexLearner:
             "graph.svg": svg,
             "graph.html": page,
             "bn.json": to_json(self.bn_dict()) + "\n",
+            **({"gformula.json": to_json(self.do_model.to_dict()) + "\n"} if self.do_model is not None else {}),
             "effects.json": to_json({"outcome": self.target, "baseline": self.baseline, "ci": p["ci"],
                                      "bootstrap": p["effect_bootstrap"], "levels": levels.to_dict(orient="records"),
                                      "features": all_fx.to_dict(orient="records")}) + "\n",
@@ -691,6 +779,8 @@ class CausalNexLearner:
         }
 
     def save(self, directory: str | Path) -> Path:
+        if self.do_model is not None:
+            write_json(Path(directory) / "gformula.json", self.do_model.to_dict())
         return write_json(Path(directory) / "bn.json", self.bn_dict())
 
     @classmethod
@@ -714,6 +804,12 @@ class CausalNexLearner:
             learner._schema_actionable = list(d.get("schema_actionable") or [])
             learner.net = FittedNetwork.from_dict(d["network"]) if d.get("network") else None
             learner.graph = CausalGraph.from_dict(d["graph"]) if d.get("graph") else None
+            gpath = path.parent / "gformula.json"
+            if learner.uses_gformula() and learner.net is not None:
+                if not gpath.exists():
+                    raise RunDirError(f"{gpath}: missing; do_estimator = 'gformula' answers do() from it (written by the "
+                                      f"{NAME} causal stage): rerun the pipeline, or set do_estimator = 'bn'")
+                learner.do_model = DoModel.from_dict(json.loads(gpath.read_text()), learner.states)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise RunDirError(f"{path}: corrupted or not a {NAME} network ({type(exc).__name__}: {exc}); rerun the "
                               f"pipeline's causal stage") from exc

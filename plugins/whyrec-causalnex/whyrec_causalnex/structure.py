@@ -236,6 +236,9 @@ class StructureResult:
     bootstrap: int
     seconds: float
     boot_seconds: float
+    # the edges of each bootstrap resample's graph (the effect intervals re-use them to carry the
+    # uncertainty of the structure, see effects.do_effects)
+    boot_edges: list[list[tuple[str, str]]] = field(default_factory=list)
 
 
 def learn_structure(
@@ -290,6 +293,7 @@ def learn_structure(
         it = progress(it, desc="NOTEARS bootstrap", total=bootstrap)
     no_required = Constraints(constraints.tabu_parents, constraints.tabu_children, constraints.forbidden, [],
                               constraints.field_forbidden, constraints.field_rules)
+    boot_edges: list[list[tuple[str, str]]] = []
     for b in it:
         w = resample_weights(n, rng, groups)
         keep = w > 0
@@ -298,7 +302,9 @@ def learn_structure(
             Xb = Xb + rng.normal(0, 1e-9, Xb.shape)
         Wb = notears_weights(Xb, names, constraints, seed=seed + b + 1, weights=wb, **kw)
         # stability of what the data says: required edges are not forced in the resamples
-        for e in threshold_edges(Wb, names, w_threshold, no_required):
+        kept = list(threshold_edges(Wb, names, w_threshold, no_required))
+        boot_edges.append(kept)
+        for e in kept:
             counts[e] = counts.get(e, 0) + 1
     stability = {e: c / bootstrap for e, c in counts.items()} if bootstrap else {}
-    return StructureResult(names, W, edges, stability, bootstrap, seconds, time.perf_counter() - t1)
+    return StructureResult(names, W, edges, stability, bootstrap, seconds, time.perf_counter() - t1, boot_edges)

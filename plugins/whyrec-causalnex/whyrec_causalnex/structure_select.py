@@ -331,6 +331,7 @@ def learn_structure_bic(
     if progress is not None and bootstrap:
         it = progress(it, desc="BIC search bootstrap", total=bootstrap)
     no_required = np.zeros_like(required)
+    boot_edges: list[list[tuple[str, str]]] = []
     for b in it:
         w = resample_weights(len(X), rng, groups)
         keep = w > 0
@@ -338,8 +339,8 @@ def learn_structure_bic(
         # the effective sizes of the resample are those of the data (a resample of k units has k draws)
         sb.n_eff = dict(sc.n_eff)
         adj_b = hill_climb(sb, d, allowed, no_required, seed=seed + b + 1)
-        for i, j in zip(*np.nonzero(adj_b)):
-            e = (names[i], names[j])
+        boot_edges.append([(names[i], names[j]) for i, j in zip(*np.nonzero(adj_b))])
+        for e in boot_edges[-1]:
             counts[e] = counts.get(e, 0) + 1
     stability = {e: c / bootstrap for e, c in counts.items()} if bootstrap else {}
     if bootstrap and select == "majority":
@@ -350,7 +351,7 @@ def learn_structure_bic(
             adj[idx[s_], idx[t_]] = True
         W = edge_weights(sc, adj)
         edges = {(names[i], names[j]): float(W[i, j]) for i, j in zip(*np.nonzero(adj))}
-    return StructureResult(names, W, edges, stability, bootstrap, seconds, time.perf_counter() - t1)
+    return StructureResult(names, W, edges, stability, bootstrap, seconds, time.perf_counter() - t1, boot_edges)
 
 
 def majority_graph(names: list[str], stability: dict[tuple[str, str], float], constraints: Constraints,

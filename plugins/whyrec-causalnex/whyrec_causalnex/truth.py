@@ -60,9 +60,11 @@ def intervention_errors(
     net: FittedNetwork | None,
     states: dict[str, VariableStates],
     baseline: float,
+    answer: Any = None,
 ) -> pd.DataFrame:
     """One row per true intervention value: the state holding it, the network's
-    P(outcome | do(state)), the expected outcome, the absolute error, and the same for the effect
+    P(outcome | do(state)) (or ``answer(feature, value)``: the learner's do() in data units, e.g.
+    the g-formula), the expected outcome, the absolute error, and the same for the effect
     against the feature's first listed value."""
     rows = []
     for feat, spec in (truth.get("interventions") or {}).items():
@@ -76,8 +78,11 @@ def intervention_errors(
         codes = st.transform(pd.Series(values))
         path = net is not None and feat in net.variables and net.has_path(feat)
         preds = []
-        for code in codes:
-            preds.append(float(net.do_outcome({feat: int(code)})[net.positive_state]) if path else baseline)
+        for v, code in zip(values, codes):
+            if answer is not None:
+                preds.append(float(answer(feat, v)))
+            else:
+                preds.append(float(net.do_outcome({feat: int(code)})[net.positive_state]) if path else baseline)
         for i, (v, code, p, e) in enumerate(zip(values, codes, preds, expected)):
             rows.append({
                 "feature": feat, "value": v, "state": st.labels[int(code)], "p_do": p, "expected": e,
@@ -103,13 +108,13 @@ def summarise_errors(errors: pd.DataFrame) -> dict:
 
 
 def truth_scores(truth: dict | None, graph: CausalGraph, net: FittedNetwork | None, states: dict[str, VariableStates],
-                 baseline: float) -> tuple[dict, pd.DataFrame]:
+                 baseline: float, answer: Any = None) -> tuple[dict, pd.DataFrame]:
     if not truth:
         return {}, pd.DataFrame()
     out: dict[str, Any] = {}
     if truth.get("graph") is not None:
         out["structure"] = structure_scores(graph, as_graph(truth["graph"]))
-    errors = intervention_errors(truth, net, states, baseline)
+    errors = intervention_errors(truth, net, states, baseline, answer)
     out["interventions"] = summarise_errors(errors)
     return out, errors
 

@@ -121,9 +121,13 @@ def test_intervene(fitted, report):
     assert res["p_do"].iloc[1] == pytest.approx(p_high, abs=1e-12)
     assert res["p_do"].sum() == pytest.approx(1.0)
     assert res["change"].iloc[1] == pytest.approx(res["p_do"].iloc[1] - res["p_observed"].iloc[1])
-    # levels by interval, by a value in the data's units (never a state code); several variables at once
+    # levels by interval, by a value in the data's units (never a state code); several variables at once.
+    # A value is answered at the value itself (the g-formula), a state at its training median
     top = fitted.states["price"].support[1]
-    assert fitted.intervene({"price": top})["p_do"].iloc[1] == pytest.approx(p_high, abs=1e-12)
+    at_top = fitted.intervene({"price": top})
+    assert at_top["p_do"].iloc[1] == pytest.approx(fitted.do_model.gf.mean_outcome({"price": top}), abs=1e-12)
+    assert at_top["p_do"].iloc[1] != pytest.approx(p_high, abs=1e-6)  # not the state's answer
+    assert at_top.attrs["estimator"].startswith("g-formula at the value")
     assert fitted.intervene({"price": fitted.states["price"].interval(2)})["p_do"].iloc[1] == pytest.approx(p_high, abs=1e-12)
     both = fitted.intervene({"price": "low", "discount": "1"})
     only_price = fitted.intervene({"price": "low"})
@@ -147,7 +151,7 @@ def test_bn_json_round_trip_answers_without_refitting(fitted, tmp_path):
 
 
 def test_report_artifacts(report):
-    assert set(report.files) == {"graph.json", "graph.svg", "graph.html", "bn.json", "effects.json"}
+    assert set(report.files) == {"graph.json", "graph.svg", "graph.html", "bn.json", "effects.json", "gformula.json"}
     assert set(report.tables) >= {"effects", "feature_effects", "edge_stability", "causal_vs_attribution", "states",
                                   "truth_interventions"}
     assert set(report.csv_tables) == {"effects", "feature_effects", "edge_stability", "causal_vs_attribution"}

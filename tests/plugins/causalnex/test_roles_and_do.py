@@ -97,28 +97,62 @@ def test_a_few_valued_numeric_keeps_its_values(shop_fitted):
     assert CausalNexLearner(max_value_states=3, bins=3).params["max_value_states"] == 3
 
 
+def _gf(learner, do):
+    """[P(negative), P(positive)] of the learner's g-formula."""
+    p = learner.do_model.gf.mean_outcome(do)
+    return np.array([1 - p, p])
+
+
 def test_do_a_value_in_the_data_units(shop_fitted):
     res = shop_fitted.intervene({"discount": "0.1"})
     assert res["intervention"].iloc[0] == "do(discount = 0.1)"
-    direct = shop_fitted.net.do_outcome({"discount": 2})
-    np.testing.assert_allclose(res["p_do"].to_numpy(), direct, atol=1e-12)
+    np.testing.assert_allclose(res["p_do"].to_numpy(), _gf(shop_fitted, {"discount": 0.1}), atol=1e-12)
     st = shop_fitted.states["rating"]
     mid = (st.edges[0] + st.edges[1]) / 2
     res = shop_fitted.intervene({"rating": f"{mid}"})
     assert res["intervention"].iloc[0] == f"do(rating = {mid} (state 'medium' {st.interval(1)}))"
-    np.testing.assert_allclose(res["p_do"].to_numpy(), shop_fitted.net.do_outcome({"rating": 1}), atol=1e-12)
-    # a label is still a state when unambiguous; several variables at once
+    # the value itself, not the bin: another value in the same bin gets another answer
+    np.testing.assert_allclose(res["p_do"].to_numpy(), _gf(shop_fitted, {"rating": mid}), atol=1e-12)
+    other = shop_fitted.intervene({"rating": f"{(st.edges[0] + mid) / 2}"})
+    assert abs(other["p_do"].iloc[1] - res["p_do"].iloc[1]) > 1e-6
+    # a label is still a state when unambiguous (answered at the state's training median); several variables at once
     both = shop_fitted.intervene({"rating": "low", "discount": "0.2"})
     assert both["intervention"].iloc[0] == f"do(rating = low {st.interval(0)}, discount = 0.2)"
-    np.testing.assert_allclose(both["p_do"].to_numpy(), shop_fitted.net.do_outcome({"rating": 0, "discount": 3}), atol=1e-12)
+    low_median = float(np.median(shop_fitted.table.frame["rating"][shop_fitted.codes["rating"] == 0]))
+    np.testing.assert_allclose(both["p_do"].to_numpy(), _gf(shop_fitted, {"rating": low_median, "discount": 0.2}),
+                               atol=1e-12)
+
+
+def test_the_bayesian_network_answers_for_the_state_with_do_estimator_bn(shop):
+    learner = fast(exogenous=["quality"], actionable=["price", "discount"], do_estimator="bn")
+    learner.fit(shop, learner.learn(shop))
+    assert learner.do_model is None
+    res = learner.intervene({"discount": "0.1"})
+    np.testing.assert_allclose(res["p_do"].to_numpy(), learner.net.do_outcome({"discount": 2}), atol=1e-12)
+    st = learner.states["rating"]
+    mid = (st.edges[0] + st.edges[1]) / 2
+    res = learner.intervene({"rating": f"{mid}"})
+    np.testing.assert_allclose(res["p_do"].to_numpy(), learner.net.do_outcome({"rating": 1}), atol=1e-12)
+    assert res.attrs["estimator"] == "Bayesian network, for the state (do_estimator = bn)"
+    rng = learner.intervene({"discount": "0..0.05"})
+    w = np.array(learner.states["discount"].counts[:2], dtype=float) / sum(learner.states["discount"].counts[:2])
+    want = w[0] * learner.net.do_outcome({"discount": 0}) + w[1] * learner.net.do_outcome({"discount": 1})
+    np.testing.assert_allclose(rng["p_do"].to_numpy(), want, atol=1e-12)
 
 
 def test_a_range_is_the_count_weighted_mix_of_the_states_it_covers(shop_fitted):
     st = shop_fitted.states["discount"]
     res = shop_fitted.intervene({"discount": "0..0.05"})
     w = np.array(st.counts[:2], dtype=float) / sum(st.counts[:2])
-    want = w[0] * shop_fitted.net.do_outcome({"discount": 0}) + w[1] * shop_fitted.net.do_outcome({"discount": 1})
+    want = w[0] * _gf(shop_fitted, {"discount": 0.0}) + w[1] * _gf(shop_fitted, {"discount": 0.05})
     np.testing.assert_allclose(res["p_do"].to_numpy(), want, atol=1e-12)
+    # a range over a binned variable: an even mix of 5 quantiles of the training values inside it
+    pst = shop_fitted.states["rating"]
+    lo, hi = pst.support[0], pst.edges[0]
+    x = shop_fitted.table.frame["rating"].to_numpy(float)
+    qs = np.quantile(x[(x >= lo) & (x <= hi)], (np.arange(5) + 0.5) / 5)
+    want = np.mean([_gf(shop_fitted, {"rating": float(q)}) for q in qs], axis=0)
+    np.testing.assert_allclose(shop_fitted.intervene({"rating": f"{lo}..{hi}"})["p_do"].to_numpy(), want, atol=1e-12)
     text = res["intervention"].iloc[0]
     assert text.startswith("do(discount in [0, 0.05] (a mix, by training counts, of state '0' ")
     assert res.attrs["selections"]["discount"]["states"][1] == {"code": 1, "state": "0.05", "interval": "0.05",
