@@ -58,6 +58,9 @@ class RecData:
     history_length: int = 0
     # pseudonymised data (whyrec.privacy): maps an id as the user knows it to the stored pseudonym
     user_alias: Callable[[Any], Any] | None = None
+    # ``knowledge_graph()`` returns the dataset's item knowledge graph (whyrec-datasets' kg
+    # module; read by kg-paths); None: the dataset has none. A field, so copies keep it.
+    knowledge_graph: Callable[[], Any] | None = None
     # caches, never constructor arguments: dataclasses.replace(data, interactions=...) starts afresh
     _history: dict | None = field(default=None, init=False, repr=False)
     _hash: str | None = field(default=None, init=False, repr=False)

@@ -204,7 +204,9 @@ def test_pseudonymised_features_equal_the_originals_up_to_the_id(tmp_path):
                  item_col="iid", label_col="clicked", timestamp_col="ts", user_features=["income"],
                  context_features=["device"], id_features=True, history_length=3).load()
     priv = Privacy(hash_ids=True, key=SALT.encode())
+    data.knowledge_graph = lambda: "the dataset's graph"  # item facts hold no user: they travel unchanged
     safe = protect(data, priv)
+    assert safe.knowledge_graph() == "the dataset's graph"
     rows = data.test.head(50)
     a = data.features(rows)
     fake_rows = rows.assign(user=[priv.pseudonym(u) for u in rows["user"]])
