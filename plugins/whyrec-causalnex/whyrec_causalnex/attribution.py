@@ -17,9 +17,12 @@ to thresholds, and directions by sign. The flags, in this order:
 
 * "sign of attribution and causal effect disagree": the model uses it (share >=
   ``attribution_share``), and both direction intervals exclude 0 with opposite signs;
-* "model leans on it more than its causal effect supports (confounded or proxy)": the model
-  uses it while the causal effect is not shown to reach ``min_effect`` (no directed path, or the
-  effect's interval reaches below ``min_effect / 2``);
+* "model leans on it more than its shown causal effect supports (a proxy or confounded, or an
+  effect the learned graph misses)": the model uses it while the causal effect is not shown to
+  reach ``min_effect`` (no directed path, or the effect's interval reaches below ``min_effect /
+  2``). Never stated as fact: no path in a learned graph is not proof of no effect (a search can
+  miss a cause), so the reason says which of the two it is, and the bootstrap graphs' interval
+  where the effect model carries them;
 * "causal effect but the model ignores it": the reverse (a lever the model does not see;
   "(not a model input)" only when the model does not take the feature at all: its inputs come
   from ``model_inputs`` or, failing that, from every explanation of that model together);
@@ -38,7 +41,11 @@ import numpy as np
 import pandas as pd
 
 SIGN_DISAGREES = "sign of attribution and causal effect disagree"
-LEANS_ON_PROXY = "model leans on it more than its causal effect supports (confounded or proxy)"
+LEANS_ON_PROXY = ("model leans on it more than its shown causal effect supports (a proxy or confounded, or an effect "
+                  "the learned graph misses)")
+# the no-attribution table: what the graph shows, not what is true
+NO_PATH_FOUND = "no path found in the learned graph"
+NO_EFFECT_SHOWN = "no causal effect shown"
 CAUSE_NOT_USED = "causal effect but the model ignores it"
 AGREE = "both agree"
 NEITHER = "neither"
@@ -165,10 +172,19 @@ def _fmt_iv(v: float, lo: float, hi: float, pct: bool = False) -> str:
     return f"{f(v)} (no interval)"
 
 
+def no_path_text(row: dict) -> str:
+    """What "no directed path" does and does not say, with the bootstrap graphs' interval when known."""
+    lo, hi = row.get("causal_effect_low", np.nan), row.get("causal_effect_high", np.nan)
+    boot = (f"; the bootstrap graphs put its effect at [{lo:.3f}, {hi:.3f}]"
+            if np.isfinite(lo) and np.isfinite(hi) and hi > 0 else "")
+    return ("no directed path to the outcome in the learned graph, so the effect is not estimated (a cause the "
+            "structure search missed is not ruled out" + boot + ")")
+
+
 def _reason(flag: str, row: dict, min_effect: float, attribution_share: float) -> str:
     """One sentence grounding ``flag`` in the numbers of ``row``."""
     eff = row["causal_effect"]
-    eff_iv = ("no directed path to the outcome: causal effect 0" if not row["path_to_outcome"] else
+    eff_iv = (no_path_text(row) if not row["path_to_outcome"] else
               f"causal effect {eff:.3f}" + (f" [{row['causal_effect_low']:.3f}, {row['causal_effect_high']:.3f}]"
                                              if np.isfinite(row["causal_effect_low"]) else " (no interval)"))
     share = f"{100 * row['attribution_share']:.1f}% of the attribution"
@@ -179,6 +195,8 @@ def _reason(flag: str, row: dict, min_effect: float, attribution_share: float) -
     if flag == SIGN_DISAGREES:
         return (f"the model scores higher when it is {'higher' if row['attribution_sign'] > 0 else 'lower'} ({att_dir}), "
                 f"but raising it {'raises' if row['causal_sign'] > 0 else 'lowers'} the outcome ({cau_dir})")
+    if flag == LEANS_ON_PROXY and not row["path_to_outcome"]:
+        return f"{share} (>= {100 * attribution_share:g}%), but {eff_iv}" + (f"; {att_dir}" if att_dir else "")
     if flag == LEANS_ON_PROXY:
         return (f"{share} (>= {100 * attribution_share:g}%), while {eff_iv} is not shown to reach {min_effect:g}"
                 + (f"; {att_dir}" if att_dir else ""))
@@ -256,9 +274,9 @@ def causal_vs_attribution(
             c = causal(feat)
             row = {"feature": feat, "model": "", "method": "", **c, "mean_abs_attribution": np.nan,
                    "attribution_share": np.nan, "attribution_rank": np.nan, **nan_att,
-                   "flag": "causal effect" if causes(c) else "no causal effect"}
+                   "flag": "causal effect" if causes(c) else NO_EFFECT_SHOWN if c["path_to_outcome"] else NO_PATH_FOUND}
             row["reason"] = (f"causal effect {c['causal_effect']:.3f}; the run has no per-feature attributions to compare"
-                             if c["path_to_outcome"] else "no directed path to the outcome; no attributions to compare")
+                             if c["path_to_outcome"] else no_path_text(c) + "; no attributions to compare")
             rows.append(row)
         return pd.DataFrame(rows, columns=COLUMNS)
     dirs: dict[tuple[str, str], dict[str, dict]] = {}

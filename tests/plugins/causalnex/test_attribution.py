@@ -59,8 +59,26 @@ def test_one_block_per_model_and_method():
 
 def test_without_attributions_the_table_still_lists_causal_effects():
     t = causal_vs_attribution(EFFECTS, [])
-    assert t["flag"].tolist() == ["causal effect", "no causal effect", "no causal effect", "causal effect"]
+    # what the graph shows, not a claim of no effect: reviews has no path, tiny a path and a tiny effect
+    assert t["flag"].tolist() == ["causal effect", "no path found in the learned graph", "no causal effect shown",
+                                  "causal effect"]
+    assert t["reason"].iloc[1] == ("no directed path to the outcome in the learned graph, so the effect is not estimated "
+                                   "(a cause the structure search missed is not ruled out); no attributions to compare")
     assert t["model"].eq("").all()
+
+
+def test_no_path_is_never_stated_as_no_effect():
+    """A feature the learned graph has no path from, that the model leans on: the flag and the
+    reason hedge, and the bootstrap graphs' interval (a resample that found a path) is quoted."""
+    eff = EFFECTS.copy()
+    eff.loc[1, "effect_high"] = 0.04  # some bootstrap graphs have a path from reviews
+    t = causal_vs_attribution(eff, [explanation()]).set_index("feature")
+    assert t.loc["reviews", "flag"] == LEANS_ON_PROXY
+    assert "or an effect the learned graph misses" in LEANS_ON_PROXY and "confounded or proxy)" not in LEANS_ON_PROXY
+    assert t.loc["reviews", "reason"] == (
+        "44.3% of the attribution (>= 5%), but no directed path to the outcome in the learned graph, so the effect is "
+        "not estimated (a cause the structure search missed is not ruled out; the bootstrap graphs put its effect at "
+        "[0.000, 0.040])")
 
 
 def test_an_uncertain_effect_does_not_count_as_causal():

@@ -68,7 +68,8 @@ def test_causal_vs_attribution_flags_the_proxy(run_dir):
     """The model sees reviews (a child of quality) instead of quality: it leans on a variable that
     causes nothing, and misses the real cause."""
     t = pd.read_csv(run_dir / "causal" / "causalnex-bn" / "causal_vs_attribution.csv").set_index("feature")
-    assert t.loc["reviews", "flag"] == "model leans on it more than its causal effect supports (confounded or proxy)"
+    assert t.loc["reviews", "flag"] == ("model leans on it more than its shown causal effect supports"
+                                        " (a proxy or confounded, or an effect the learned graph misses)")
     assert t.loc["reviews", "attribution_share"] > 0.1 and t.loc["reviews", "causal_effect"] == 0.0
     assert t.loc["quality", "flag"] == "causal effect but the model ignores it (not a model input)"
     assert t.loc["price", "flag"] == "both agree" and t.loc["discount", "flag"] == "both agree"
@@ -80,8 +81,10 @@ def test_causal_vs_attribution_flags_the_proxy(run_dir):
 def test_report_section(run_dir):
     html = (run_dir / "report.html").read_text()
     assert "What drives the outcome causally (CausalNex)" in html
-    assert ("<b>reviews</b> (toy-logit, linear-shap): model leans on it more than its causal effect supports "
-            "(confounded or proxy) — ") in html
+    assert ("<b>reviews</b> (toy-logit, linear-shap): model leans on it more than its shown causal effect supports"
+            " (a proxy or confounded, or an effect the learned graph misses) — ") in html
+    # no path is reported as what the graph shows, never as "no effect"
+    assert "in the learned graph (effect not estimated; a cause the structure search missed is not ruled out)" in html
     assert "Interactive graph" in html and "srcdoc=" in html  # the pyvis page is embedded: it loads nothing remote
     assert "P(outcome | do(feature = level))" in html and "structural Hamming distance" in html
     # the core's generic causal section does not repeat what ours shows
@@ -208,7 +211,8 @@ def test_cli_compare_text_and_json(run_dir):
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert text.startswith("toy-logit / linear-shap: causal effect on label vs attribution\n")
-    proxy = "model leans on it more than its causal effect supports (confounded or proxy)"
+    proxy = ("model leans on it more than its shown causal effect supports"
+             " (a proxy or confounded, or an effect the learned graph misses)")
     assert f"  ! reviews: {proxy}: " in text
     line = next(ln for ln in text.splitlines() if ln.startswith("  reviews "))
     assert line.endswith(proxy) and "0.000" in line
