@@ -101,10 +101,13 @@ def shap_rows(X, r0, r1, out, t_node, t_leaf, n_feat, n_thr, n_kind, n_miss, n_d
                         if np.isnan(x) and miss == 2:
                             left = n_defl[node] == 1
                         else:
-                            if np.isnan(x):
-                                x = 0.0  # NaN is read as 0 unless the split's missing type is NaN
-                            if miss == 1 and x >= -zero_threshold and x <= zero_threshold:
-                                left = n_defl[node] == 1
+                            # NaN is read as 0 unless the split's missing type is NaN, and so is
+                            # |x| <= 1e-35f: LightGBM's row reader keeps only larger values
+                            if np.isnan(x) or (x >= -zero_threshold and x <= zero_threshold):
+                                if miss == 1:
+                                    left = n_defl[node] == 1
+                                else:
+                                    left = 0.0 <= n_thr[node]
                             else:
                                 left = x <= n_thr[node]
                     if left:

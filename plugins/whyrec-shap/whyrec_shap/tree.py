@@ -17,6 +17,7 @@ from .interventional import has_categorical_splits, interventional_shap
 from .reasons import LazyReasons, feature_reasons
 
 PERTURBATIONS = ("tree_path_dependent", "interventional")
+ENGINES = ("whyrec", "shap")
 
 
 class AdditivityError(WhyrecError):
@@ -24,12 +25,15 @@ class AdditivityError(WhyrecError):
 
 
 class TreeShap(ShapExplainer):
-    """TreeSHAP (shap.TreeExplainer) on the booster of a tree model, raw margin.
+    """TreeSHAP on the booster of a tree model, raw margin.
 
     feature_perturbation: "tree_path_dependent" (no background; conditional on the trees'
         cover) or "interventional" (marginal over ``background_size`` training rows drawn
         with ``seed``). Every row's |base + sum(phi) - margin| is recorded; above
         ``tolerance`` the explainer fails unless ``check_additivity`` is false.
+    engine (path-dependent): "whyrec" (default), whyrec's own engine
+        (whyrec_shap.treeshap_engine, equal to LightGBM's pred_contrib), on ``threads``
+        threads (0: every CPU); "shap": shap.TreeExplainer, the reference.
     """
 
     name = "tree-shap"
@@ -46,12 +50,19 @@ class TreeShap(ShapExplainer):
         n_waterfall: int = 3,
         quality_pairs: int = 20,
         quality_sanity: bool = True,
+        engine: str = "whyrec",
+        threads: int = 1,
     ) -> None:
-        if feature_perturbation not in PERTURBATIONS:
-            from whyrec.errors import RegistryError
+        from whyrec.errors import RegistryError
 
+        if feature_perturbation not in PERTURBATIONS:
             raise RegistryError(f"explainer 'tree-shap': feature_perturbation {feature_perturbation!r} is not one of {list(PERTURBATIONS)}")
+        if engine not in ENGINES:
+            raise RegistryError(f"explainer 'tree-shap': engine {engine!r} is not one of {list(ENGINES)}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise RegistryError(f"explainer 'tree-shap': threads {threads!r} must be an integer >= 0 (0: every CPU)")
         super().__init__(
+            engine=engine, threads=threads,
             feature_perturbation=feature_perturbation, background_size=background_size, seed=seed, tolerance=tolerance,
             check_additivity=check_additivity, n_reasons=n_reasons, n_waterfall=n_waterfall,
             quality_pairs=quality_pairs, quality_sanity=quality_sanity,
@@ -74,6 +85,12 @@ class TreeShap(ShapExplainer):
     def shap_values(self, model: Any, data: RecData, M: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
         """(phi (n, F), base (n,), engine) for the encoded rows M."""
         booster = model.booster
+        if (self.params["feature_perturbation"] == "tree_path_dependent" and self.params["engine"] == "whyrec"
+                and callable(getattr(booster, "dump_model", None))):
+            from .treeshap_engine import TreeShapEngine
+
+            phi, base = TreeShapEngine.for_booster(booster).shap_values(M, threads=int(self.params["threads"]))
+            return phi, np.full(len(M), base), "whyrec_shap.treeshap_engine (path-dependent, LightGBM decision rules)"
         if self.params["feature_perturbation"] == "tree_path_dependent":
             ex = self._shap_tree_explainer(booster)
             with warnings.catch_warnings():

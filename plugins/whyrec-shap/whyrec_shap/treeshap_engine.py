@@ -22,8 +22,9 @@ polynomials of z times Beta integrals w!(d-1-w)!/d!), so it is computed without 
 Leaves with more than ``MAX_TABLE_DEPTH`` distinct features are evaluated directly, O(d^3).
 
 Decisions follow LightGBM 4's ``NumericalDecision`` / ``CategoricalDecision`` exactly: NaN is
-read as 0 unless the split's missing type is NaN; missing values (NaN, or |x| <= 1e-35f for
-missing type Zero) take the split's default direction; categorical values are truncated to
+read as 0 unless the split's missing type is NaN, and so is any |x| <= 1e-35f (LightGBM's row
+reader drops such values, in ``predict`` and ``pred_contrib`` alike); missing values (NaN, or 0
+for missing type Zero) take the split's default direction; categorical values are truncated to
 int, NaN and negatives go right, otherwise left iff the category is in the split's set.
 
 numba is imported only here, when an engine is built; kernels are compiled once per process
@@ -175,9 +176,8 @@ class TreeShapEngine:
         if flat.max_unique > 63:
             raise UnsupportedError(f"treeshap engine: a leaf path has {flat.max_unique} distinct features (at most 63); "
                                    "use engine = \"shap\"")
-        scale = 1.0 / len(trees) if dump.get("average_output") and trees else 1.0
-        self.scale = scale
-        self.expected_value = expected * scale
+        # boosting = "rf": LightGBM's raw score and pred_contrib both sum the trees (no average)
+        self.expected_value = expected
         self.n_trees = len(trees)
         self.max_depth = flat.max_depth
         self.max_unique = flat.max_unique
@@ -200,7 +200,7 @@ class TreeShapEngine:
         self.n_cat_off = np.asarray(flat.n_cat_off, i64)
         self.n_cat_len = np.asarray(flat.n_cat_len, i64)
         self.cat_bits = np.asarray(flat.cat_bits, np.uint32)
-        self.l_value = np.asarray(flat.l_value, f64) * scale
+        self.l_value = np.asarray(flat.l_value, f64)
         self.l_d = np.asarray(flat.l_d, i64)
         self.l_off = np.asarray(flat.l_off, i64)
         self.l_feat = np.asarray(flat.l_feat, i64)
