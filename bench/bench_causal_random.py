@@ -12,7 +12,10 @@ training rows, fits the same Bayesian network on it (whyrec's discretisation and
                       label-encoded raw columns, ``w_threshold = 0.8``, no constraints
   causalnex-careful   the same on standardised columns with ``w_threshold = 0.1``
   true-graph          the same Bayesian network on the true DAG (what discretisation alone costs)
-  + the variants in EXTRA (e.g. whyrec-bic: structure.py's "bic" method), by name in --variants
+  + the variants in EXTRA (e.g. whyrec-bic: structure.py's "bic" method), by name in --variants;
+  each sets ``do_estimator``: "bn" answers do() with the network for the state holding the value
+  (every variant before the g-formula), "gformula" with the g-formula at the value itself
+  (whyrec-gformula = the learner's defaults now, true-graph-gformula = the g-formula on the true DAG)
 
 Reported per family and variant: SHD to the true DAG over observed variables (median, IQR, max),
 the relative error of each do-effect (effect between an intervention value and the first one)
