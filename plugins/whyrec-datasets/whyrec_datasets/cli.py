@@ -100,7 +100,7 @@ def describe(name: str, params: tuple[str, ...], fmt: str) -> None:
 
 @datasets.command("fetch")
 @click.option("--force", is_flag=True, help="download and extract again even if the cache is intact")
-@click.option("--source", "sources", multiple=True, type=click.Choice(["ml-100k", "obd"]),
+@click.option("--source", "sources", multiple=True, type=click.Choice(["ml-100k", "ml-100k-kg", "obd"]),
               help="only this source (repeatable; default: all)")
 def fetch(force: bool, sources: tuple[str, ...]) -> None:
     """Download the recbole and obp wheels with pip, verify their sha256 and extract only their
