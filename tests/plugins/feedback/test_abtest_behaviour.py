@@ -189,3 +189,36 @@ def test_power_that_cannot_be_solved_is_reported_not_a_crash():
     assert p["note"] == "the sample size for power 0.8 at alpha 0.9 could not be solved (statsmodels' root finder did not converge)"
     assert p["power_at_current_n"] > 0.8  # the power of the current sample is still computed
     assert s["comparisons"]["B"]["significant"]
+
+
+def test_a_p_value_exactly_at_alpha_is_not_significant():
+    """significant means p < alpha (Holm-adjusted; with one treatment that is the p itself)."""
+    events = _impressions({"A": (1000, 100), "B": (1000, 131)})
+    p = proportions_ztest([131, 100], [1000, 1000])[1]
+    at = ABTest(control="A", alpha=p, sequential=False).analyze(events)
+    assert at.tables["comparisons"]["p_value_holm"].tolist() == [p]
+    assert at.summary["comparisons"]["B"]["significant"] is False
+    above = ABTest(control="A", alpha=float(np.nextafter(p, 1)), sequential=False).analyze(events)
+    assert above.summary["comparisons"]["B"]["significant"] is True
+
+
+def test_daily_looks_follow_dates_logged_out_of_order():
+    """ISO timestamps logged newest day first: look 1 is the earliest day, and the counts add up
+    day by day in time order."""
+    days = ["2026-11-05", "2026-11-04", "2026-11-03", "2026-11-02", "2026-11-01"]  # log order
+    per_day = {d: 40 + 20 * k for k, d in enumerate(sorted(days))}  # 40 on the 1st ... 120 on the 5th
+    rows = []
+    for d in days:
+        rows += [{"variant": "AB"[i % 2], "label": int(i % 5 == 0), "timestamp": f"{d}T{10 + i % 8:02d}:00:00Z"}
+                 for i in range(per_day[d])]
+    events = pd.DataFrame(rows).assign(user=lambda f: np.arange(len(f)), item=1, event_id=lambda f: np.arange(len(f)))
+    seq = ABTest(control="A", min_exposures=10).analyze(events).tables["sequential"]
+    assert seq["until"].tolist() == [f"2026-11-0{k}T00:00:00+00:00" for k in range(2, 7)]
+    cumulative = np.cumsum([per_day[d] for d in sorted(days)]) // 2
+    assert seq["n_arm"].tolist() == cumulative.tolist() and seq["n_control"].tolist() == cumulative.tolist()
+
+
+def test_one_arm_is_refused_with_the_column_and_the_fix():
+    with pytest.raises(DataError, match=r"^ab-test: needs at least two arms in column 'variant', found \['A'\]; "
+                                        r"set arm = \"<column>\" to the column that holds the variant$"):
+        ABTest().analyze(_impressions({"A": (100, 10)}))
