@@ -148,3 +148,45 @@ def test_a_rare_edge_moves_only_its_share_of_the_interval_and_never_the_answer()
     eff = always.gf.mean_outcome({"x": vals[2]}) - always.gf.mean_outcome({"x": vals[0]})
     assert abs(eff - (true_confounded(vals[2]) - true_confounded(vals[0]))) <= 0.1 * abs(
         true_confounded(vals[2]) - true_confounded(vals[0]))
+
+
+# -- the learner: its answers at a value, and what unstable edges may not do --------------------
+def test_the_learners_answer_at_a_value_is_the_toy_scms_truth(fitted):
+    """do(price = v) leaves quality, discount and age as they are: the truth on the training rows
+    is the mean of the known click probability with price set to v."""
+    from cnx_toyscm import click_logit
+
+    t = fitted.table.frame
+
+    def truth(v):
+        return float(np.mean(sig(click_logit(t["age"], t["quality"], v, t["discount"]))))
+
+    got = {v: fitted.point_do("price", v) for v in (8.0, 10.0, 12.0)}
+    for v, p in got.items():
+        assert p == pytest.approx(truth(v), abs=0.02)
+    assert got[12.0] - got[8.0] == pytest.approx(truth(12.0) - truth(8.0), rel=0.1)
+    # the effect intervals re-use the structure's bootstrap graphs (8 resamples)
+    assert fitted.do_model.boot_graphs == [list(map(tuple, g)) for g in fitted.structure.boot_edges]
+    assert len(fitted.do_model.boot_graphs) == 8
+
+
+def test_no_edge_below_the_stability_threshold_decides_an_answer(fitted, sim):
+    from whyrec.causal import CausalGraph, Edge
+    from whyrec_causalnex.learner import CausalNexLearner
+
+    thr = fitted.params["stability_threshold"]
+    required = {tuple(e) for e in fitted.graph.constraints["required_edges"]}
+    assert all((e.source, e.target) in required or e.stability >= thr for e in fitted.graph.edges)
+    # linear NOTEARS flips quality-price between resamples (no v-structure orients it): below the
+    # threshold, so the graph leaves it out and do(quality) acts through quality -> label only
+    learner = CausalNexLearner(bootstrap=8, effect_bootstrap=0, seed=0, method="linear", stability_threshold=0.7)
+    g = learner.learn(sim)
+    pair = {("quality", "price"), ("price", "quality")}
+    assert not pair & g.edge_set()
+    assert [e for e in g.method["unstable_dropped"] if tuple(e) in pair]
+    learner.fit(sim, g)
+    with_edge = CausalNexLearner(bootstrap=0, effect_bootstrap=0, seed=0)
+    with_edge.fit(sim, CausalGraph(nodes=g.nodes, edges=list(g.edges) + [Edge("quality", "price")]))
+    answer = learner.point_do("quality", 1.0) - learner.point_do("quality", -1.0)
+    # the dropped edge would have changed the answer (through price): it did not decide it
+    assert abs((with_edge.point_do("quality", 1.0) - with_edge.point_do("quality", -1.0)) - answer) > 0.05
