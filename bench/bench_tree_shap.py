@@ -16,12 +16,16 @@ medians are printed and stored too.
 - whyrec + features: ``explain(model, data, pairs)``, which also builds the feature rows.
 
 Both explainers are built once before timing (shap parses every tree when it is built).
-Ratio = whyrec throughput / direct throughput (>= 0.95 is the target). Also: interventional
+Ratio = whyrec throughput / direct throughput. ``--engine shap`` measures the explainer's
+overhead over shap (>= 0.95 is the target); the default ``--engine whyrec`` is what
+``tree-shap`` runs by default, whyrec's own engine (bench/bench_treeshap_engine.py compares
+the engines alone). Also: interventional
 TreeSHAP on this model, where shap 0.51 fails on LightGBM categorical splits and whyrec's
 engine answers (with its additivity error).
 
-    .venv/bin/python bench/bench_tree_shap.py                 # writes bench/results/tree_shap.json
+    .venv/bin/python bench/bench_tree_shap.py                 # writes bench/results/tree_shap_whyrec.json
     .venv/bin/python bench/bench_tree_shap.py --users 50 --repeats 5
+    .venv/bin/python bench/bench_tree_shap.py --engine shap    # the shap path (tree_shap.json), as before the engine
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ def main() -> None:
     ap.add_argument("--n-estimators", type=int, default=300)
     ap.add_argument("--interventional-rows", type=int, default=20)
     ap.add_argument("--background", type=int, default=100)
+    ap.add_argument("--engine", choices=["whyrec", "shap"], default="whyrec", help="tree-shap's path-dependent engine")
     args = ap.parse_args()
 
     import shap
@@ -57,7 +62,7 @@ def main() -> None:
     t = time.perf_counter()
     direct = shap.TreeExplainer(model.booster)
     build_direct = time.perf_counter() - t
-    ours = TreeShap()
+    ours = TreeShap(engine=args.engine)
     t = time.perf_counter()
     ours.explain_features(model, data, pairs.head(1), X.head(1))  # builds and caches its TreeExplainer
     build_ours = time.perf_counter() - t
@@ -110,8 +115,8 @@ def main() -> None:
     print(f"explainer build: shap {build_direct:.2f}s, whyrec first call {build_ours:.2f}s")
     print(f"interventional ({args.interventional_rows} rows x {args.background} background): shap -> {shap_interventional}")
     print(f"  whyrec engine: {t_int:.2f}s, max additivity error {ei.summary['max_additivity_error']:.2e}")
-    out = write("tree_shap", {
-        "benchmark": "tree-shap vs shap.TreeExplainer (path-dependent, raw margin)", "rows": rows, "users": len(users),
+    out = write("tree_shap" if args.engine == "shap" else "tree_shap_whyrec", {
+        "benchmark": "tree-shap vs shap.TreeExplainer (path-dependent, raw margin)", "engine": args.engine, "rows": rows, "users": len(users),
         "trees": int(model.booster.num_trees()), "features": len(model.feature_names), "repeats": args.repeats,
         "table": table, "times": times, "max_abs_diff_vs_shap": same,
         "max_additivity_error": e.summary["max_additivity_error"], "build_seconds": {"shap": build_direct, "whyrec": build_ours},
