@@ -1,9 +1,10 @@
 """whyrec-torch: a DIN-style attention recommender and the explainers that read it.
 
 Components (registered lazily so that loading plugins never imports torch):
-- model ``torch-attention``
+- models ``torch-attention`` and ``transformer-seq``
 - explainers ``attention-map`` (with the "is attention faithful?" quality check),
-  ``integrated-gradients``, ``gradient-shap``, ``grad-cam``, ``history-counterfactual``
+  ``integrated-gradients``, ``gradient-shap``, ``grad-cam``, ``history-counterfactual``,
+  ``attention-rollout`` (transformer-seq)
 """
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ def register_models(register):
     register("torch-attention", lazy("whyrec_torch.model:TorchAttentionModel"),
              description="DIN-style PyTorch recommender: target attention over the user's history (CUDA when present)",
              provides=["differentiable", "attention", "sequence", "torch-network"])
+    register("transformer-seq", lazy("whyrec_torch.transformer:TransformerSeqModel"),
+             description="SASRec-style self-attention sequence recommender, several layers and heads, next-item + "
+                         "candidate objectives (size = small on CPU, large = 10M+ parameters on a GPU)",
+             provides=["differentiable", "attention", "attention-layers", "sequence", "torch-network"])
 
 
 @whyrec.hookimpl
@@ -42,6 +47,9 @@ def register_explainers(register):
     register("grad-cam", lazy("whyrec_torch.gradients:GradCAM"),
              description="Grad-CAM over history positions (gradient x activation of the history embeddings)",
              requires=["differentiable", "sequence"])
+    register("attention-rollout", lazy("whyrec_torch.rollout:AttentionRollout"),
+             description="attention rollout or flow across the layers of transformer-seq (Abnar & Zuidema), raw last layer kept",
+             requires=["attention-layers", "sequence"])
     register("history-counterfactual", lazy("whyrec_torch.counterfactual:HistoryCounterfactual"),
              description="smallest set of history items whose removal drops the item out of the top-k",
              requires=["sequence"])

@@ -47,6 +47,11 @@ class TorchAttentionModel(BaseModel):
     name = "torch-attention"
     # "torch-network": torch_module / torch_inputs / with_module (whyrec.contracts.TorchNetwork)
     capabilities = frozenset({"differentiable", "attention", "sequence", "torch-network"})
+    # The network and its config class, and the parameters that fix its shape: a subclass with
+    # another network (transformer-seq) changes these three and keeps training, scoring and saving.
+    net_class: type = AttentionNet
+    config_class: type = NetConfig
+    structural: tuple[str, ...] = STRUCTURAL
 
     def __init__(
         self,
@@ -87,7 +92,7 @@ class TorchAttentionModel(BaseModel):
                 f"torch-attention: dropout={dropout}, oov_rate={oov_rate} must be in [0, 1) and "
                 f"validation_fraction={validation_fraction} in [0, 0.9)"
             )
-        self.device = resolve_device(_LOAD_DEVICE.get() or device)
+        self.device = resolve_device(_LOAD_DEVICE.get() or device, who=self.name)
         self.net: AttentionNet | None = None
         self.encoder: FeatureEncoder | None = None
         self.curves: list[dict] = []
@@ -111,10 +116,10 @@ class TorchAttentionModel(BaseModel):
 
     def build_net(self, config: NetConfig | dict | None = None) -> AttentionNet:
         """A freshly initialised network (seeded) from ``config`` (default: this model's)."""
-        cfg = config if isinstance(config, NetConfig) else (NetConfig.from_dict(config) if config else self.net_config)
+        cfg = config if isinstance(config, self.config_class) else (self.config_class.from_dict(config) if config else self.net_config)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.params["seed"]))
-            net = AttentionNet(cfg)
+            net = self.net_class(cfg)
         if self.encoder is not None:
             net.zero_missing_rows(self.encoder.cat_offsets)
         return net.to(self.device)
@@ -316,7 +321,7 @@ class TorchAttentionModel(BaseModel):
         gen = torch.Generator(device="cpu").manual_seed(seed)
         n = len(ytr)
         epoch_secs = []
-        bar = progress(range(epochs), desc="torch-attention epochs") if progress else range(epochs)
+        bar = progress(range(epochs), desc=f"{self.name} epochs") if progress else range(epochs)
         with self.threads(), self._deterministic(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             for epoch in bar:
@@ -336,6 +341,9 @@ class TorchAttentionModel(BaseModel):
                     with self._autocast():
                         logit = net(bi, bc, num[idx], mask[idx])
                     loss = loss_fn(logit.float(), y[idx])
+                    aux = net.auxiliary_loss() if hasattr(net, "auxiliary_loss") else None
+                    if aux is not None:  # a second objective of the network (transformer-seq: next item)
+                        loss = loss + float(self.params.get("next_item_weight", 0.0)) * aux.float()
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
@@ -402,7 +410,7 @@ class TorchAttentionModel(BaseModel):
             "model": self.name,
             "net": self.net_config.to_dict(),
             "encoder": self.encoder.config(),
-            "structural_params": {k: self.params[k] for k in STRUCTURAL},
+            "structural_params": {k: self.params[k] for k in self.structural},
             "torch_version": torch.__version__,
         }
 
@@ -444,7 +452,7 @@ class TorchAttentionModel(BaseModel):
             raise DataError(f"{d}: config.json is for model {cfg.get('model')!r} format {cfg.get('format_version')!r}, "
                             f"expected {self.name!r} format {FORMAT_VERSION}")
         diffs = []
-        for k in STRUCTURAL:
+        for k in self.structural:
             saved, want = cfg["structural_params"].get(k), self.params.get(k)
             if saved != want:
                 diffs.append(f"{k}: checkpoint {saved!r}, this model {want!r}")
@@ -456,13 +464,13 @@ class TorchAttentionModel(BaseModel):
         wrong = [c for c in [enc.item_feature, *enc.categorical, *enc.numeric, *enc.sequence] if c not in self.feature_names] if self.feature_names else []
         if wrong:
             diffs.append(f"features in the checkpoint but not in this model: {wrong}")
-        net_cfg = NetConfig.from_dict(cfg["net"])
+        net_cfg = self.config_class.from_dict(cfg["net"])
         if enc.item_vocab.size != net_cfg.item_vocab_size or enc.cat_total != net_cfg.cat_vocab_total:
             diffs.append("vocab.json does not match config.json's vocabulary sizes")
         if diffs:
             raise DataError(f"{d}: checkpoint does not match this model's configuration; mismatched keys: " + "; ".join(diffs))
         state = load_state(d / WEIGHTS)
-        net = AttentionNet(net_cfg)
+        net = self.net_class(net_cfg)
         bad = state_mismatch(net.state_dict(), state)
         if bad:
             raise DataError(f"{d}/{WEIGHTS}: weights do not fit config.json: " + "; ".join(bad))

@@ -218,8 +218,9 @@ def test_plugin_registers_components_lazily():
 
     host = PluginHost()
     host.add(whyrec_torch, "whyrec-torch")
-    assert host.names("models") == ["torch-attention"]
-    assert host.names("explainers") == ["attention-map", "grad-cam", "gradient-shap", "history-counterfactual", "integrated-gradients"]
+    assert host.names("models") == ["torch-attention", "transformer-seq"]
+    assert host.names("explainers") == ["attention-map", "attention-rollout", "grad-cam", "gradient-shap",
+                                        "history-counterfactual", "integrated-gradients"]
     m = host.create("models", "torch-attention", {"epochs": 1, "device": "cpu"})
     assert isinstance(m, TorchAttentionModel) and m.params["epochs"] == 1
     with pytest.raises(WhyrecError, match="steps=0 must be a positive integer"):
