@@ -83,8 +83,10 @@ def _stage_html(d: Path) -> str:
             out.append("<p>Causes of the outcome found (largest first):</p><ul>" + "".join(lines) + "</ul>")
         none = fx[~fx["path_to_outcome"]]["feature"].tolist()
         if none:
-            out.append(f"<p class=\"wr-small\">No directed path to {esc(outcome)} in the learned graph (effect not "
-                       f"estimated; a cause the structure search missed is not ruled out): {esc(', '.join(none))}.</p>")
+            out.append(f"<p class=\"wr-small\">No directed path to {esc(outcome)} (causal effect 0 in this graph): "
+                       f"{esc(', '.join(none))}. That is what the learned graph shows, not proof of no effect: a cause "
+                       f"the structure search missed (e.g. one acting only through an interaction with another "
+                       f"variable, which an additive score cannot see) is not ruled out.</p>")
     out.append(_graph_html(d, outcome, s))
     eff = _read(d, "effects")
     if eff is not None and len(eff):

@@ -84,7 +84,7 @@ def test_report_section(run_dir):
     assert ("<b>reviews</b> (toy-logit, linear-shap): model leans on it more than its shown causal effect supports"
             " (a proxy or confounded, or an effect the learned graph misses) — ") in html
     # no path is reported as what the graph shows, never as "no effect"
-    assert "in the learned graph (effect not estimated; a cause the structure search missed is not ruled out)" in html
+    assert "That is what the learned graph shows, not proof of no effect: a cause the structure search missed" in html
     assert "Interactive graph" in html and "srcdoc=" in html  # the pyvis page is embedded: it loads nothing remote
     assert "P(outcome | do(feature = level))" in html and "structural Hamming distance" in html
     # the core's generic causal section does not repeat what ours shows
