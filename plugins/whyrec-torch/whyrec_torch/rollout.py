@@ -112,3 +112,14 @@ class AttentionRollout:
     def figures(self, explanation: Explanation, data: RecData) -> dict[str, Any]:
         return plots.history_heatmaps(explanation, data, "attention", self.method, f"attention {self.method}",
                                       max_users=self.max_figures)
+
+    def quality(self, model: Any, data: RecData, explanation: Explanation, ctx: Any = None):
+        """Which per-position method is most faithful on this model: Kendall τ vs leave-one-out and
+        deletion area vs random for raw attention, rollout, flow, integrated gradients,
+        gradient-shap and Grad-CAM (``faithfulness_methods``), as a ``kind: faithfulness``
+        StageResult judging this explainer's own method."""
+        from .faithfulness_methods import method_faithfulness, quality_result
+
+        seed = int(getattr(ctx, "seed", 0) or 0) if ctx is not None else 0
+        res = method_faithfulness(model, data, explanation.pairs, max_pairs=getattr(self, "quality_pairs", 20), seed=seed)
+        return quality_result(res, "attention" if self.method == "raw" else self.method)
