@@ -90,7 +90,7 @@ def shap_rows(X, r0, r1, out, t_node, t_leaf, n_feat, n_thr, n_kind, n_miss, n_d
                     x = X[r, n_feat[node]]
                     if n_kind[node] == 1:  # categorical: NaN, negative, unseen -> right
                         left = False
-                        if not np.isnan(x) and x < 2147483648.0:
+                        if x > -2147483648.0 and x < 2147483648.0:  # also false for NaN; no int overflow
                             c = int(x)  # truncation toward zero, like static_cast<int>
                             if c >= 0:
                                 word = c >> 5

@@ -40,7 +40,7 @@ def _rows(n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 7))
     X[:, 3] = rng.integers(-1, 6, n)
-    X[:, 4] = rng.choice([-3, -1, -0.5, 0, 1, 2, 2.7, 5, 8, 9, 40, 1e6, 3e9], n)
+    X[:, 4] = rng.choice([-np.inf, -3e9, -3, -1, -0.5, 0, 1, 2, 2.7, 5, 8, 9, 40, 1e6, 3e9, np.inf], n)
     X[:, 5] = rng.integers(-2, 200, n)
     X[rng.random(n) < 0.15, 1] = 0.0
     X[rng.random(n) < 0.05, 1] = -0.0
