@@ -64,6 +64,12 @@ def parse(value: Any, where: str) -> dict:
             raise RegistryError(f"{where}.{k}: expected {KEYS[k].__name__}, got {type(v).__name__} {v!r}")
     if not all(isinstance(f, str) for f in value.get("redact_fields", [])):
         raise RegistryError(f"{where}.redact_fields: expected a list of field names (strings), e.g. [\"user\"]")
+    from .schema import FIELDS  # a closed set: `whyrec validate` can refuse a misspelt field before anything loads
+
+    for f in value.get("redact_fields", []):
+        if f not in FIELDS:
+            raise RegistryError(f"{where}.redact_fields: {f!r} is not a field{_did_you_mean(f, FIELDS)} (redact_fields "
+                                f"takes fields: {', '.join(FIELDS)}; not feature names: every feature of a field is withheld)")
     if value.get("hash_ids") and not value.get("salt_env"):
         raise RegistryError(f"{where}: hash_ids = true needs salt_env = \"NAME\", the environment variable that holds "
                             "the secret key (it is never written into the run)")

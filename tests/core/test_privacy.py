@@ -178,6 +178,10 @@ def test_short_secret_is_refused(tmp_path, monkeypatch):
     ({"hash_ids": "yes"}, "privacy.hash_ids: expected bool"),
     ({"hash_ids": True}, "hash_ids = true needs salt_env"),
     ({"redact_fields": ["user", 3]}, "expected a list of field names"),
+    # a misspelt field or a feature's name is refused by `whyrec validate`, before the data loads
+    ({"redact_fields": ["usr"]}, "privacy.redact_fields: 'usr' is not a field; did you mean 'user'? (redact_fields takes "
+                                 "fields: user, item, context, history, cross; not feature names"),
+    ({"redact_fields": ["user", "income"]}, "privacy.redact_fields: 'income' is not a field (redact_fields takes fields"),
 ])
 def test_bad_privacy_tables(table, message):
     with pytest.raises(RegistryError) as e:
@@ -188,10 +192,11 @@ def test_bad_privacy_tables(table, message):
 def test_redacting_an_unknown_field_names_the_fields(tmp_path, monkeypatch):
     _write_table(tmp_path)
     monkeypatch.setenv(ENV, SALT)
-    reg = _registry(tmp_path, f'privacy = {{ redact_fields = ["usr"] }}')
-    with pytest.raises(Exception) as e:
+    reg = _registry(tmp_path, f'privacy = {{ redact_fields = ["cross"] }}')  # a field, but not one of this dataset's
+    with pytest.raises(RegistryError) as e:
         run("p", registry=reg, out=tmp_path / "runs")
-    assert "redact_fields names 'usr'" in str(e.value) and "did you mean 'user'" in str(e.value)
+    assert "redact_fields names 'cross', which is not a field of dataset" in str(e.value)
+    assert "(fields: context, history, item, user)" in str(e.value)
 
 
 def test_pseudonymised_features_equal_the_originals_up_to_the_id(tmp_path):
