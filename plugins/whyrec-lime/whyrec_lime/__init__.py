@@ -33,5 +33,6 @@ def validate_pipeline(stages):
     for entries in stages.values():
         for e in entries or []:
             if e.get("use") == "lime":
-                out += [f"{e.get('where')}: explainer 'lime': {p}" for p in problems(e.get("params") or {})]
+                # the registry has already refused wrongly typed values (against the signature): one line each
+                out += [f"{e.get('where')}: explainer 'lime': {p}" for p in problems(e.get("params") or {}, types_checked=True)]
     return out or None

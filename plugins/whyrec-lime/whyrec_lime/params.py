@@ -20,8 +20,23 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, Real) and not isinstance(v, bool)
 
 
-def problems(params: dict) -> list[str]:
-    """One line per bad parameter (empty: all good); parameters not given are not checked."""
+def _wrong_type(key: str, value: Any) -> bool:
+    if key in INT_MIN:
+        return not _is_int(value)
+    if key in ("kernel_width", "alpha", "min_fidelity"):
+        return value is not None and not _is_num(value)
+    if key in ("units", "sampler"):
+        return not isinstance(value, str)
+    return False
+
+
+def problems(params: dict, types_checked: bool = False) -> list[str]:
+    """One line per bad parameter (empty: all good); parameters not given are not checked.
+    ``types_checked``: the caller (the registry, against the explainer's signature) already
+    refused values of the wrong type, so only the ranges of well-typed values are checked here,
+    and `whyrec validate` says each problem once."""
+    if types_checked:
+        params = {k: v for k, v in params.items() if not _wrong_type(k, v)}
     out = []
     if "units" in params and params["units"] not in UNITS:
         out.append(f"units {params['units']!r} is not one of {list(UNITS)}")

@@ -113,6 +113,32 @@ def test_validate_refuses_bad_parameters_before_anything_loads():
     assert whyrec_lime.validate_pipeline(stages={"explainers": stages["explainers"][1:]}) is None
 
 
+@pytest.mark.parametrize("value, line", [
+    ('"300"', "pipelines.p.explainers[0].num_samples: expected int, got str '300'"),
+    ("300.5", "pipelines.p.explainers[0].num_samples: expected int, got float 300.5"),
+    ('"x"', "pipelines.p.explainers[0].kernel_width: expected float | None, got str 'x'"),
+])
+def test_validate_says_a_wrongly_typed_parameter_once(tmp_path, capsys, value, line):
+    """The registry refuses a wrongly typed value against the signature; the plugin's hook does
+    not repeat it in its own words (it checked "num_samples = '300'" twice before)."""
+    from whyrec.cli import main
+
+    key = "kernel_width" if value == '"x"' else "num_samples"
+    reg = tmp_path / "registry.toml"
+    reg.write_text(f'[pipelines.p]\ndataset = {{ use = "sim-video" }}\nmodel = {{ use = "lightgbm" }}\n'
+                   f'explainers = [ {{ use = "lime", {key} = {value} }} ]\n')
+    with pytest.raises(SystemExit) as e:
+        main(["validate", "--registry", str(reg)])
+    assert e.value.code == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert err == [f"error: {reg}: {line}"]
+    # the hook alone still names a wrongly typed value (whyrec.component and the explainer use it unfiltered)
+    from whyrec_lime.params import problems
+
+    assert problems({"num_samples": "300"}) == ["num_samples='300' must be an integer >= 10"]
+    assert problems({"num_samples": "300", "top_k": 0}, types_checked=True) == ["top_k=0 must be an integer >= 1"]
+
+
 def test_loading_the_plugin_imports_no_heavy_library():
     import subprocess
 
