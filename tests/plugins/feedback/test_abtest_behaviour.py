@@ -222,3 +222,19 @@ def test_one_arm_is_refused_with_the_column_and_the_fix():
     with pytest.raises(DataError, match=r"^ab-test: needs at least two arms in column 'variant', found \['A'\]; "
                                         r"set arm = \"<column>\" to the column that holds the variant$"):
         ABTest().analyze(_impressions({"A": (100, 10)}))
+
+
+def test_explanation_feedback_without_helpful_or_method_is_refused_in_a_ctr_test():
+    """With metric "ctr" the explanation feedback is summarised too (helpfulness per method):
+    feedback rows without a 'helpful' value or an 'explanation_method' are refused, counted."""
+    imp = _impressions({"A": (200, 20), "B": (200, 30)}).assign(event="impression")
+    fb = _feedback({"A": (5, 2), "B": (5, 3)}).assign(event_id=lambda f: f["event_id"] + 10_000)
+    fb["helpful"] = fb["helpful"].astype(object)
+    fb.loc[[1, 6], "helpful"] = None
+    with pytest.raises(DataError, match=r"^explanation_feedback events need a true/false 'helpful' value; 2 have none$"):
+        ABTest(control="A").analyze(pd.concat([imp, fb], ignore_index=True))
+    with pytest.raises(DataError, match=r"^explanation_feedback events need a true/false 'helpful' value; 10 have none$"):
+        ABTest(control="A").analyze(pd.concat([imp, fb.drop(columns="helpful").assign(rating=1)], ignore_index=True))
+    good = _feedback({"A": (5, 2), "B": (5, 3)}).assign(event_id=lambda f: f["event_id"] + 10_000)
+    with pytest.raises(DataError, match=r"^explanation_feedback events need the 'explanation_method' the user saw$"):
+        ABTest(control="A").analyze(pd.concat([imp, good.drop(columns="explanation_method")], ignore_index=True))
