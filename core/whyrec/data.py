@@ -333,6 +333,7 @@ class RecData:
             "fields": self.schema.fields,
             "features": self.schema.to_dict(),
             "data_hash": self.data_hash(),
+            "domain": self.params.get("domain", "default"),  # the words of explanation sentences
         }
 
 

@@ -38,9 +38,6 @@ SENTENCE_SHARE = 0.05
 MAX_SENTENCES = 4
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN_NAME = "whyrec"
-# Datasets that do not (yet) declare ``params["domain"]`` themselves.
-KNOWN_DOMAINS = {"movielens-100k": "video", "sim-video": "video", "sim-ecommerce": "ecommerce",
-                 "sim-finance": "finance", "open-bandit": "ecommerce"}
 
 
 # -- message markers: Babel extracts them (docs/sentences.md: -k N_:1c,2 -k NP_:1c,2,3) ------
@@ -207,12 +204,10 @@ def _translation(lang: str) -> gettext.GNUTranslations:
 
 # -- domains ------------------------------------------------------------------------------------
 def domain_of(name: str | None, params: Mapping[str, Any] | None = None) -> str:
-    """The domain a dataset declares (``params["domain"]``), else the known one for its name,
-    else "default"."""
+    """The domain a dataset declares (``params["domain"]``: whyrec-datasets sets it, `table`
+    takes ``domain = ...``), else "default"."""
     declared = (params or {}).get("domain")
-    if declared in DOMAINS:
-        return str(declared)
-    return KNOWN_DOMAINS.get(str(name), "default")
+    return str(declared) if declared in DOMAINS else "default"
 
 
 def data_domain(data: Any) -> str:

@@ -253,9 +253,9 @@ def test_compiled_catalogues_agree_with_the_po_files():
 def test_unknown_language_and_domains():
     with pytest.raises(WhyrecError, match=r"language 'fr' has no sentence catalogue; use one of: en, zh"):
         Words("fr")
-    assert domain_of("movielens-100k") == "video"
+    assert domain_of("movielens-100k", {"domain": "video"}) == "video"
     assert domain_of("table", {"domain": "finance"}) == "finance"
-    assert domain_of("my-shop") == "default"
+    assert domain_of("my-shop") == "default" and domain_of("my-shop", {"domain": "space"}) == "default"
 
 
 # -- `whyrec explain --lang` on a toy run ------------------------------------------------------------

@@ -727,8 +727,8 @@ def _sentence_words(run: Any, opts: dict) -> tuple[list, str]:
 
     langs = opts.get("lang") or ["en"]
     langs = [langs] if isinstance(langs, str) else list(langs)
-    spec = ((manifest(run).get("spec") or {}).get("dataset") or [{}])[0]
-    return [sentences.Words(lang) for lang in langs], sentences.domain_of(spec.get("use"), spec.get("params"))
+    summary = manifest(run).get("dataset") or {}
+    return [sentences.Words(lang) for lang in langs], sentences.domain_of(summary.get("name"), summary)
 
 
 def _topk_table(base_expl, rows: list[int], mex, verdicts: dict | None = None, base_dir: StageDir | None = None,

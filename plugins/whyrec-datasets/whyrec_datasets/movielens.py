@@ -186,7 +186,7 @@ class MovieLens100K:
         lookup = PairLookup(tr_u, tr_i, train[TIMESTAMP].to_numpy(), n_items)
         featurizer = MovieLensFeaturizer(users, items, hist, lookup, self.history_length)
         schema = movielens_schema(self.history_length)
-        params = dict(self.params, source=where, split=report.to_dict(),
+        params = dict(self.params, domain="video", source=where, split=report.to_dict(),
                       sampled_negatives=int(len(parent)))
         desc = (f"MovieLens-100K from {where}: {len(ratings):,} ratings, rating >= {self.positive_rating:g} is "
                 f"a positive, {self.negatives} sampled negatives per positive, per-user time split "

@@ -124,7 +124,7 @@ class OpenBandit:
                        description="the user's logged affinity for the item (OBD user-item_affinity_<item>)")]
         )
         featurizer = OBDFeaturizer(users, items, affinity)
-        params = {"policy": self.policy, "campaign": self.campaign, "path": self.path,
+        params = {"domain": "ecommerce", "policy": self.policy, "campaign": self.campaign, "path": self.path,
                   "test_fraction": self.test_fraction, "source": str(root),
                   "split": report.to_dict() if report else None}
         desc = (f"Open Bandit Dataset sample ({self.campaign} campaign, {' and '.join(policies)} policies): "

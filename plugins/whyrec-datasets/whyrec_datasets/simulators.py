@@ -176,7 +176,7 @@ class Simulator:
         return RecData(name=self.name, interactions=interactions, users=users_out, items=items_out,
                        schema=self.schema, train=train, test=test, featurizer=featurizer,
                        describer=featurizer.describe, truth=truth,
-                       params=dict(self.params, split=report.to_dict()), description=desc)
+                       params=dict(self.params, domain=self.domain, split=report.to_dict()), description=desc)
 
 
 class SimFeaturizer:
@@ -209,6 +209,7 @@ class SimEcommerce(Simulator):
     """Simulated shop: price, rating, discount and purchase history drive purchases (additive logit)."""
 
     name = "sim-ecommerce"
+    domain = "ecommerce"  # the words of its sentences (whyrec.sentences)
     description = "Simulated e-commerce: price, rating, discount, purchase history -> purchase"
     item_noun = "product"
     features = [
@@ -258,6 +259,7 @@ class SimVideo(Simulator):
     (the duration effect depends on watch history, so the logit is not additive)."""
 
     name = "sim-video"
+    domain = "video"  # the words of its sentences (whyrec.sentences)
     description = "Simulated video: duration, genre match, recency, watch history -> watch"
     item_noun = "video"
     additive = False
@@ -306,6 +308,7 @@ class SimFinance(Simulator):
     the user's investing experience drive adoption (additive logit)."""
 
     name = "sim-finance"
+    domain = "finance"  # the words of its sentences (whyrec.sentences)
     description = "Simulated finance: expected return, risk vs risk tolerance, fees, experience -> adoption"
     item_noun = "fund"
     features = [

@@ -82,12 +82,18 @@ class Table:
         name: str = "table",
         kg: str | Path | None = None,  # triples file (head, relation, tail): data.knowledge_graph(), see kg.py
         kg_link: str | Path | None = None,  # (item, entity) link file; without it a triple's head is an item id
+        domain: str = "default",  # the words of its sentences: video, ecommerce, finance or default
     ) -> None:
         if label_col is None and rating_col is None:
             raise DataError("table: declare the outcome: label_col = \"<0/1 column>\" or rating_col = \"<column>\" "
                             "with positive_rating")
         if label_col is None and positive_rating is None:
             raise DataError(f"table: rating_col = {rating_col!r} needs positive_rating (ratings >= it are positives)")
+        from whyrec.sentences import DOMAINS
+
+        if domain not in DOMAINS:
+            raise DataError(f"table: domain={domain!r} is not one of {', '.join(DOMAINS)} (it picks the words of "
+                            "explanation sentences)")
         if split not in ("user", "global"):
             raise DataError(f"table: split={split!r} must be 'user' or 'global'")
         if int(history_length) < 0 or int(negatives) < 0:
@@ -109,6 +115,7 @@ class Table:
         self.test_fraction, self.split, self.keep_cold_start = float(test_fraction), split, keep_cold_start
         self.seed, self.name = int(seed), name
         self.kg, self.kg_link = kg, kg_link
+        self.domain = domain
 
     @property
     def params(self) -> dict:
@@ -116,7 +123,8 @@ class Table:
                 "user_features": self.user_features, "item_features": self.item_features,
                 "context_features": self.context_features, "categorical": sorted(self.categorical),
                 "numeric": sorted(self.numeric), "id_features": self.id_features, "history_length": self.history_length, "negatives": self.negatives,
-                "test_fraction": self.test_fraction, "split": self.split, "seed": self.seed}
+                "test_fraction": self.test_fraction, "split": self.split, "seed": self.seed,
+                "domain": self.domain}
 
     # -- reading ------------------------------------------------------------------------------
     def _side_table(self, kind: str, key_col: str, features: list[str] | None, ids: pd.Index,

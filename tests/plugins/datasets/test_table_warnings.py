@@ -108,3 +108,15 @@ def test_cli_prints_a_data_warning_as_one_line(tmp_path, capsys):
                      "time ('ts') of an earlier row (first at row 600); they are kept as repeated interactions: drop them first (e.g. pandas "
                      "drop_duplicates) if they are logging artefacts"]
     assert "UserWarning" not in err and "frames.py" not in err
+
+
+def test_domain_is_declared_and_checked(tmp_path):
+    from whyrec.errors import DataError
+
+    _frame().to_csv(tmp_path / "i.csv", index=False)
+    data = Table(interactions=str(tmp_path / "i.csv"), user_col="uid", item_col="iid", label_col="clicked",
+                 timestamp_col="ts", domain="finance").load()
+    assert data.params["domain"] == "finance" and data.summary()["domain"] == "finance"
+    assert _load(tmp_path / "i.csv").summary()["domain"] == "default"
+    with pytest.raises(DataError, match="domain='space' is not one of video, ecommerce, finance, default"):
+        Table(interactions=str(tmp_path / "i.csv"), user_col="uid", item_col="iid", label_col="clicked", domain="space")
