@@ -76,9 +76,10 @@ class DoModel:
         with the required edges has a cycle)."""
         edges = self.edges
         if self.boot_graphs:
-            cand = list(dict.fromkeys(list(map(tuple, self.boot_graphs[b % len(self.boot_graphs)])) + self.required))
-            cand = [e for e in cand if (e[1], e[0]) not in set(self.required) or e in self.required]
-            edges = cand
+            required = set(self.required)
+            graph_b = [tuple(e) for e in self.boot_graphs[b % len(self.boot_graphs)]]
+            # the resamples' searches did not force the required edges: every graph holds them
+            edges = [e for e in graph_b if e not in required and (e[1], e[0]) not in required] + list(self.required)
         try:
             return GFormula(self.frame, self.kinds, edges, self.target, self.positive, weights=weights,
                             seed=self.seed + b + 1)

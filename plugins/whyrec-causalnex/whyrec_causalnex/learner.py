@@ -748,6 +748,9 @@ class CausalNexLearner:
             "network_variables": in_net,
             "not_connected_to_outcome": [v for v in self.table.names if v not in in_net],
             "discretiser": p["discretiser"], "bins": p["bins"], "prior": p["prior"],
+            # what answered do(): "gformula" (at the value) or "bn" (for the state; also when the
+            # outcome is not binary, whatever was asked)
+            "do_estimator": "gformula" if self.do_model is not None else "bn",
             "baseline_outcome_probability": self.baseline,
             "interventions": targets, "interventions_from": why,
             "effect_bootstrap": p["effect_bootstrap"], "ci": p["ci"],

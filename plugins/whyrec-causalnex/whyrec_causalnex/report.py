@@ -90,7 +90,7 @@ def _stage_html(d: Path) -> str:
     out.append(_graph_html(d, outcome, s))
     eff = _read(d, "effects")
     if eff is not None and len(eff):
-        cols = ["description", "interval", "p_do", "p_do_low", "p_do_high", "estimate_in_interval", "effect_vs_first",
+        cols = ["description", "interval", "do_value", "p_do", "p_do_low", "p_do_high", "estimate_in_interval", "effect_vs_first",
                 "effect_low", "effect_high", "p_observed", "path_to_outcome"]
         out.append("<h4>Interventions: P(outcome | do(feature = level))</h4>")
         if "estimate_in_interval" in eff.columns:
@@ -99,8 +99,13 @@ def _stage_html(d: Path) -> str:
                 out.append(f"<p class=\"wr-small\"><b>{len(outside)} estimate(s) fall outside their own bootstrap interval</b> "
                            f"({esc(', '.join(map(str, outside['description'].head(5))))}): those intervals are unreliable; "
                            "more rows or a larger effect_bootstrap narrow them.</p>")
-        out.append(f"<p class=\"wr-small\">{esc(s.get('interventions_from', ''))}; intervals: {esc(s.get('effect_bootstrap'))} "
-                   f"bootstrap refits of the network's probabilities on the learned graph. p_observed is "
+        how = (f"do() answered by the g-formula at each state's value (a bin: its training median; "
+               f"column do_value); intervals: {esc(s.get('effect_bootstrap'))} bootstrap refits, each on one of the "
+               f"structure search's bootstrap graphs, so they carry the uncertainty of the graph"
+               if s.get("do_estimator") == "gformula" else
+               f"do() answered by the Bayesian network for each state; intervals: {esc(s.get('effect_bootstrap'))} "
+               f"bootstrap refits of the network's probabilities on the learned graph")
+        out.append(f"<p class=\"wr-small\">{esc(s.get('interventions_from', ''))}; {how}. p_observed is "
                    f"P(outcome | feature = level) (conditioning): where it differs from p_do, the association is "
                    f"confounded. Ask your own with <code>whyrec causal RUN --do feature=level</code>.</p>")
         out.append(table_html(eff[[c for c in cols if c in eff.columns]], max_rows=60))

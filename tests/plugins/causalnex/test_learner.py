@@ -10,6 +10,7 @@ import pytest
 
 from cnx_toyscm import TRUE_EDGES
 from whyrec.causal import CausalGraph
+from whyrec.errors import RunDirError
 from whyrec_causalnex.learner import CausalNexLearner
 
 
@@ -148,10 +149,18 @@ def test_bn_json_round_trip_answers_without_refitting(fitted, tmp_path):
         pd.testing.assert_frame_equal(loaded.intervene(do), fitted.intervene(do))
     text = (tmp_path / "bn.json").read_text()
     assert json.loads(text)["network"]["format"] == "whyrec-causalnex-bn/1"
+    # do() at a value is answered by the saved g-formula (gformula.json), identically
+    top = fitted.states["price"].support[1]
+    assert loaded.intervene({"price": top})["p_do"].tolist() == fitted.intervene({"price": top})["p_do"].tolist()
+    (tmp_path / "gformula.json").unlink()
+    with pytest.raises(RunDirError, match=r"gformula.json: missing; do_estimator = 'gformula' answers do\(\) from it"):
+        CausalNexLearner.load(tmp_path)
 
 
 def test_report_artifacts(report):
     assert set(report.files) == {"graph.json", "graph.svg", "graph.html", "bn.json", "effects.json", "gformula.json"}
+    assert report.summary["do_estimator"] == "gformula"
+    assert report.tables["effects"]["do_value"].notna().all()
     assert set(report.tables) >= {"effects", "feature_effects", "edge_stability", "causal_vs_attribution", "states",
                                   "truth_interventions"}
     assert set(report.csv_tables) == {"effects", "feature_effects", "edge_stability", "causal_vs_attribution"}
