@@ -150,6 +150,7 @@ def test_empty_intervention_and_unfitted_learner(fitted):
     ({"method": "deep"}, "method must be 'linear', 'nonlinear' or 'bic', got 'deep'"),
     ({"discretiser": "kmeans"}, "discretiser must be 'quantile' or 'supervised'"),
     ({"prior": "flat"}, "prior must be 'K2' or 'BDeu'"),
+    ({"do_estimator": "backdoor"}, "do_estimator must be 'gformula' or 'bn', got 'backdoor'"),
     ({"bins": 1}, "bins must be at least 2"),
     ({"ci": 95}, "ci must be between 0 and 1"),
     ({"w_threshold": -0.1}, "w_threshold must not be negative"),
