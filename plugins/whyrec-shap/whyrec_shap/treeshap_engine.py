@@ -208,9 +208,7 @@ class TreeShapEngine:
         self.l_ratio = np.where(self.l_z > 0, (1.0 - self.l_z) / np.where(self.l_z > 0, self.l_z, 1.0), 0.0)
         # a leaf whose path has a zero cover fraction cannot use the ratio form: computed directly
         zero_z = np.zeros(len(self.l_d), bool)
-        for leaf in range(len(self.l_d)):
-            zs = self.l_z[self.l_off[leaf]:self.l_off[leaf] + self.l_d[leaf]]
-            zero_z[leaf] = bool((zs <= 0).any())
+        zero_z[np.repeat(np.arange(len(self.l_d)), self.l_d)[self.l_z <= 0]] = True
         table = (self.l_d <= MAX_TABLE_DEPTH) & ~zero_z
         sizes = np.where(table, 1 << np.minimum(self.l_d, MAX_TABLE_DEPTH), 0)
         self.l_hoff = np.where(table, np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(sizes) else sizes, -1).astype(i64)

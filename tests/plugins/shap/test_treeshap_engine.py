@@ -210,3 +210,60 @@ def _nodes(dump: dict):
         if "split_index" in n:
             yield n
             stack += [n["left_child"], n["right_child"]]
+
+
+def test_hand_written_tree_equals_brute_force_shapley_with_a_zero_cover_leaf():
+    """An independent reference: the path-dependent game v(S) = E[f | x_S] (features outside S
+    follow the cover-weighted average of both children) and Shapley values by the subset
+    formula. The tree repeats a feature on a path, has a categorical split and a leaf with
+    zero training rows (whose cover fraction 0 sends it to the direct computation)."""
+    import itertools
+    import math
+
+    def leaf(i, value, count):
+        return {"leaf_index": i, "leaf_value": value, "leaf_count": count}
+
+    def split(i, f, thr, count, left, right, kind="<=", missing="NaN", default_left=True):
+        return {"split_index": i, "split_feature": f, "threshold": thr, "decision_type": kind, "missing_type": missing,
+                "default_left": default_left, "internal_count": count, "left_child": left, "right_child": right}
+
+    tree = split(0, 0, 0.5, 10,
+                 split(1, 1, 0.0, 6, leaf(0, 5.0, 0), leaf(1, -1.0, 6), missing="None"),
+                 split(2, 0, 2.0, 4,
+                       split(3, 2, "1||3", 3, leaf(2, 2.0, 1), leaf(3, 0.5, 2), kind="=="),
+                       leaf(4, 3.0, 1), default_left=False))
+    dump = {"max_feature_idx": 2, "tree_info": [{"num_leaves": 5, "tree_structure": tree}]}
+
+    def goes_left(n, x):
+        v = x[n["split_feature"]]
+        if n["decision_type"] == "==":
+            return not math.isnan(v) and v >= 0 and int(v) in {1, 3}
+        if math.isnan(v):
+            return n["default_left"] if n["missing_type"] == "NaN" else 0.0 <= n["threshold"]
+        return v <= n["threshold"]
+
+    def value(n, x, S):
+        if "split_index" not in n:
+            return n["leaf_value"]
+        if n["split_feature"] in S:
+            return value(n["left_child"] if goes_left(n, x) else n["right_child"], x, S)
+        w = n["internal_count"]
+        counts = [c.get("internal_count", c.get("leaf_count")) for c in (n["left_child"], n["right_child"])]
+        return sum(k / w * value(c, x, S) for k, c in zip(counts, (n["left_child"], n["right_child"])))
+
+    engine = TreeShapEngine(dump)
+    assert (engine.l_hoff < 0).sum() == 1  # the zero-cover leaf
+    rows = np.array([[0.0, -1.0, 1.0], [0.0, 1.0, 3.0], [1.0, 5.0, 2.0], [3.0, np.nan, 1.0], [np.nan, 0.0, np.nan],
+                     [1.5, np.nan, 3.0]])
+    phi, base = engine.shap_values(rows)
+    assert base == pytest.approx(value(tree, rows[0], set()), abs=1e-15)
+    for x, got in zip(rows, phi):
+        ref = np.zeros(3)
+        for i in range(3):
+            others = [j for j in range(3) if j != i]
+            for r in range(3):
+                for S in itertools.combinations(others, r):
+                    weight = math.factorial(r) * math.factorial(3 - r - 1) / math.factorial(3)
+                    ref[i] += weight * (value(tree, x, set(S) | {i}) - value(tree, x, set(S)))
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+        assert got.sum() + base == pytest.approx(value(tree, x, {0, 1, 2}), abs=1e-12)
