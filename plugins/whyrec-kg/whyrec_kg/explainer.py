@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from whyrec.data import ITEM, USER, RecData
-from whyrec.errors import UnsupportedError, WhyrecError
+from whyrec.errors import UnsupportedError, WhyrecError, WhyrecWarning
 from whyrec.explanation import Explanation
 
 from .paths import Fact, facts_between
-from .scoring import contributions, item_of_value, sequence_columns
+from .scoring import contributions, item_of_value, sees_history_items, sequence_columns
 
 SCORINGS = ("auto", "leave-one-out", "shapley")
 
@@ -93,6 +94,17 @@ class KGPaths:
         rows = rows.reset_index(drop=True)
         X = data.features(rows)
         phi, full, base = contributions(model, data, X, method)
+        blind = sees_history_items(model, data, X, full) is False
+        mname = getattr(model, "name", "model")
+        keep_all = self.min_score is None or self.min_score == -math.inf  # asked for every path, whatever its score
+        caution = None
+        if blind:  # its scores say "a history this long", not "this item": no item may be named as a reason
+            shown = ("paths are kept only because min_score = -inf keeps them all" if keep_all else "no path is shown")
+            caution = (f"kg-paths: model {mname!r} does not tell history items apart (replacing every history item by "
+                       "another changes none of its scores), so a path's score would be the effect of the history's "
+                       f"length, not of the item it names; {shown}. Use a model that reads the history items "
+                       "(e.g. torch-attention with id_features = true)")
+            warnings.warn(caution, WhyrecWarning, stacklevel=2)
         S = X[seq].to_numpy(dtype=float, na_value=np.nan)
         linked = int(graph.summary().get("linked_items", 0)) or 1
         cap = None if self.max_entity_share >= 1 else max(1, math.ceil(self.max_entity_share * linked))
@@ -114,7 +126,9 @@ class KGPaths:
                 for fact in facts_between(graph, h, item, cap)[:self.per_history_item]:
                     found.append(self._path(graph, data, h, item, fact, score, method))
             with_path += bool(found)
-            if self.min_score is not None:
+            if blind and not keep_all:
+                found = []
+            elif self.min_score is not None:
                 found = [f for f in found if f["score"] > self.min_score]
             supported += bool(found)
             found.sort(key=lambda f: (-f["score"], f["hops"], f["entity_items"]))
@@ -139,8 +153,11 @@ class KGPaths:
             "coverage": with_path / n, "supported_coverage": supported / n,
             "max_entity_items": cap, "seconds": seconds, "seconds_per_pair": seconds / n,
             "graph": {k: _plain(v) for k, v in graph.summary().items()},
+            "history_items_told_apart": not blind,
         }
-        return Explanation(method="kg-paths", model=getattr(model, "name", "model"), pairs=out_pairs,
+        if caution:
+            summary["caution"] = caution
+        return Explanation(method="kg-paths", model=mname, pairs=out_pairs,
                            schema=data.schema.select(seq), attributions=attributions,
                            feature_values=X[seq].reset_index(drop=True), params={**self.params, "scoring_used": method},
                            additive=method == "shapley", reasons=reasons, summary=summary,

@@ -46,6 +46,46 @@ def item_of_value(data: RecData, value: float) -> Any | None:
     return idx[code] if 0 <= code < len(idx) and float(value).is_integer() else None
 
 
+def sequence_values(data: RecData) -> np.ndarray:
+    """Every value a sequence position can hold (the inverse of ``item_of_value``)."""
+    idx = data.items.index
+    if pd.api.types.is_numeric_dtype(idx.dtype) and not pd.api.types.is_bool_dtype(idx.dtype):
+        return idx.to_numpy(dtype=float)
+    return np.arange(len(idx), dtype=float)
+
+
+def sees_history_items(model: Any, data: RecData, X: pd.DataFrame, full: np.ndarray) -> bool | None:
+    """Whether the model's score depends on *which* items are in the history, not only on how
+    many: every occupied position is replaced by another item (two different shifts through the
+    item list, features derived from the history rebuilt) and the rows rescored. False when no
+    score moves: then a history item's leave-one-out "contribution" is the effect of the
+    history's length (a tree model over hist_len alone), true of any item, and naming the item
+    as a reason would be wrong. None when it cannot be told (no history, a single item)."""
+    seq = sequence_columns(data)
+    S = X[seq].to_numpy(dtype=float, na_value=np.nan)
+    values = sequence_values(data)
+    occupied = np.isfinite(S)
+    if len(values) < 2 or not occupied.any():
+        return None
+    pos = np.searchsorted(values, S[occupied]) if np.all(np.diff(values) > 0) else None
+    if pos is None:  # unsorted numeric ids: look each one up
+        where = {v: i for i, v in enumerate(values)}
+        pos = np.array([where.get(v, 0) for v in S[occupied]])
+    pos = np.clip(pos, 0, len(values) - 1)
+    for shift in sorted({1, max(1, len(values) // 2)}):
+        big = X.copy()
+        block = S.copy()
+        block[occupied] = values[(pos + shift) % len(values)]
+        for c, col in zip(seq, block.T):
+            big[c] = col
+        if data.history_deriver is not None:
+            big = data.rederive_history(big)
+        other = np.asarray(model.score_features(big[model.feature_names]), dtype=float)
+        if not np.allclose(other, full, rtol=1e-9, atol=1e-12):
+            return True
+    return False
+
+
 def edited_scores(model: Any, data: RecData, X: pd.DataFrame, removals: list[tuple[int, list[int]]],
                   seq: list[str]) -> np.ndarray:
     """Model outputs of row ``X.iloc[p]`` with sequence positions ``r`` emptied, for each (p, r)."""

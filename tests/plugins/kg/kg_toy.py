@@ -92,3 +92,17 @@ class MostRecentOnly(HistoryWeights):
 
     def score_features(self, X: pd.DataFrame) -> np.ndarray:
         return np.where(X["hist_0"].to_numpy(float) == 1, 2.0, 0.0)
+
+
+class LengthOnly(HistoryWeights):
+    """score = 0.25 * hist_len: reads how many items the user liked, never which (as LightGBM
+    does on a table whose only history feature it can use is hist_len)."""
+
+    name = "length-only"
+
+    def fit(self, data, ctx=None) -> dict:
+        self.bind(data, feature_names=["hist_len"])
+        return {}
+
+    def score_features(self, X: pd.DataFrame) -> np.ndarray:
+        return 0.25 * X["hist_len"].to_numpy(float)

@@ -83,3 +83,32 @@ def test_history_all_adds_items_outside_the_window(tmp_path):
     assert {p["history_item"] for p in window} == {1}
     every = explain(m, small, history="all", min_score=None, max_paths=10).row(0)["paths"]
     assert {(p["history_item"], p["score"]) for p in every} == {(1, 2.0), (2, 0.0), (3, 0.0)}
+
+
+def test_a_model_blind_to_which_items_names_none_as_a_reason(toy):
+    """Leaving any item out of a 3-item history costs a length-only model 0.25: a "contribution"
+    true of every item. Naming Alien as the reason would be a silent wrong answer, so no path is
+    shown, the summary says why, and one warning line does."""
+    from kg_toy import LengthOnly
+    from whyrec.errors import WhyrecWarning
+
+    m = LengthOnly()
+    m.fit(toy)
+    with pytest.warns(WhyrecWarning, match=r"^kg-paths: model 'length-only' does not tell history items apart"):
+        e = explain(m, toy)
+    assert e.attributions.iloc[0].to_dict() == {"hist_0": 0.25, "hist_1": 0.25, "hist_2": 0.25}  # leave-one-out itself
+    assert e.row(0)["paths"] == [] and e.reasons == [[]]
+    assert e.summary["pairs_with_path"] == 1 and e.summary["pairs_with_supported_path"] == 0
+    assert e.summary["history_items_told_apart"] is False and "no path is shown" in e.summary["caution"]
+    # min_score = -inf keeps every path, as documented, and the caution says so
+    with pytest.warns(WhyrecWarning, match="paths are kept only because min_score = -inf keeps them all"):
+        kept = explain(m, toy, min_score=float("-inf"), max_paths=10)
+    assert {p["history_item"] for p in kept.row(0)["paths"]} == {1, 2, 3}
+    # a model that reads the items is not flagged, even when it reads only one position
+    seen = explain(_fitted(MostRecentOnly(), toy), toy)
+    assert seen.summary["history_items_told_apart"] is True and "caution" not in seen.summary
+
+
+def _fitted(m, data):
+    m.fit(data)
+    return m
