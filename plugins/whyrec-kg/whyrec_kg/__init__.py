@@ -20,3 +20,16 @@ def register_explainers(register):
     register("kg-paths", lazy("whyrec_kg.explainer:KGPaths"),
              description="knowledge-graph paths from the user's history to the item, scored by the history item's "
                          "leave-one-out (or, for sequence models, Shapley) contribution, any model.")
+
+
+@whyrec.hookimpl
+def validate_pipeline(stages):
+    """``whyrec validate`` refuses bad kg-paths parameters before anything loads (plain Python only)."""
+    from .params import validation_problems
+
+    out = []
+    for entries in stages.values():
+        for e in entries or []:
+            if e.get("use") == "kg-paths":
+                out += [f"{e.get('where')}: {p}" for p in validation_problems(e.get("params") or {})]
+    return out or None

@@ -27,10 +27,9 @@ from whyrec.data import ITEM, USER, RecData
 from whyrec.errors import UnsupportedError, WhyrecError, WhyrecWarning
 from whyrec.explanation import Explanation
 
+from .params import problems
 from .paths import Fact, facts_between
 from .scoring import contributions, item_of_value, sees_history_items, sequence_columns
-
-SCORINGS = ("auto", "leave-one-out", "shapley")
 
 
 def _plain(v: Any) -> Any:
@@ -43,15 +42,9 @@ class KGPaths:
 
     def __init__(self, max_paths: int = 3, per_history_item: int = 2, scoring: str = "auto",
                  max_entity_share: float = 0.2, min_score: float | None = 0.0, history: str = "window") -> None:
-        if int(max_paths) < 1 or int(per_history_item) < 1:
-            raise WhyrecError(f"kg-paths: max_paths={max_paths} and per_history_item={per_history_item} must be >= 1")
-        if scoring not in SCORINGS:
-            raise WhyrecError(f"kg-paths: scoring={scoring!r} must be one of {', '.join(SCORINGS)}")
-        if not 0 < float(max_entity_share) <= 1:
-            raise WhyrecError(f"kg-paths: max_entity_share={max_entity_share} must be in (0, 1] (1 keeps every entity)")
-        if history not in ("window", "all"):
-            raise WhyrecError(f"kg-paths: history={history!r} must be 'window' (the items the model sees) or 'all' "
-                              "(every liked training item; those outside the window score 0)")
+        bad = problems(max_paths, per_history_item, scoring, max_entity_share, min_score, history)
+        if bad:
+            raise WhyrecError(bad[0])
         self.max_paths, self.per_history_item = int(max_paths), int(per_history_item)
         self.scoring, self.max_entity_share = scoring, float(max_entity_share)
         self.min_score = None if min_score is None else float(min_score)

@@ -83,6 +83,36 @@ def test_explainer_refuses_what_it_cannot_explain(tmp_path, weights_model):
             KGPaths(**bad)
 
 
+@pytest.mark.parametrize("entry, lines", [
+    ('max_paths = 0', ["pipelines.p.explainers[0]: kg-paths: max_paths=0 and per_history_item=2 must be >= 1"]),
+    ('max_entity_share = 0', ["pipelines.p.explainers[0]: kg-paths: max_entity_share=0 must be in (0, 1] (1 keeps every entity)"]),
+    ('history = "recent"', ["pipelines.p.explainers[0]: kg-paths: history='recent' must be 'window' (the items the model "
+                            "sees) or 'all' (every liked training item; those outside the window score 0)"]),
+    ('min_score = nan', ["pipelines.p.explainers[0]: kg-paths: min_score=nan must be a number (-inf keeps every path)"]),
+    ('max_paths = "3"', ["pipelines.p.explainers[0].max_paths: expected int, got str '3'"]),  # the registry's line, once
+])
+def test_validate_refuses_bad_parameters_before_anything_loads(tmp_path, capsys, entry, lines):
+    """`whyrec validate` used to pass these; only `whyrec run` refused them (at building the explainers)."""
+    from whyrec.cli import main
+
+    reg = tmp_path / "r.toml"
+    reg.write_text(f'[pipelines.p]\ndataset = {{ use = "sim-video" }}\nmodel = {{ use = "lightgbm" }}\n'
+                   f'explainers = [ {{ use = "kg-paths", {entry} }} ]\n')
+    with pytest.raises(SystemExit) as e:
+        main(["validate", "--registry", str(reg)])
+    assert e.value.code == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert err == [f"error: {reg}: {line}" for line in lines]
+
+
+def test_validate_hook_passes_good_parameters():
+    import whyrec_kg
+
+    good = {"explainers": [{"use": "kg-paths", "where": "w", "params": {"max_paths": 3, "min_score": float("-inf"),
+                                                                        "scoring": "shapley", "history": "all"}}]}
+    assert whyrec_kg.validate_pipeline(stages=good) is None
+
+
 def test_registered_as_an_explainer():
     from whyrec.plugins import get_host
 
