@@ -90,7 +90,7 @@ class TreeShap(ShapExplainer):
             from .treeshap_engine import TreeShapEngine
 
             phi, base = TreeShapEngine.for_booster(booster).shap_values(M, threads=int(self.params["threads"]))
-            return phi, np.full(len(M), base), "whyrec_shap.treeshap_engine (path-dependent, LightGBM decision rules)"
+            return phi, np.full(len(M), base), "whyrec_shap.treeshap_engine(tree_path_dependent), equal to LightGBM pred_contrib"
         if self.params["feature_perturbation"] == "tree_path_dependent":
             ex = self._shap_tree_explainer(booster)
             with warnings.catch_warnings():
