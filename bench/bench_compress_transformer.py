@@ -1,0 +1,187 @@
+"""Compression from a transformer-seq teacher (and from torch-attention) on MovieLens-100K, one process.
+
+Teachers: transformer-seq in a medium CPU configuration (``--dim`` 128, ``--layers`` 2,
+``--heads`` 4 by default: big enough for "a tenth of it" to mean something) trained
+``--epochs``, and torch-attention (its defaults). For each, on the same evaluation users
+(``eval_users`` test users, seed 0, every compressor's fidelity report draws the same ones):
+- distill -> mlp, listwise (the teacher's softmax over each user's candidates) and score
+  (mse on margins, 200 candidates per user); distill -> tree-student (listwise);
+- prune: global magnitude pruning of the linear weights, 90 % (1 fine-tuning epoch);
+- quantize: dynamic int8 linear layers (sensitive layers kept float);
+- structured-prune (transformer teacher, when the network offers ``structured_units``):
+  whole blocks / heads removed, 1 fine-tuning epoch.
+Per compressed model: size ratio (saved bytes), parameter ratio, scoring speed-up
+(``score_features`` rows/s on one thread), Jaccard@10 with the teacher's top-10, top-3
+explanation agreement, NDCG@10 vs the teacher's; then each row against the goal row:
+size <= 0.1, parameters <= 0.1, speed-up >= 5, Jaccard@10 >= 0.8, top-3 agreement >= 0.8.
+
+    WHYREC_PROGRESS=0 nice .venv/bin/python bench/bench_compress_transformer.py   # bench/results/compress_transformer.json
+    .venv/bin/python bench/bench_compress_transformer.py --data toy --quick       # a smoke run (seconds)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BAR = {"size_ratio": ("<=", 0.1), "parameter_ratio": ("<=", 0.1), "speedup": (">=", 5.0), "jaccard@10": (">=", 0.8),
+       "top3_agreement": (">=", 0.8)}
+KEYS = ("size_ratio", "weight_size_ratio", "parameter_ratio", "speedup", "jaccard@10", "recall@10", "kendall_tau", "rbo",
+        "ndcg@10", "top3_agreement", "attribution_rank_correlation", "bytes", "parameters", "rows_per_second")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=1, help="transformer teacher epochs")
+    ap.add_argument("--ta-epochs", type=int, default=3, help="torch-attention teacher epochs")
+    ap.add_argument("--eval-users", type=int, default=100)
+    ap.add_argument("--explain-users", type=int, default=10)
+    ap.add_argument("--student-epochs", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--teachers", default="transformer-seq,torch-attention")
+    ap.add_argument("--methods", default="distill,distill-score,distill-tree,prune-90,quantize,structured")
+    ap.add_argument("--data", choices=("movielens", "toy"), default="movielens")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "compress_transformer.json"))
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from whyrec_distill.distill import Distiller
+    from whyrec_distill.prune import Pruner
+    from whyrec_distill.quantize import Quantizer
+    from whyrec_torch.model import TorchAttentionModel
+    from whyrec_torch.transformer import TransformerSeqModel
+
+    q = args.quick
+    ev = dict(eval_users=20 if q else args.eval_users, explain_users=3 if q else args.explain_users, explain_k=3,
+              threads=args.threads, repeats=1 if q else 3, seed=0)
+    t0 = time.perf_counter()
+    if args.data == "toy":
+        from whyrec_torch.toy import make_toy_data
+
+        data = make_toy_data(n_users=80, n_items=40, history_length=6, seed=0)
+    else:
+        from whyrec_datasets.movielens import MovieLens100K
+
+        data = MovieLens100K().load()
+    print(f"[bench] {data.name}: {len(data.train)} train / {len(data.test)} test pairs", flush=True)
+
+    want = [t.strip() for t in args.teachers.split(",") if t.strip()]
+    teachers, info = {}, {}
+    for name in want:
+        if name == "transformer-seq":
+            m = TransformerSeqModel(size="small", embedding_dim=args.dim, layers=args.layers, heads=args.heads,
+                                    hidden=[args.dim], epochs=args.epochs, device="cpu", num_threads=args.threads, seed=0)
+        else:
+            m = TorchAttentionModel(epochs=args.ta_epochs, device="cpu", num_threads=args.threads, seed=0)
+        t = time.perf_counter()
+        fit = m.fit(data) or {}
+        info[name] = {"fit_seconds": round(time.perf_counter() - t, 1), "seconds_per_epoch": fit.get("seconds_per_epoch"),
+                      "n_parameters": m.n_parameters(), **m.evaluate(data, max_users=200)}
+        teachers[name] = m
+        print(f"[bench] teacher {name}: {info[name]}", flush=True)
+
+    mlp = {"epochs": 4 if q else args.student_epochs}
+    methods = [s.strip() for s in args.methods.split(",") if s.strip()]
+    factories = {
+        "distill": lambda: Distiller(student="mlp", student_params=mlp, mode="listwise", temperature=0.5, baseline=False, **ev),
+        "distill-score": lambda: Distiller(student="mlp", student_params=mlp, mode="score", candidates_per_user=200,
+                                           baseline=False, **ev),
+        "distill-tree": lambda: Distiller(student="tree-student", mode="listwise", baseline=False, **ev),
+        "prune-90": lambda: Pruner(sparsity=0.9, finetune_epochs=1, **ev),
+        "quantize": lambda: Quantizer(**ev),
+    }
+    try:
+        from whyrec_distill.structured import StructuredPruner
+
+        factories["structured"] = lambda: StructuredPruner(keep_layers=1, finetune_epochs=1, **ev)
+    except ImportError:
+        pass
+    rows, reports = [], {}
+    for tname, teacher in teachers.items():
+        for label in methods:
+            if label not in factories:
+                print(f"[bench] {label}: not available, left out", flush=True)
+                continue
+            if label == "structured" and not hasattr(teacher.torch_module(), "structured_units"):
+                continue
+            comp = factories[label]()
+            t = time.perf_counter()
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    student, rep = comp.compress(teacher, data)
+            except Exception as exc:  # noqa: BLE001  (one failing method must not lose the others' figures)
+                reports[f"{label}:{tname}"] = {"error": f"{type(exc).__name__}: {exc}"}
+                print(f"[bench] {label} on {tname} FAILED: {type(exc).__name__}: {exc}", flush=True)
+                continue
+            secs = round(time.perf_counter() - t, 1)
+            s = rep.summary
+            reports[f"{label}:{tname}"] = {"seconds": secs, "summary": s,
+                                           "warnings": sorted({f"{w.category.__name__}: {str(w.message)[:160]}" for w in caught})[:6]}
+            for role in [r for r in s["models"] if r != "teacher"]:
+                mm = s["models"][role]
+                rows.append({"method": label, "teacher": tname, "model": mm["name"], **{k: mm.get(k) for k in KEYS},
+                             "teacher_ndcg@10": s["models"]["teacher"].get("ndcg@10"),
+                             "teacher_bytes": s["models"]["teacher"].get("bytes"),
+                             "teacher_rows_per_second": s["models"]["teacher"].get("rows_per_second"),
+                             "explainer": s.get("explainer"), "seconds": secs})
+            print(f"[bench] {label} on {tname}: {secs}s", flush=True)
+            table([r for r in rows if r["teacher"] == tname and r["method"] == label])
+
+    print("\n== all ==")
+    table(rows)
+    out = {"command": "python bench/bench_compress_transformer.py " + " ".join(sys.argv[1:]), "python": platform.python_version(),
+           "torch": torch.__version__, "threads": args.threads, "eval": ev, "teachers": info,
+           "teacher_shape": {"embedding_dim": args.dim, "layers": args.layers, "heads": args.heads, "epochs": args.epochs},
+           "rows": rows, "bar": bar(rows), "reports": reports, "seconds": round(time.perf_counter() - t0, 1)}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2, default=str))
+    print(f"\nwrote {args.out} ({out['seconds']} s)")
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 100 else f"{v:,.0f}"
+    return str(v)
+
+
+def table(rows: list[dict]) -> None:
+    cols = ["method", "teacher", "model", "size_ratio", "parameter_ratio", "speedup", "jaccard@10", "top3_agreement",
+            "ndcg@10", "teacher_ndcg@10"]
+    heads = ["method", "teacher", "model", "size", "params", "speed-up", "Jacc@10", "top-3 agr", "NDCG@10", "NDCG@10(T)"]
+    cells = [[fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(heads)]
+    print(" | ".join(h.ljust(w) for h, w in zip(heads, widths)))
+    for c, b in zip(cells, bar(rows)):
+        miss = [k for k, ok in b["met"].items() if not ok]
+        print(" | ".join(x.ljust(w) for x, w in zip(c, widths)) + ("   GOAL MET" if not miss else f"   misses: {', '.join(miss)}"),
+              flush=True)
+
+
+def bar(rows: list[dict]) -> list[dict]:
+    out = []
+    for r in rows:
+        met = {}
+        for key, (op, target) in BAR.items():
+            v = r.get(key)
+            met[key] = v is not None and (v <= target if op == "<=" else v >= target)
+        out.append({"method": r["method"], "teacher": r["teacher"], "model": r["model"], "met": met})
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
