@@ -216,3 +216,14 @@ def test_answer_cache_is_dropped_by_an_event(run_copy):
         b = c.get("/recommend", params={"user": 6, "k": 3}).json()
         assert a["recommendations"][0]["item"] not in [r["item"] for r in b["recommendations"]]
         assert c.get("/readyz").json()["answer_cache"]["misses"] == 2
+
+
+def test_a_reload_to_a_bad_run_is_refused_and_the_old_run_keeps_answering(ro_client, tmp_path):
+    before = ro_client.get("/recommend", params={"user": 3, "k": 2}).json()
+    r = ro_client.post("/admin/reload", json={"run": str(tmp_path / "nope")})
+    assert r.status_code == 422
+    assert r.json()["error"] == f"{tmp_path / 'nope'}: no such run directory; pass a directory under runs/ written by `whyrec run`"
+    r = ro_client.post("/admin/reload", json={"rnu": "x"})
+    assert r.status_code == 422 and r.json()["error"].startswith("rnu: Extra inputs are not permitted")
+    assert ro_client.get("/recommend", params={"user": 3, "k": 2}).json() == before
+    assert 'whyrec_reloads_total{outcome="failed"} 1.0' in ro_client.get("/metrics").text
