@@ -1,6 +1,7 @@
 """Reading and checking tables: every bad input becomes a one-line DataError naming the fix."""
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -110,10 +111,17 @@ def _looks_numeric(v: Any) -> bool:
     return True
 
 
-def warn_mixed_ids(df: pd.DataFrame, column: str, source: str) -> None:
+def id_shape(v: Any) -> str:
+    """An id's spelling without the id: digits become 9, letters a ('cust-0104-zq' -> 'aaaa-9999-aa')."""
+    return re.sub(r"[^\W\d_]", "a", re.sub(r"\d", "9", str(v)))
+
+
+def warn_mixed_ids(df: pd.DataFrame, column: str, source: str, personal: bool = False) -> None:
     """Ids written two ways in one text column ("u5" next to "5") are different ids to every
     join: warn, naming both kinds, since they are probably one. (A file column has one type:
-    Parquet cannot mix them, CSV reads both as text.)"""
+    Parquet cannot mix them, CSV reads both as text.) ``personal`` (user ids): the examples are
+    shown by their shape only, since a run records its warnings in its manifest, where a
+    pipeline with ``privacy`` promises no raw user id."""
     col = df[column]
     if pd.api.types.is_numeric_dtype(col) or (isinstance(col.dtype, pd.CategoricalDtype)
                                                and pd.api.types.is_numeric_dtype(col.cat.categories)):
@@ -122,9 +130,11 @@ def warn_mixed_ids(df: pd.DataFrame, column: str, source: str) -> None:
     numeric = [v for v in uniq if _looks_numeric(v)]
     if numeric and len(numeric) < len(uniq):
         other = next(v for v in uniq if not _looks_numeric(v))
-        warnings.warn(f"{source}: id column {column!r} mixes numeric ids ({len(numeric):,}, e.g. {str(numeric[0])!r}) and "
-                      f"other ids ({len(uniq) - len(numeric):,}, e.g. {str(other)!r}); if e.g. 'u5' and '5' are one id, "
-                      "write them the same way", DataWarning, stacklevel=2)
+        show = (lambda v: f"shaped {id_shape(v)!r}") if personal else (lambda v: repr(str(v)))  # noqa: E731
+        note = " (user ids by their shape: 9 a digit, a a letter)" if personal else ""
+        warnings.warn(f"{source}: id column {column!r} mixes numeric ids ({len(numeric):,}, e.g. {show(numeric[0])}) and "
+                      f"other ids ({len(uniq) - len(numeric):,}, e.g. {show(other)}){note}; if e.g. 'u5' and '5' are one "
+                      "id, write them the same way", DataWarning, stacklevel=2)
 
 
 def warn_duplicate_rows(keys: pd.DataFrame, source: str, what: str) -> int:

@@ -182,7 +182,7 @@ class Table:
         src = f"interactions file {ipath}"
         check_ids(raw, self.cols[USER], src)
         check_ids(raw, self.cols[ITEM], src)
-        warn_mixed_ids(raw, self.cols[USER], src)
+        warn_mixed_ids(raw, self.cols[USER], src, personal=True)
         warn_mixed_ids(raw, self.cols[ITEM], src)
 
         # Standard column names (pandas copy-on-write: renaming does not copy the data).

@@ -89,6 +89,23 @@ def test_mixed_id_spellings_are_named(tmp_path):
     assert "id column 'uid' mixes numeric ids" in msgs[0] and "'u" in msgs[0]
 
 
+def test_mixed_user_ids_are_shown_by_their_shape_only(tmp_path):
+    """A run records its warnings in manifest.json, where privacy promises no raw user id: the
+    user column's examples are shapes; item ids (never pseudonymised) are quoted as they are."""
+    df = _frame()
+    df["uid"] = df["uid"].str.replace("u", "cust-", regex=False) + "-zq"
+    df.loc[df.index[:2], "uid"] = ["5", "6"]
+    df["iid"] = df["iid"].astype(str)
+    df.loc[df.index[:1], "iid"] = ["sku7"]
+    df.to_csv(tmp_path / "i.csv", index=False)
+    _, msgs = _data_warnings(tmp_path / "i.csv")
+    assert msgs[0] == (f"interactions file {tmp_path / 'i.csv'}: id column 'uid' mixes numeric ids (2, e.g. shaped '9') and "
+                       "other ids (40, e.g. shaped 'aaaa-99-aa') (user ids by their shape: 9 a digit, a a letter); if e.g. "
+                       "'u5' and '5' are one id, write them the same way")
+    assert not any("cust-" in m for m in msgs)
+    assert "id column 'iid' mixes numeric ids" in msgs[1] and "e.g. 'sku7'" in msgs[1]
+
+
 def test_numeric_ids_alone_are_not_mixed(tmp_path):
     df = _frame()
     df["uid"] = df["uid"].str[1:]  # all "5"-style text ids: one spelling
