@@ -1,4 +1,4 @@
-"""whyrec-ray: the ``ray`` executor.
+"""whyrec-ray: the ``ray`` executor, and ``whyrec serve-ray`` (a Ray Serve deployment, serve.py).
 
 Batch work (``whyrec explain-batch``) runs on Ray actors: the per-chunk function (model, data
 and explainer) is put into Ray's object store once, each worker actor deserialises it once and
@@ -18,3 +18,10 @@ DESCRIPTION = "Run batches on Ray worker actors (address = \"local\" | \"auto\" 
 @whyrec.hookimpl
 def register_executors(register):
     register("ray", lazy(f"{__name__}.executor:RayExecutor", DESCRIPTION), description=DESCRIPTION)
+
+
+@whyrec.hookimpl
+def register_commands(cli):
+    from .cli import serve_ray
+
+    cli.add_command(serve_ray)
