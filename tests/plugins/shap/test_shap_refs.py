@@ -274,7 +274,7 @@ def four_decimals(x: float) -> bool:
 def test_tree_shap_documented_defaults():
     assert TreeShap().params == {"feature_perturbation": "tree_path_dependent", "background_size": 100, "seed": 0,
                                  "tolerance": 1e-6, "check_additivity": True, "n_reasons": 3, "n_waterfall": 3,
-                                 "quality_pairs": 20, "quality_sanity": True}
+                                 "quality_pairs": 20, "quality_sanity": True, "engine": "whyrec", "threads": 1}
 
 
 def test_exact_field_shapley_documented_defaults():
@@ -297,7 +297,9 @@ def test_tree_shap_error_at_exactly_the_tolerance_passes(lgb_model, toy_data, pa
 def test_tree_shap_labels_and_summary(lgb_model, toy_data, pairs):
     e = TreeShap().explain(lgb_model, toy_data, pairs)
     assert e.additive is True and e.method == "tree-shap"
-    assert e.params["engine"] == "shap.TreeExplainer(tree_path_dependent) via LightGBM pred_contrib"
+    assert e.params["engine"] == "whyrec_shap.treeshap_engine(tree_path_dependent), equal to LightGBM pred_contrib"
+    assert TreeShap(engine="shap").explain(lgb_model, toy_data, pairs).params["engine"] == \
+        "shap.TreeExplainer(tree_path_dependent) via LightGBM pred_contrib"
     assert set(e.summary) == {"max_additivity_error", "additivity_tolerance", "additivity_ok", "engine", "seconds", "rows"}
     assert four_decimals(e.summary["seconds"])
 
