@@ -42,3 +42,29 @@ def test_two_replicas_answer_as_the_plain_server(ray_serve_url, ro_client):
     assert httpx.get(ray_serve_url + "/why-above", params=w, timeout=120).json() == ro_client.get("/why-above", params=w).json()
     r = httpx.get(ray_serve_url + "/recommend", params={"user": 999}, timeout=60)
     assert r.status_code == 404 and "user '999' is not in dataset" in r.json()["error"]
+
+
+def test_bad_requests_to_the_replicas_name_the_value(ray_serve_url):
+    r = httpx.get(ray_serve_url + "/recommend", params={"user": 3, "model": "xgboost"}, timeout=60)
+    assert (r.status_code, r.json()) == (422, {"error": "model 'xgboost' is not in this run; models: lightgbm"})
+    r = httpx.get(ray_serve_url + "/recommend", params={"user": 3, "colour": "red"}, timeout=60)
+    assert (r.status_code, r.json()) == (422, {"error": "unknown query parameter 'colour'"})
+    r = httpx.get(ray_serve_url + "/recommend", params={"user": 3, "k": 0}, timeout=60)
+    assert r.status_code == 422 and "k=0 but user 3 has" in r.json()["error"]
+    r = httpx.get(ray_serve_url + "/events", timeout=60)
+    assert r.status_code == 404 and "no endpoint /events" in r.json()["error"]
+
+
+def test_serve_ray_refuses_an_incomplete_run_before_starting_ray(run_copy):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    mf = json.loads((run_copy / "manifest.json").read_text())
+    mf["status"] = "failed"
+    (run_copy / "manifest.json").write_text(json.dumps(mf))
+    res = subprocess.run([str(Path(sys.executable).parent / "whyrec"), "serve-ray", str(run_copy)], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [f"error: {run_copy}: the run is 'failed', not complete; serve a complete run"]
