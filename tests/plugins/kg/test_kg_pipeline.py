@@ -41,6 +41,11 @@ kg = "{p['kg'].name}"
     assert {(q["history_item"], q["relation"]) for q in paths} >= {(1, "film.film.sequel"), (2, "film.film.genre")}
     assert {q["scoring"] for q in paths} == {"leave-one-out"} and {q["score"] for q in paths} == {0.0}
     assert e.summary["graph"]["triples"] == 9 and e.summary["graph"]["unknown_heads"] == 1
+    # ... which no history item tells apart: the caution is in the summary and the stage's warnings
+    assert e.summary["history_items_told_apart"] is False and "min_score = -inf keeps them all" in e.summary["caution"]
+    kg_stage = next(st for st in run.manifest["stages"] if st["name"] == "explainer:kg-paths@lightgbm")
+    assert [w for w in kg_stage["warnings"] if "does not tell history items apart" in w] == [
+        f"WhyrecWarning: {e.summary['caution']}"]
     dataset_stage = next(st for st in run.manifest["stages"] if st["name"] == "dataset")
     assert any("1 triples have a head that is no item of the dataset" in w and "triples.csv" in w
                for w in dataset_stage["warnings"])
