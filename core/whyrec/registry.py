@@ -220,6 +220,8 @@ def _parse_pipeline(path: Path, name: str, body: Any) -> PipelineSpec:
         elif key in TABLE_SETTINGS:
             if not isinstance(value, dict):
                 raise RegistryError(f"{where}.{key}: expected a table, got {type(value).__name__}")
+            if key == "report":
+                _check_report(value, f"{where}.report")
             settings[key] = value
         elif key in STAGES:
             entries = value if isinstance(value, list) else [value]
@@ -247,6 +249,28 @@ def _parse_pipeline(path: Path, name: str, body: Any) -> PipelineSpec:
     if "compressor" in stages and "model" not in stages:
         raise RegistryError(f"{where}: has a compressor but no model stage to compress; add `model = {{ use = \"...\" }}`")
     return PipelineSpec(name=name, settings=settings, stages=stages, where=where)
+
+
+REPORT_KEYS = {"enabled": "true or false", "users": "a number of users >= 1", "lang": 'a language or a list, e.g. ["en", "zh"]'}
+
+
+def _check_report(value: dict, where: str) -> None:
+    """The report's own settings (docs/report.md): typos and wrong values are refused here,
+    not discovered in a finished report."""
+    from .sentences import LANGS
+
+    for k, v in value.items():
+        if k not in REPORT_KEYS:
+            raise RegistryError(f"{where}: unknown key {k!r}{_did_you_mean(k, REPORT_KEYS)} (allowed: {', '.join(REPORT_KEYS)})")
+        ok = {"enabled": isinstance(v, bool), "users": isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+              "lang": isinstance(v, (str, list)) and all(isinstance(x, str) for x in ([v] if isinstance(v, str) else v))}[k]
+        if not ok:
+            raise RegistryError(f"{where}.{k}: expected {REPORT_KEYS[k]}, got {v!r}")
+    langs = value.get("lang", [])
+    for lang in [langs] if isinstance(langs, str) else langs:
+        if lang not in LANGS:
+            raise RegistryError(f"{where}.lang: no sentence catalogue for language {lang!r}{_did_you_mean(lang, LANGS)} "
+                                f"(languages: {', '.join(LANGS)}; docs/sentences.md says how to add one)")
 
 
 def _parse_component(stage: str, entry: Any, where: str) -> ComponentSpec:

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import __version__
 from .context import PipelineContext
-from .errors import RegistryError, StageError, UnsupportedError, WhyrecError
+from .errors import RegistryError, StageError, UnsupportedError, WhyrecError, WhyrecWarning
 from .progress import log
 from .rundir import writer_identity
 from .registry import ComponentSpec, PipelineSpec, Registry, load_registry, resolved_params
@@ -261,6 +261,9 @@ def _stage(run_obj: Run, ctx: PipelineContext, name: str, kind: str, component: 
         # libraries' deprecation notices (matplotlib, shap) are their authors' business, not a warning about this run
         rec["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught
                                   if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))})[:20]
+        # whyrec's own warnings (duplicate rows, unknown graph ids, ...) are about the user's input: say them now too
+        for msg in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, WhyrecWarning)):
+            log(f"warning: {msg}")
     except BaseException as exc:
         rec.update(status="failed", seconds=round(time.perf_counter() - t0, 3), error=f"{type(exc).__name__}: {exc}")
         if dir_name:  # whatever the stage wrote is incomplete: do not leave it looking done
@@ -384,7 +387,9 @@ def _run_explainers(run_obj: Run, ctx: PipelineContext, explainers: list) -> Non
                    dir_name=f"explanations/{espec.name}__{mname}", extra={"model": None, "explained_model": mname})
         if not ran:
             supported = {m: [e.name for e, x in explainers if x.supports(mod)] for m, mod in ctx.models.items()}
-            run_obj.manifest["warnings"].append(f"explainer {espec.use!r} supports none of the models {list(ctx.models)}; explainers that do: {supported}")
+            msg = f"explainer {espec.use!r} supports none of the models {list(ctx.models)}; explainers that do: {supported}"
+            run_obj.manifest["warnings"].append(msg)
+            log(f"warning: {msg}")
     for s in run_obj.manifest["stages"]:
         if s["kind"] == "explainer":
             s.pop("model", None)

@@ -143,3 +143,33 @@ history_length = 2
     assert res.returncode == 0, res.stderr
     got = json.loads(res.stdout.strip().splitlines()[-1])
     assert got == {"torch": False, "methods": ["tree-shap"]}
+
+
+class _PickyPlugin:
+    """An explainer that declares no needs but, asked, supports no model (as lime does for a
+    model without score_features)."""
+
+    class Explainer:
+        def supports(self, model):
+            return False
+
+        def explain(self, model, data, pairs):  # pragma: no cover - never asked
+            raise AssertionError("explain on an unsupported model")
+
+    @whyrec.hookimpl
+    def register_explainers(self, register):
+        register("picky", self.Explainer)
+
+
+def test_an_explainer_that_supports_no_model_is_said_on_the_console(tmp_path, capsys):
+    host = PluginHost()
+    host.add(builtins, "whyrec.builtins")
+    host.add(whyrec_example_plugin, "example")
+    host.add(toyplugin, "toyplugin")
+    host.add(_PickyPlugin(), "picky-plugin")
+    (tmp_path / "registry.toml").write_text(TOY.replace('{ use = "popularity-reason" }', '{ use = "picky" }')
+                                            + "report = { enabled = false }\n")
+    run = run_pipeline("toy", registry=tmp_path / "registry.toml", out=tmp_path / "runs", host=host)
+    msg = "explainer 'picky' supports none of the models ['popularity']; explainers that do: {'popularity': []}"
+    assert msg in run.manifest["warnings"]
+    assert f"[whyrec] warning: {msg}" in capsys.readouterr().err.splitlines()

@@ -128,3 +128,21 @@ def test_plugins_validate_their_pipeline_settings(tmp_path, host, capsys):
     assert bad.problems(host) == [f"{bad.path}: [pipelines.p.tracking] colour = 'red': expected a number"]  # the crash hides nothing
     ok.validate(host)  # ... and blocks nothing: it is a warning
     assert "the validate_pipeline hook of plugin 'broken-checker' failed: KeyError: 'oops'; its settings were not checked" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("table, message", [
+    ('{ langs = ["zh"] }', "pipelines.p.report: unknown key 'langs'; did you mean 'lang'?"),
+    ('{ lang = ["en", "fr"] }', "pipelines.p.report.lang: no sentence catalogue for language 'fr' (languages: en, zh"),
+    ('{ lang = "ZH" }', "no sentence catalogue for language 'ZH'"),
+    ('{ users = 0 }', "pipelines.p.report.users: expected a number of users >= 1, got 0"),
+    ('{ enabled = "no" }', "pipelines.p.report.enabled: expected true or false, got 'no'"),
+])
+def test_report_settings_are_checked(tmp_path, table, message):
+    with pytest.raises(RegistryError) as err:
+        load_registry(write(tmp_path, f'[pipelines.p]\ndataset = {{ use = "toy" }}\nreport = {table}\n'))
+    assert message in str(err.value)
+
+
+def test_good_report_settings_load(tmp_path):
+    reg = load_registry(write(tmp_path, '[pipelines.p]\ndataset = { use = "toy" }\nreport = { lang = ["en", "zh"], users = 2, enabled = true }\n'))
+    assert reg.pipeline("p").settings["report"] == {"lang": ["en", "zh"], "users": 2, "enabled": True}

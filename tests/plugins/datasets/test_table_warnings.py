@@ -137,3 +137,19 @@ def test_domain_is_declared_and_checked(tmp_path):
     assert _load(tmp_path / "i.csv").summary()["domain"] == "default"
     with pytest.raises(DataError, match="domain='space' is not one of video, ecommerce, finance, default"):
         Table(interactions=str(tmp_path / "i.csv"), user_col="uid", item_col="iid", label_col="clicked", domain="space")
+
+
+def test_a_run_says_the_warning_on_the_console_and_records_it(tmp_path, capsys):
+    from whyrec.runner import run
+
+    df = _frame()
+    pd.concat([df, df.iloc[:30]], ignore_index=True).to_csv(tmp_path / "i.csv", index=False)
+    (tmp_path / "registry.toml").write_text(
+        '[pipelines.p]\ndataset = { use = "table", interactions = "i.csv", user_col = "uid", item_col = "iid", '
+        'label_col = "clicked", timestamp_col = "ts" }\nreport = { enabled = false }\n')
+    r = run("p", registry=tmp_path / "registry.toml", out=tmp_path / "runs")
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "rows repeat" in ln]
+    assert len(lines) == 1 and lines[0].startswith("[whyrec] warning: interactions file ") and "30 rows repeat" in lines[0]
+    (stage,) = [s for s in r.manifest["stages"] if s["name"] == "dataset"]
+    assert any("30 rows repeat" in w for w in stage["warnings"])
