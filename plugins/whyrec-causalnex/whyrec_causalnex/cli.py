@@ -175,8 +175,10 @@ def causal_command(run_dir: Path, do: tuple[str, ...], compare: bool, name: str 
             for r in _effect_rows(directory):
                 # a g-formula row's interval is that of the state's own value (do_value): not of
                 # another value inside the bin
+                if r.get("feature") != var or int(r.get("level", -1)) != code:
+                    continue
                 other_value = (s["how"] == "value" and r.get("do_value") is not None
-                               and not np.isclose(float(s["asked"]), float(r["do_value"])))
+                               and abs(float(s["asked"]) - float(r["do_value"])) > 1e-9 * max(1.0, abs(float(r["do_value"]))))
                 if (r.get("feature") == var and int(r.get("level", -1)) == code and r.get("p_do_low") is not None
                         and not other_value):
                     if r["p_do_low"] == r["p_do_low"]:  # not NaN
@@ -206,3 +208,5 @@ def causal_command(run_dir: Path, do: tuple[str, ...], compare: bool, name: str 
     click.echo(line)
     if label:
         click.echo(f"note: {label}")
+    if res.attrs.get("estimator"):
+        click.echo(f"estimator: {res.attrs['estimator']}")

@@ -143,6 +143,13 @@ def test_cli_do(run_dir):
     interval = CausalNexLearner.load(run_dir / "causal" / "causalnex-bn").states["price"].interval(0)
     assert line.startswith(f"P(label = 1 | do(price = low {interval})) = {p:.4f} (observed P(label = 1) = ")
     assert "bootstrap interval of the run [" in line
+    assert out.stdout.splitlines()[-1] == "estimator: g-formula at the value (do_estimator = gformula)"
+    # a value inside the bin is answered at the value: the state's interval (at its median) is not quoted
+    st = CausalNexLearner.load(run_dir / "causal" / "causalnex-bn").states["price"]
+    inside = _cli("causal", str(run_dir), "--do", f"price={st.support[0]}", "--format", "json")
+    assert inside.returncode == 0, inside.stderr
+    got = json.loads(inside.stdout)
+    assert got["estimator"].startswith("g-formula") and got["ci"] is None
 
 
 def test_cli_json_and_errors(run_dir):
