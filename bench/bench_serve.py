@@ -10,8 +10,9 @@ rounded ones); errors are non-200 answers or failed connections.
 
     .venv/bin/python bench/bench_serve.py --run runs/<movielens run>            # the whole table
     .venv/bin/python bench/bench_serve.py --run RUN --only tree-shap --clients 8 --requests 10000
+    .venv/bin/python bench/bench_serve.py --run RUN --ray --only tree-shap --clients 8   # Ray Serve, 2 replicas
 
-Writes bench/results/serve.json.
+Writes bench/results/serve.json (serve-ray.json with --ray).
 """
 from __future__ import annotations
 
@@ -40,9 +41,12 @@ if os.environ.get("WHYREC_BENCH_LOCUST"):
     _ERR = {"n": 0, "first": None}
     _RNG = random.Random(_CFG["seed"])
 
+    _DONE: list[float] = []  # when each answer came (throughput from the first to the last, not the bounds)
+
     @events.request.add_listener
     def _record(request_type, name, response_time, response_length, exception=None, response=None, **kw):
         _LAT.append(response_time)
+        _DONE.append(time.time())
         if exception is not None or (response is not None and response.status_code != 200):
             _ERR["n"] += 1
             _ERR["first"] = _ERR["first"] or f"{exception or response.status_code}: {getattr(response, 'text', '')[:200]}"
@@ -50,7 +54,7 @@ if os.environ.get("WHYREC_BENCH_LOCUST"):
     @events.quitting.add_listener
     def _dump(environment, **kw):
         Path(_CFG["out"]).write_text(json.dumps({"latency_ms": _LAT, "errors": _ERR["n"], "first_error": _ERR["first"],
-                                                 "end": time.time()}))
+                                                 "end": time.time(), "done": _DONE}))
 
     class RecommendUser(FastHttpUser):
         wait_time = constant(0)
@@ -58,8 +62,9 @@ if os.environ.get("WHYREC_BENCH_LOCUST"):
         @task
         def recommend(self) -> None:
             if len(_LAT) >= _CFG["requests"]:
-                self.environment.runner.quit()
-                return
+                from locust.exception import StopUser
+
+                raise StopUser()  # this client is done; the run ends at its time bound at the latest
             u = _RNG.choice(_CFG["users"])
             self.client.get(f"/recommend?user={u}&k={_CFG['k']}&explain={_CFG['method']}&model={_CFG['model']}",
                             name="/recommend")
@@ -104,13 +109,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run: Path, workers: int, cache: int, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(run: Path, workers: int, cache: int, log: Path, ray: bool = False) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
-    proc = subprocess.Popen([str(EXE / "whyrec"), "serve", str(run), "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", str(workers), "--cache", str(cache), "--events", str(log.with_suffix(".jsonl"))],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    cmd = ([str(EXE / "whyrec"), "serve-ray", str(run), "--replicas", str(workers), "--port", str(port)] if ray else
+           [str(EXE / "whyrec"), "serve", str(run), "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--cache", str(cache), "--events", str(log.with_suffix(".jsonl"))])
+    proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     t = time.time()
     ready = 0
@@ -118,7 +124,7 @@ def start_server(run: Path, workers: int, cache: int, log: Path) -> tuple[subpro
         if proc.poll() is not None:
             raise SystemExit(f"whyrec serve exited: {log.read_text()[-2000:]}")
         try:
-            ready = ready + 1 if httpx.get(url + "/readyz", timeout=30).status_code == 200 else 0
+            ready = ready + 1 if httpx.get(url + ("/healthz" if ray else "/readyz"), timeout=30).status_code == 200 else 0
         except httpx.HTTPError:
             ready = 0
         time.sleep(0.2)
@@ -140,9 +146,13 @@ def run_locust(url: str, model: str, method: str, clients: int, requests: int, s
     import numpy as np
 
     lat = np.asarray(res["latency_ms"], dtype=float)
+    done = sorted(res.get("done") or [])
+    span = (done[-1] - done[0]) if len(done) > 1 else wall
     return {"model": model, "method": method, "clients": clients, "requests": int(len(lat)), "errors": res["errors"],
             "first_error": res["first_error"], "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
-            "mean_ms": float(lat.mean()), "throughput_rps": float(len(lat) / max(wall, 1e-9)), "wall_s": wall}
+            "mean_ms": float(lat.mean()), "throughput_rps": float((len(done) - 1) / max(span, 1e-9)) if len(done) > 1 else 0.0,
+            # closed loop without think time: throughput = clients / mean latency (Little's law), a check of the above
+            "throughput_littles_law_rps": float(clients / max(lat.mean() / 1000, 1e-9)), "wall_s": wall}
 
 
 def main() -> None:
@@ -155,6 +165,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=None, help="Override the request count of the chosen scenarios.")
     ap.add_argument("--seconds", type=int, default=None, help="Override the time bound of the chosen scenarios.")
     ap.add_argument("--cache", type=int, default=0, help="Also run the target row against a server with this answer cache.")
+    ap.add_argument("--ray", action="store_true", help="Drive `whyrec serve-ray` (Ray Serve, --workers replicas) instead.")
+    ap.add_argument("--tag", default="", help="Suffix of the results file (serve-TAG.json).")
     args = ap.parse_args()
 
     run = args.run or build_run()
@@ -166,24 +178,26 @@ def main() -> None:
     logdir = Path(tempfile.mkdtemp())
     rows = []
     for cache in ([0] + ([args.cache] if args.cache else [])):
-        proc, url = start_server(run, args.workers, cache, logdir / f"serve-{cache}.log")
+        proc, url = start_server(run, args.workers, cache, logdir / f"serve-{cache}.log", ray=args.ray)
         try:
             for model, method, clients, requests, seconds in (scen if cache == 0 else scen[:1]):
                 r = run_locust(url, model, method, clients, args.requests or requests, args.seconds or seconds, users, args.k)
                 r["answer_cache"] = cache
+                r["server"] = "ray-serve" if args.ray else "whyrec serve"
                 rows.append(r)
                 print(f"{model:16} {method:22} clients {clients:3} cache {cache:6}: {r['requests']:6} requests, {r['errors']} errors, "
                       f"p50 {r['p50_ms']:7.1f} ms, p99 {r['p99_ms']:7.1f} ms, {r['throughput_rps']:6.1f} req/s", flush=True)
         finally:
             os.killpg(proc.pid, 15)
-            proc.wait(60)
+            proc.wait(120)
     load = os.getloadavg()
     out = {"run": str(run), "workers": args.workers, "k": args.k, "rows": rows, "cpus": os.cpu_count(),
            "loadavg_after": load, "python": platform.python_version(),
            "command": "bench/bench_serve.py " + " ".join(sys.argv[1:])}
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "serve.json").write_text(json.dumps(out, indent=2))
-    print(f"wrote bench/results/serve.json (load average after: {load[0]:.1f} on {os.cpu_count()} CPUs)")
+    name = "serve" + ("-ray" if args.ray else "") + (f"-{args.tag}" if args.tag else "") + ".json"
+    (HERE / "results" / name).write_text(json.dumps(out, indent=2))
+    print(f"wrote bench/results/{name} (load average after: {load[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":
