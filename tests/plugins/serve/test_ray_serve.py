@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from conftest import free_port
+from serve_helpers import free_port
 
 
 @pytest.fixture(scope="module")

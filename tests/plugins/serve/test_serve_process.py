@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from conftest import Server
+from serve_helpers import Server
 
 
 def _flow(url: str, stop: threading.Event, results: list) -> None:
