@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from whyrec.atomic import to_json
 from whyrec.errors import RunDirError
