@@ -14,6 +14,7 @@ PLUGIN_DIRS := $(wildcard $(addprefix plugins/,$(PLUGINS)))
 # Optional extras installed with a plugin here (its heavy dependency, or what its tests need).
 EXTRAS_whyrec-lime  := [lime]
 EXTRAS_whyrec-serve := [test]
+EXTRAS_whyrec-ray   := [serve]
 PLUGIN_ARGS := $(foreach d,$(PLUGIN_DIRS),-e "./$(d)$(EXTRAS_$(notdir $(d)))")
 # torch: the CPU wheel on this machine's disk when present (plain `torch` is a multi-GB CUDA build).
 TORCH_FIND := $(if $(wildcard /opt/wheels/torch-2.13.0*),--find-links /opt/wheels,)
