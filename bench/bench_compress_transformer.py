@@ -1,6 +1,6 @@
 """Compression from a transformer-seq teacher (and from torch-attention) on MovieLens-100K, one process.
 
-Teachers: transformer-seq in a medium CPU configuration (``--dim`` 128, ``--layers`` 2,
+Teachers: transformer-seq in a medium CPU configuration (``--dim`` 64, ``--layers`` 2,
 ``--heads`` 4 by default: big enough for "a tenth of it" to mean something) trained
 ``--epochs``, and torch-attention (its defaults). For each, on the same evaluation users
 (``eval_users`` test users, seed 0, every compressor's fidelity report draws the same ones):
@@ -37,13 +37,14 @@ KEYS = ("size_ratio", "weight_size_ratio", "parameter_ratio", "speedup", "jaccar
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=1, help="transformer teacher epochs")
     ap.add_argument("--ta-epochs", type=int, default=3, help="torch-attention teacher epochs")
     ap.add_argument("--eval-users", type=int, default=100)
     ap.add_argument("--explain-users", type=int, default=10)
+    ap.add_argument("--max-users", type=int, default=300, help="users whose candidates the listwise distillation reads (0: all)")
     ap.add_argument("--student-epochs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--teachers", default="transformer-seq,torch-attention")
@@ -95,10 +96,19 @@ def main() -> None:
     mlp = {"epochs": 4 if q else args.student_epochs}
     methods = [s.strip() for s in args.methods.split(",") if s.strip()]
     factories = {
-        "distill": lambda: Distiller(student="mlp", student_params=mlp, mode="listwise", temperature=0.5, baseline=False, **ev),
+        "distill": lambda: Distiller(student="mlp", student_params=mlp, mode="listwise", temperature=0.5, baseline=False,
+                                     max_users=args.max_users, **ev),
         "distill-score": lambda: Distiller(student="mlp", student_params=mlp, mode="score", candidates_per_user=200,
                                            baseline=False, **ev),
-        "distill-tree": lambda: Distiller(student="tree-student", mode="listwise", baseline=False, **ev),
+        # a wider student (still under a tenth of the teacher), a sharper listwise target, more users
+        "distill-wide": lambda: Distiller(student="mlp", student_params={**mlp, "epochs": 2 * mlp["epochs"], "hidden": [64],
+                                                                           "id_embedding_dim": 4}, mode="listwise",
+                                          temperature=0.2, baseline=False, max_users=max(args.max_users, 500), **ev),
+        # listwise plus a pairwise term on the teacher's top-k (relaxed ranking distillation, as DE-RRD)
+        "distill-hybrid": lambda: Distiller(student="mlp", student_params={**mlp, "epochs": 2 * mlp["epochs"], "hidden": [64],
+                                                                             "id_embedding_dim": 4}, mode="hybrid",
+                                            temperature=0.2, baseline=False, max_users=max(args.max_users, 500), **ev),
+        "distill-tree": lambda: Distiller(student="tree-student", mode="listwise", baseline=False, max_users=args.max_users, **ev),
         "prune-90": lambda: Pruner(sparsity=0.9, finetune_epochs=1, **ev),
         "quantize": lambda: Quantizer(**ev),
     }
