@@ -136,19 +136,20 @@ def explain_cmd(run_dir: Path, user: str, k: int, model: str | None, methods: tu
     from .data import parse_context_options
     from .explain import explain_user, format_text, why_above_json, why_above_text
 
+    if why_above and lang:  # sentences are written for recommendations, not for a comparison of two items
+        raise click.UsageError("--lang adds sentences to recommendations; it does not apply to --why-above")
     ctx_values = parse_context_options(context)
     run = _open_run(run_dir)
     if why_above:
         out = why_above_json(run, user, why_above[0], why_above[1], model=model, methods=methods, k=k, context=ctx_values)
         click.echo(to_json(out, fallback=str) if fmt == "json" else why_above_text(out))
         return
-    out = explain_user(run, user, k, model=model, methods=methods, context=ctx_values)
+    out = explain_user(run, user, k, model=model, methods=methods, context=ctx_values, lang=lang)
     if lang is None:
         click.echo(to_json(out, fallback=str) if fmt == "json" else format_text(out))
         return
-    from .sentences import add_text, text_lines
+    from .sentences import text_lines
 
-    add_text(out, run.load_data(), lang)
     click.echo(to_json(out, fallback=str) if fmt == "json" else "\n".join([format_text(out), *text_lines(out)]))
 
 

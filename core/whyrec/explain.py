@@ -7,10 +7,10 @@ from .session import COUNTERFACTUAL, ExplainSession, context_block, method_cauti
 
 
 def explain_user(run: Any, user: Any, k: int, model: str | None = None, methods: tuple[str, ...] = (),
-                 context: dict | None = None, **options: Any) -> dict:
+                 context: dict | None = None, lang: str | None = None, **options: Any) -> dict:
     """The JSON contract of `whyrec explain --format json` (docs/contracts.md): one question to
     a fresh ``ExplainSession`` (``whyrec serve`` keeps one warm and asks it the same way)."""
-    return ExplainSession(run).explain(user, k, model=model, methods=methods, context=context, **options)
+    return ExplainSession(run).explain(user, k, model=model, methods=methods, context=context, lang=lang, **options)
 
 
 def _num(v: Any) -> float | None:

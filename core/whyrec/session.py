@@ -153,9 +153,10 @@ class ExplainSession:
 
     # -- answers --------------------------------------------------------------------------------
     def explain(self, user: Any, k: int, model: str | None = None, methods: tuple[str, ...] = (),
-                context: dict | None = None, **options: Any) -> dict:
-        """The JSON contract of `whyrec explain --format json` (docs/contracts.md). ``options``
-        are for fields later versions add; none is read yet, and an unknown one is refused."""
+                context: dict | None = None, lang: str | None = None, **options: Any) -> dict:
+        """The JSON contract of `whyrec explain --format json` (docs/contracts.md); with ``lang``
+        ("en" | "zh") each recommendation also carries its sentences (``text``, docs/sentences.md).
+        ``options`` are for fields later versions add; an unknown one is refused."""
         if options:
             raise TypeError(f"unknown explain option(s): {', '.join(sorted(options))}")
         data = self.data
@@ -186,6 +187,10 @@ class ExplainSession:
         ctx = context_block(data, recs)
         if ctx is not None:
             res["context"] = ctx
+        if lang:
+            from .sentences import add_text
+
+            add_text(res, data, lang)
         return res
 
     def why_above(self, user: Any, item_a: Any, item_b: Any, model: str | None = None, methods: tuple[str, ...] = (),
@@ -301,7 +306,8 @@ def context_block(data: Any, rows: Any) -> dict | None:
     if not names:
         return None
     source = dict(getattr(rows, "attrs", {}).get("context", {}))
-    values = {c: plain(rows[c].iloc[0]) for c in names if c in rows.columns and len(rows)}
+    hidden = set(data.params.get("redacted_features") or ())  # privacy.redact_fields: never shown
+    values = {c: "withheld" if c in hidden else plain(rows[c].iloc[0]) for c in names if c in rows.columns and len(rows)}
     return {"values": values, "source": {c: source.get(c, "pair") for c in names}}
 
 

@@ -222,3 +222,17 @@ def test_pseudonymised_features_equal_the_originals_up_to_the_id(tmp_path):
     assert list(b["user_id"].astype(str)) == [priv.pseudonym(u) for u in a["user_id"].astype(str)]
     assert safe.history(fake_rows["user"].iloc[0]) == data.history(rows["user"].iloc[0])
     assert safe.check_user(rows["user"].iloc[0]) == fake_rows["user"].iloc[0]  # the id the person knows
+
+
+def test_redacted_context_is_withheld_in_explain_output(tmp_path):
+    """redact_fields = ["context"]: the context block of explain/serve names the column, not its value."""
+    from whyrec.session import context_block
+    from whyrec_datasets.table import Table
+
+    _write_table(tmp_path)
+    data = Table(interactions=str(tmp_path / "inter.parquet"), user_col="uid", item_col="iid", label_col="clicked",
+                 timestamp_col="ts", context_features=["device"]).load()
+    safe = protect(data, Privacy(redact_fields=("context",)))
+    rows = safe.test.head(1)
+    assert context_block(data, rows)["values"]["device"] in ("ios", "android")
+    assert context_block(safe, rows)["values"] == {"device": "withheld"}

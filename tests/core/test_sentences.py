@@ -337,3 +337,12 @@ def test_report_shows_the_sentences_in_each_asked_language(toy_run):
             for s in rec["text"]:
                 hover = f"popularity-reason: {s['field']}, share {s['share']:.0%} of the attribution"
                 assert f'<li title="{htmllib.escape(hover)}">{htmllib.escape(s["text"])}</li>' in page
+
+
+def test_lang_does_not_apply_to_why_above(capsys):
+    from whyrec.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["explain", "/nonexistent-run", "--user", "1", "--why-above", "1", "2", "--lang", "zh"])
+    assert e.value.code == 2
+    assert "--lang adds sentences to recommendations; it does not apply to --why-above" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -209,16 +209,17 @@ def create_app(run_dir: str | Path, events: str | Path | None = None, *, max_bod
                   user: str = Query(..., max_length=200, description="User id"),
                   k: int = Query(10, description="How many recommendations (1 .. the user's candidate count)"),
                   explain: str | None = Query(None, max_length=2000, description="Comma-separated explainers (default: the run's that support the model)"),
-                  model: str | None = Query(None, max_length=200, description="Model of the run (default: its first)")) -> Response:
+                  model: str | None = Query(None, max_length=200, description="Model of the run (default: its first)"),
+                  lang: Literal["en", "zh"] | None = Query(None, description="Add sentences a person reads (`text`, docs/sentences.md)")) -> Response:
         """Further query parameters state the request's context when the dataset has context
         features (e.g. `&device=ios`); default: the user's latest logged context."""
         state = ready_state()
         with state.lock:
             state.sync()
-            mname, methods, uid, ctx = _check(state, request, user, model, explain, {"user", "k", "explain", "model"})
+            mname, methods, uid, ctx = _check(state, request, user, model, explain, {"user", "k", "explain", "model", "lang"})
             _check_k(state, uid, k)
-            body = state.answer(("recommend", mname, methods, k, tuple(sorted(ctx.items()))), uid, lambda: to_json(
-                state.session.explain(uid, k, model=mname, methods=methods, context=ctx), indent=None, fallback=str))
+            body = state.answer(("recommend", mname, methods, k, lang, tuple(sorted(ctx.items()))), uid, lambda: to_json(
+                state.session.explain(uid, k, model=mname, methods=methods, context=ctx, lang=lang), indent=None, fallback=str))
         return Response(body, media_type="application/json")
 
     @app.get("/why-above", summary="Why item A scores above item B for a user",

@@ -33,6 +33,16 @@ def test_recommend_equals_the_cli_json(client, run_copy):
     assert got["context"]["source"] == {"evening": "user-latest", "device": "explicit"}
 
 
+def test_recommend_with_sentences_equals_the_cli(client, run_copy):
+    r = client.get("/recommend", params={"user": 3, "k": 3, "explain": "tree-shap", "lang": "zh", "device": "ios"})
+    assert r.status_code == 200, r.text
+    cli = whyrec_cli("explain", str(run_copy), "--user", "3", "-k", "3", "--method", "tree-shap", "--context", "device=ios",
+                     "--lang", "zh", "--format", "json")
+    assert cli.returncode == 0, cli.stderr
+    assert r.json() == json.loads(cli.stdout)
+    assert all(rec["text"] for rec in r.json()["recommendations"]) and r.json()["sentences"]["lang"] == "zh"
+
+
 def test_default_methods_and_why_above_equal_the_core(client, run_copy):
     from whyrec.explain import explain_user
 
@@ -56,10 +66,11 @@ def test_default_methods_and_why_above_equal_the_core(client, run_copy):
     ({"user": 3, "explain": "tree-shapp"}, 422, "explainer 'tree-shapp' is not one for model 'lightgbm'; explainers that are: tree-shap, exact-field-shapley"),
     ({"user": 3, "explain": " , "}, 422, "name at least one explainer"),
     ({"user": 3, "model": "xgboost"}, 422, "model 'xgboost' is not in this run; models: lightgbm"),
-    ({"user": 3, "colour": "red"}, 422, "unknown query parameter 'colour'; parameters: explain, k, model, user (context features: evening, device)"),
+    ({"user": 3, "colour": "red"}, 422, "unknown query parameter 'colour'; parameters: explain, k, lang, model, user (context features: evening, device)"),
     ({"user": 3, "device": "blackberry"}, 422, "'blackberry' is not a value of 'device'"),
     ({"user": 3, "evening": "late"}, 422, "'evening' is numeric; give a number"),
     ({}, 422, "query.user: Field required"),
+    ({"user": 3, "lang": "fr"}, 422, "query.lang: Input should be 'en' or 'zh'"),
 ])
 def test_bad_recommend_requests_get_one_line_naming_the_fix(ro_client, params, status, words):
     r = ro_client.get("/recommend", params=params)
