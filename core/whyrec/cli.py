@@ -160,11 +160,14 @@ def report_cmd(run_dir: Path, open_: bool) -> None:
     """Rebuild RUN_DIR/report.html from the run's artifacts (no retraining)."""
     run = _open_run(run_dir)
     try:
-        from .report import build_report
+        from .report.build import build_report_checked
     except ImportError as exc:  # pragma: no cover
         raise WhyrecError(f"the report builder is not available ({exc})") from exc
-    path = build_report(run)
+    path, missing = build_report_checked(run)
     click.echo(f"report: {path.resolve()}")
+    if missing:  # written, but not whole: say which sections, and do not exit as if all were fine
+        click.echo(f"warning: {len(missing)} section(s) incomplete ({', '.join(missing[:5])}"
+                   f"{', ...' if len(missing) > 5 else ''}); each says in the report how to regenerate it", err=True)
     if open_:
         import webbrowser
 
@@ -173,6 +176,8 @@ def report_cmd(run_dir: Path, open_: bool) -> None:
         if not webbrowser.open(path.resolve().as_uri()):
             click.echo(f"no browser could be started here; open {path.resolve()} on a machine with one "
                        "(or set BROWSER to a browser command)", err=True)
+    if missing:
+        sys.exit(1)
 
 
 def _add_core_extras() -> None:

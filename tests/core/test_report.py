@@ -346,6 +346,24 @@ def test_cli_rebuilds_the_report(run_dir):
     assert all(secs[n]["status"] == "ok" for n in core)
 
 
+def test_cli_report_with_incomplete_sections_says_so_and_exits_non_zero(run_dir, tmp_path):
+    import shutil
+
+    from core_helpers import whyrec_cli
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    for p in (copy / "explanations").glob("*/pairs.parquet"):
+        p.write_bytes(b"not parquet")  # a corrupt artifact: its sections cannot be drawn
+    r = whyrec_cli("report", str(copy))
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.strip() == f"report: {(copy / 'report.html').resolve()}"  # still written, with what it has
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("warning: ")]
+    assert "section(s) incomplete (" in line and line.endswith("each says in the report how to regenerate it")
+    n = int(line.split("warning: ")[1].split(" ")[0])
+    assert n >= 1 and sum(1 for s in parse(copy / "report.html").values() if s["status"] == "missing") == n
+
+
 def test_cli_report_open_hands_the_file_to_the_browser(run_dir, tmp_path):
     """--open starts the user's BROWSER command (what Python's webbrowser honours) with the
     report's file:// URI; a recording script stands in for the browser."""

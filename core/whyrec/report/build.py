@@ -165,6 +165,12 @@ def build_report(run: Any, host: Any = None, output: str | Path | None = None) -
     corrupt say so (and how to regenerate them) instead of failing the report. The file is
     written atomically. ``host`` defaults to the process-wide plugin host.
     """
+    return build_report_checked(run, host, output)[0]
+
+
+def build_report_checked(run: Any, host: Any = None, output: str | Path | None = None) -> tuple[Path, list[str]]:
+    """``build_report``, also returning the titles of the sections that are incomplete (their
+    artifacts missing or corrupt), so a command can say so and exit non-zero."""
     t0 = time.perf_counter()
     run = open_for_report(run)
     if host is None:
@@ -186,7 +192,7 @@ def build_report(run: Any, host: Any = None, output: str | Path | None = None) -
               "Self-contained: no network access.")
     page = render_page(f"whyrec report: {pipeline}", subtitle, secs, footer)
     target = Path(output) if output is not None else run_path(run) / REPORT_NAME
-    return write_text(target, page)
+    return write_text(target, page), missing
 
 
 def run_repr_html(run: Any) -> str:
