@@ -1,0 +1,89 @@
+"""The BIC structure learner's building blocks against independent references: which columns
+count as category codes (at the documented bounds), which variables are constant within items
+(at the documented tolerance), the covariance it scores from (numpy's correlation matrix), and
+the logistic score of a binary item-level variable (scikit-learn's unpenalised fit, one row per
+item, BIC penalty with the number of items)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from whyrec_causalnex.structure_select import BICScore, infer_categorical, variable_levels
+
+
+def test_category_codes_are_integers_0_to_k_minus_1_with_3_to_6_levels():
+    rng = np.random.default_rng(0)
+    cols = {
+        "k2": rng.integers(0, 2, 300),  # binary: not a category block
+        "k3": rng.integers(0, 3, 300),
+        "k6": rng.integers(0, 6, 300),  # max_levels: still categorical
+        "k7": rng.integers(0, 7, 300),  # one more: numeric
+        "k10": np.arange(300) % 10,
+        "from1": rng.integers(1, 4, 300),  # 1..3: not codes from 0
+        "frac": rng.integers(0, 3, 300) + 0.5,
+    }
+    X = np.column_stack(list(cols.values())).astype(float)
+    assert infer_categorical(X, list(cols)) == ["k3", "k6"]
+    assert infer_categorical(X, list(cols), max_levels=7) == ["k3", "k6", "k7"]
+
+
+def _grouped(values_per_row: np.ndarray, items: np.ndarray) -> list[str]:
+    users = np.arange(len(items))  # one row per user: no column is constant within users
+    return variable_levels(values_per_row[:, None], (users, items))
+
+
+def test_item_level_tolerance_is_1e_12_relative_and_inclusive():
+    items = np.repeat(np.arange(50), 4)
+    base = np.repeat(np.arange(50, dtype=float), 4) * 0  # 0 in every row: |lo| = 0, tolerance 1e-12
+    within = base.copy()
+    within[1::4] = 1e-12  # exactly the tolerance: still the same value
+    assert _grouped(within, items) == ["item"]
+    beyond = base.copy()
+    beyond[1::4] = 2e-12  # twice the tolerance: differs within the item
+    assert _grouped(beyond, items) == ["row"]
+    big = np.repeat(np.arange(50, dtype=float), 4) + 1e6
+    big[1::4] += 5e-7  # relative: the tolerance at |lo| = 1e6 is about 1e-6
+    assert _grouped(big, items) == ["item"]
+    assert variable_levels(base[:, None], None) == ["row"]
+
+
+def test_scores_come_from_the_correlation_matrix():
+    """Columns of any scale (sd 0.01 to 100) are standardised: C is numpy's correlation matrix."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=500) * 0.01
+    b = 30 * a + rng.normal(size=500) * 0.2
+    c = rng.normal(size=500) * 100
+    X = np.column_stack([a, b, c])
+    sc = BICScore(X, ["a", "b", "c"], [], ["row"] * 3, None)
+    np.testing.assert_allclose(sc.C, np.corrcoef(X.T), atol=1e-12)
+    # a Gaussian local score: -n/2 log(residual variance) - (k/2) log n, in correlation units
+    n, r = 500, np.corrcoef(a, b)[0, 1]
+    want = -0.5 * n * np.log(1 - r ** 2 + 1e-8) - 0.5 * 2 * np.log(n)
+    assert sc.local(1, frozenset({0})) == pytest.approx(want, rel=1e-6)
+    assert sc.local(2, frozenset()) == pytest.approx(-0.5 * n * np.log(1 + 1e-8) - 0.5 * np.log(n), abs=1e-9)
+
+
+def test_binary_item_variable_is_scored_by_a_logistic_fit_over_items():
+    """A binary item-level variable with an item-level parent: the family is scored on one row
+    per item (n_eff = number of items), as an unpenalised logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(2)
+    n_items, per_item = 120, 5
+    a = rng.normal(size=n_items) * 3 + 7
+    y = (rng.uniform(size=n_items) < 1 / (1 + np.exp(-(a - 7)))).astype(float)
+    items = np.repeat(np.arange(n_items), per_item)
+    users = rng.integers(0, 400, len(items))
+    X = np.column_stack([a[items], y[items]])
+    groups = (np.unique(users, return_inverse=True)[1], items)
+    levels = variable_levels(X, groups)
+    assert levels == ["item", "item"]
+    sc = BICScore(X, ["a", "y"], [], levels, groups)
+    assert sc.binary == {1} and sc.n_eff["item"] == n_items
+    fit = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(a[:, None], y)
+    p = fit.predict_proba(a[:, None])[:, 1]
+    loglik = float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    assert sc.local(1, frozenset({0})) == pytest.approx(loglik - 0.5 * 2 * np.log(n_items), rel=1e-6)
+    ybar = y.mean()
+    no_parent = n_items * (ybar * np.log(ybar) + (1 - ybar) * np.log(1 - ybar)) - 0.5 * np.log(n_items)
+    assert sc.local(1, frozenset()) == pytest.approx(no_parent, rel=1e-6)
