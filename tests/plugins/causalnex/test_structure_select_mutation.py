@@ -87,3 +87,47 @@ def test_binary_item_variable_is_scored_by_a_logistic_fit_over_items():
     ybar = y.mean()
     no_parent = n_items * (ybar * np.log(ybar) + (1 - ybar) * np.log(1 - ybar)) - 0.5 * np.log(n_items)
     assert sc.local(1, frozenset()) == pytest.approx(no_parent, rel=1e-6)
+
+
+def _pair_with_correlation(r: float, n: int = 1000, seed: int = 3) -> np.ndarray:
+    """Two columns whose sample correlation is exactly r."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    e = rng.normal(size=n)
+    a = (a - a.mean()) / a.std()
+    e = e - e.mean()
+    e = e - (e @ a) / (a @ a) * a
+    e = e / e.std()
+    return np.column_stack([a * 4 + 2, r * a + np.sqrt(1 - r ** 2) * e])
+
+
+def test_edge_weight_is_the_standardised_coefficient():
+    from whyrec_causalnex.structure_select import edge_weights
+
+    X = _pair_with_correlation(0.6)
+    sc = BICScore(X, ["a", "b"], [], ["row", "row"], None)
+    W = edge_weights(sc, np.array([[False, True], [False, False]]))
+    assert W[0, 1] == pytest.approx(0.6, abs=1e-6) and W[1, 0] == 0.0 and W[0, 0] == 0.0
+
+
+def test_default_penalty_is_bic():
+    """An edge whose likelihood gain is 1.5 times BIC's price (log n / 2 for one coefficient) is
+    kept with the default penalty and dropped at twice the price."""
+    from whyrec_causalnex.structure import Constraints
+    from whyrec_causalnex.structure_select import learn_structure_bic
+
+    n = 1000
+    gain = 1.5 * 0.5 * np.log(n)  # = -n/2 log(1 - r^2)
+    r = float(np.sqrt(1 - np.exp(-2 * gain / n)))
+    X = _pair_with_correlation(r, n)
+    calls = []
+
+    def progress(it, desc, total):
+        calls.append((desc, total))
+        return it
+
+    res = learn_structure_bic(X, ["a", "b"], Constraints(), bootstrap=2, select="full", progress=progress)
+    assert len(res.edges) == 1 and set(next(iter(res.edges))) == {"a", "b"}
+    assert learn_structure_bic(X, ["a", "b"], Constraints(), penalty=2.0).edges == {}
+    assert calls == [("BIC search bootstrap", 2)]  # the label of the progress bar users see
+    assert isinstance(res.seconds, float) and res.seconds > 0 and res.boot_seconds > 0
