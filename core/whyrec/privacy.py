@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import RegistryError, RunDirError
 
-KEYS = {"hash_ids": bool, "salt_env": str, "redact_fields": list}
+KEYS = {"hash_ids": bool, "salt_env": str, "redact_fields": list, "min_peers": int}
 MIN_SALT = 16  # characters: a short secret can be guessed by hashing candidate ids
 ID_FEATURE = "user_id"  # the feature that carries the user id itself (MovieLens, table's id_features)
 WITHHELD = "withheld"
@@ -70,6 +70,9 @@ def parse(value: Any, where: str) -> dict:
         if f not in FIELDS:
             raise RegistryError(f"{where}.redact_fields: {f!r} is not a field{_did_you_mean(f, FIELDS)} (redact_fields "
                                 f"takes fields: {', '.join(FIELDS)}; not feature names: every feature of a field is withheld)")
+    if "min_peers" in value and (isinstance(value["min_peers"], bool) or value["min_peers"] < 2):
+        raise RegistryError(f"{where}.min_peers: {value['min_peers']!r} must be a whole number >= 2 (how many other "
+                            "users must back a \"people who ...\" sentence; default 10)")
     if value.get("hash_ids") and not value.get("salt_env"):
         raise RegistryError(f"{where}: hash_ids = true needs salt_env = \"NAME\", the environment variable that holds "
                             "the secret key (it is never written into the run)")

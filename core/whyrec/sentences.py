@@ -36,6 +36,7 @@ DOMAINS = ("video", "ecommerce", "finance", "default")
 # as the torch explainers' REASON_SHARE (docs/torch.md); docs/sentences.md documents it.
 SENTENCE_SHARE = 0.05
 MAX_SENTENCES = 4
+MIN_PEERS = 10  # "people who ..." sentences need at least this many backers (privacy.min_peers)
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN_NAME = "whyrec"
 
@@ -62,6 +63,18 @@ HISTORY_ITEM = {
     "ecommerce": N_("ecommerce", "Because you bought {item}"),
     "finance": N_("finance", "Because you invested in {item}"),
     "default": N_("default", "Because you chose {item}"),
+}
+# "People like you": other users backing a history item the model credits. Shown only when at
+# least ``min_peers`` users (privacy.min_peers, default MIN_PEERS) back it, never naming any.
+PEERS = {
+    "video": NP_("video", "{n} person who watched {history} also watched {item}",
+                 "{n} people who watched {history} also watched {item}"),
+    "ecommerce": NP_("ecommerce", "{n} customer who bought {history} also bought {item}",
+                     "{n} customers who bought {history} also bought {item}"),
+    "finance": NP_("finance", "{n} investor who invested in {history} also invested in {item}",
+                   "{n} investors who invested in {history} also invested in {item}"),
+    "default": NP_("default", "{n} user who chose {history} also chose {item}",
+                   "{n} users who chose {history} also chose {item}"),
 }
 PATH_SHARED = {
     "video": N_("video", "Because you watched {history}, which shares {relation} with {item}"),
@@ -256,12 +269,15 @@ def _is_counterfactual(e: dict) -> bool:
 
 def rec_sentences(rec: dict, words: Words, domain: str, *, sequence: Iterable[str] = (), categories: Mapping[str, str] | None = None,
                   values: Mapping[str, Any] | None = None, title: Callable[[Any], str | None] | None = None,
-                  min_share: float = SENTENCE_SHARE) -> list[dict]:
+                  min_share: float = SENTENCE_SHARE, peers: Callable[[Any, Any], int] | None = None,
+                  min_peers: int = 10) -> list[dict]:
     """The sentences of one recommendation (an item of ``explain_user(...)["recommendations"]``).
 
     sequence: the history-position features (kind "sequence": their value is an item id);
     categories: one-hot features of a category group, feature -> category name (genre_Drama -> Drama);
-    values: the pair's feature values; title: item id -> title (None: not known, not stated).
+    values: the pair's feature values; title: item id -> title (None: not known, not stated);
+    peers: (history item, item) -> how many other users liked both (a "people who ..." sentence
+    backs the credited history item only when at least ``min_peers`` do).
     """
     domain = domain if domain in DOMAINS else "default"
     values = values or {}
@@ -333,6 +349,12 @@ def rec_sentences(rec: dict, words: Words, domain: str, *, sequence: Iterable[st
                     out.append({"text": words(HISTORY_ITEM[domain], item=words.title(name)), "kind": "history-item",
                                 "method": e.get("method"), "unit": "feature", "feature": f, "item": it,
                                 "attribution": attr[f], "share": fshare[f]})
+                n = peers(it, rec.get("item")) if peers is not None else 0
+                if n >= max(int(min_peers), 1):  # k-anonymous: fewer backers would point at people
+                    out.append({"text": words.plural(PEERS[domain], n, history=words.title(name), item=item_words),
+                                "kind": "peers", "method": e.get("method"), "unit": "feature", "feature": f,
+                                "item": it, "users": int(n), "min_users": int(min_peers),
+                                "attribution": attr[f], "share": fshare[f]})
         cats = [f for f in categories if attr.get(f, 0.0) > 0 and fshare[f] >= min_share and (_num(values.get(f)) or 0) > 0]
         if cats:
             f = max(cats, key=lambda k: attr[k])
@@ -376,10 +398,34 @@ def schema_parts(schema: Any) -> tuple[list[str], dict[str, str]]:
     return seq, cats
 
 
-def add_text(out: dict, data: Any, lang: str = "en", *, domain: str | None = None, min_share: float = SENTENCE_SHARE) -> dict:
+def co_likers(data: Any, user: Any) -> Callable[[Any, Any], int]:
+    """(a, b) -> how many users other than ``user`` liked both items in training (positives)."""
+    import pandas as pd
+
+    from .data import ITEM, LABEL, USER
+
+    src = data.train if data.train is not None else data.interactions
+    pos = src[src[LABEL] > 0] if LABEL in src.columns else src
+    cache = {}
+
+    def likers(it: Any) -> set:
+        if it not in cache:
+            cache[it] = set(pos.loc[pos[ITEM] == it, USER].tolist()) - {user}
+        return cache[it]
+
+    def both(a: Any, b: Any) -> int:
+        if a is None or b is None or pd.isna(a) or pd.isna(b):
+            return 0
+        return len(likers(a) & likers(b))
+    return both
+
+
+def add_text(out: dict, data: Any, lang: str = "en", *, domain: str | None = None, min_share: float = SENTENCE_SHARE,
+             min_peers: int = MIN_PEERS) -> dict:
     """Add ``text`` (a list of sentences with their numbers) to each recommendation of
-    ``out`` (the JSON of ``explain_user``) and ``sentences`` (language, domain, threshold)
-    to ``out``; returns ``out``. ``data`` is the run's RecData (titles, feature values)."""
+    ``out`` (the JSON of ``explain_user``) and ``sentences`` (language, domain, thresholds)
+    to ``out``; returns ``out``. ``data`` is the run's RecData (titles, feature values,
+    co-likers for "people who ..." sentences, shown when at least ``min_peers`` users back one)."""
     words = Words(lang)
     domain = domain or data_domain(data)
     seq, cats = schema_parts(getattr(data, "schema", None))
@@ -393,10 +439,11 @@ def add_text(out: dict, data: Any, lang: str = "en", *, domain: str | None = Non
         except WhyrecError:
             return None
 
+    peers = co_likers(data, out.get("user"))
     for rec in out.get("recommendations", []):
         rec["text"] = rec_sentences(rec, words, domain, sequence=seq, categories=cats, values=values.get(rec["item"], {}),
-                                    title=title, min_share=min_share)
-    out["sentences"] = {"lang": lang, "domain": domain, "min_share": min_share}
+                                    title=title, min_share=min_share, peers=peers, min_peers=min_peers)
+    out["sentences"] = {"lang": lang, "domain": domain, "min_share": min_share, "min_peers": min_peers}
     return out
 
 

@@ -188,9 +188,10 @@ class ExplainSession:
         if ctx is not None:
             res["context"] = ctx
         if lang:
-            from .sentences import add_text
+            from .sentences import MIN_PEERS, add_text
 
-            add_text(res, data, lang)
+            priv = (self.run.manifest.get("settings") or {}).get("privacy") or {}
+            add_text(res, data, lang, min_peers=int(priv.get("min_peers", MIN_PEERS)))
         return res
 
     def why_above(self, user: Any, item_a: Any, item_b: Any, model: str | None = None, methods: tuple[str, ...] = (),

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -289,7 +290,7 @@ def test_explain_lang_adds_text_tied_to_the_numbers(toy_run):
         res = explain(toy_run.path, "--user", "2", "-k", "3", "--format", "json", "--lang", lang)
         assert res.exit_code == 0, res.output
         out = json.loads(res.output)
-        assert out["sentences"] == {"lang": lang, "domain": "default", "min_share": SENTENCE_SHARE}
+        assert out["sentences"] == {"lang": lang, "domain": "default", "min_share": SENTENCE_SHARE, "min_peers": 10}
         assert [r["explanations"] for r in out["recommendations"]] == [r["explanations"] for r in plain["recommendations"]]
         for rec in out["recommendations"]:
             (e,) = rec["explanations"]
@@ -346,3 +347,53 @@ def test_lang_does_not_apply_to_why_above(capsys):
         main(["explain", "/nonexistent-run", "--user", "1", "--why-above", "1", "2", "--lang", "zh"])
     assert e.value.code == 2
     assert "--lang adds sentences to recommendations; it does not apply to --why-above" in capsys.readouterr().err
+
+
+# -- "people who ...": k-anonymous peer sentences ---------------------------------------------------
+def test_peer_sentence_needs_at_least_min_peers_backers():
+    e = ig_entry({"hist_0": 0.4, "genre_Action": 0.3}, {"history": 0.4, "item": 0.3})
+    values = {"hist_0": 1.0, "genre_Action": 1.0}
+    asked = []
+
+    def peers(n):
+        def count(a, b):
+            asked.append((a, b))
+            return n
+        return count
+
+    en = say(rec_of(e), "en", values=values, peers=peers(12), min_peers=10)
+    zh = say(rec_of(e), "zh", values=values, peers=peers(12), min_peers=10)
+    assert asked[0] == (1, 2)  # the credited history item (Alien) and the recommended item (Aliens)
+    (p_en,) = [s for s in en if s["kind"] == "peers"]
+    (p_zh,) = [s for s in zh if s["kind"] == "peers"]
+    assert p_en["text"] == "12 people who watched Alien also watched Aliens"
+    assert p_zh["text"] == "看过《Alien》的12位用户也看过《Aliens》"
+    assert {k: v for k, v in p_en.items() if k != "text"} == {k: v for k, v in p_zh.items() if k != "text"} == {
+        "kind": "peers", "method": "integrated-gradients", "unit": "feature", "feature": "hist_0", "item": 1,
+        "users": 12, "min_users": 10, "attribution": 0.4, "share": pytest.approx(0.4 / 0.7)}
+    assert [s for s in say(rec_of(e), "en", values=values, peers=peers(9), min_peers=10) if s["kind"] == "peers"] == []
+    assert say(rec_of(e), "en", "ecommerce", values=values, peers=peers(1), min_peers=1)[1]["text"] == \
+        "1 customer who bought Alien also bought Aliens"  # the singular form, where a threshold of 1 is asked
+
+
+def test_co_likers_count_other_users_only(tmp_path):
+    from whyrec.data import RecData
+    from whyrec.schema import FeatureSchema
+    from whyrec.sentences import co_likers
+
+    inter = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3, 4, 5], "item": [10, 20, 10, 20, 10, 20, 10, 20],
+                          "label": [1, 1, 1, 1, 1, 0, 1, 1]})
+    data = RecData(name="t", interactions=inter, users=pd.DataFrame(index=[1, 2, 3, 4, 5]),
+                   items=pd.DataFrame(index=[10, 20]), schema=FeatureSchema([]), train=inter)
+    both = co_likers(data, user=1)
+    assert both(10, 20) == 1  # user 2 (user 1 is the one asking; user 3 did not like 20)
+    assert co_likers(data, user=9)(10, 20) == 2 and both(10, None) == 0
+
+
+def test_min_peers_is_a_privacy_setting():
+    from whyrec.errors import RegistryError
+    from whyrec.privacy import parse
+
+    assert parse({"min_peers": 25}, "w")["min_peers"] == 25
+    with pytest.raises(RegistryError, match="min_peers: 1 must be a whole number >= 2"):
+        parse({"min_peers": 1}, "registry.toml: pipelines.p.privacy")
