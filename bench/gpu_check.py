@@ -5,13 +5,13 @@ attention-rollout for the transformer) and distil (-> mlp) on each, and print CU
 seconds per epoch, scoring pairs/s, explanations/s, distillation seconds.
 
 On a machine without CUDA it says so and measures the CPU side only (exit status 0), so the
-path is proved everywhere; ``--size tiny --data toy`` makes that a run of seconds. Data: MovieLens-100K from the whyrec cache when it is there (``--data movielens``),
+path is proved everywhere; ``--size tiny --data tiny`` makes that a run of seconds. Data: MovieLens-100K from the whyrec cache when it is there (``--data movielens``),
 else the synthetic sequel data set of whyrec_torch.toy (``--data toy``), so the check also runs
 on a machine that cannot fetch anything.
 
     .venv/bin/python bench/gpu_check.py                    # writes bench/results/torch_gpu.json
     .venv/bin/python bench/gpu_check.py --epochs 3 --data toy
-    .venv/bin/python bench/gpu_check.py --epochs 1 --data toy --size tiny --users 10 --repeats 1   # CPU smoke
+    .venv/bin/python bench/gpu_check.py --epochs 1 --data tiny --size tiny --users 10 --repeats 1   # CPU smoke
 """
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ def load_data(kind: str):
             if kind == "movielens":
                 raise
             print(f"gpu_check: MovieLens not available ({type(exc).__name__}: {exc}); using synthetic data", file=sys.stderr)
+    if kind == "tiny":  # the smoke run's data: seconds, not minutes
+        return make_toy_data(n_users=80, n_items=40, history_length=6, seed=0)
     return make_toy_data(n_users=3000, n_items=1500, n_genres=12, history_length=10, per_user=40, negatives=4, seed=0)
 
 
@@ -124,7 +126,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--users", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--data", choices=("auto", "movielens", "toy"), default="auto")
+    ap.add_argument("--data", choices=("auto", "movielens", "toy", "tiny"), default="auto")
     ap.add_argument("--models", default="torch-attention,transformer-seq")
     ap.add_argument("--size", choices=("auto", "tiny", "small", "large"), default="auto",
                     help="transformer-seq configuration: auto = large on CUDA, small on the CPU; tiny = a smoke run")
