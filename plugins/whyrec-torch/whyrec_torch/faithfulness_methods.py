@@ -21,6 +21,7 @@ where none beats random, the highest median τ (and the verdict says none beat r
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -44,11 +45,9 @@ def method_weights(model: Any, data: RecData, enc: Any, methods: tuple[str, ...]
     maps = None
     layered = "attention-layers" in (getattr(model, "capabilities", ()) or ()) and hasattr(model, "attention_layers")
     if layered and {"attention", "rollout", "flow"} & set(methods):
-        from .encoding import Encoded  # noqa: F401  (enc is an Encoded)
-
-        net = model.torch_module()
         import torch
 
+        net = model.torch_module()
         items, _, _, mask = model.to_tensors(enc)
         was = net.training
         net.eval()
@@ -111,8 +110,6 @@ def method_faithfulness(model: Any, data: RecData, pairs: pd.DataFrame, methods:
     chosen = np.sort(rng.choice(eligible, size=min(max_pairs, len(eligible)), replace=False))
     enc = rows.enc.take(chosen)
     hist = [rows.history[i] for i in chosen]
-    import time
-
     times: dict[str, float] = {}
     weights: dict[str, np.ndarray] = {}
     fn = weights_fn or method_weights
