@@ -131,3 +131,22 @@ def test_default_penalty_is_bic():
     assert learn_structure_bic(X, ["a", "b"], Constraints(), penalty=2.0).edges == {}
     assert calls == [("BIC search bootstrap", 2)]  # the label of the progress bar users see
     assert isinstance(res.seconds, float) and res.seconds > 0 and res.boot_seconds > 0
+
+
+def test_item_level_needs_fewer_items_than_rows():
+    """4 items over 5 rows: a column constant within items is an item variable; with as many items
+    as rows every column would be (so none is)."""
+    users = np.arange(5)
+    items = np.array([0, 0, 1, 2, 3])
+    x = np.array([7.0, 7.0, 1.0, 2.0, 3.0])
+    assert variable_levels(x[:, None], (users, items)) == ["item"]
+    assert variable_levels(x[:, None], (users, np.arange(5))) == ["row"]
+
+
+def test_path_search_guards_acyclicity():
+    from whyrec_causalnex.structure_select import _reaches
+
+    adj = np.zeros((4, 4), dtype=bool)
+    adj[0, 1] = adj[1, 2] = adj[3, 2] = True  # 0 -> 1 -> 2 <- 3
+    assert _reaches(adj, 0, 2) and _reaches(adj, 0, 1) and _reaches(adj, 3, 2)
+    assert not _reaches(adj, 2, 0) and not _reaches(adj, 0, 3) and not _reaches(adj, 1, 0)
