@@ -150,3 +150,14 @@ def test_path_search_guards_acyclicity():
     adj[0, 1] = adj[1, 2] = adj[3, 2] = True  # 0 -> 1 -> 2 <- 3
     assert _reaches(adj, 0, 2) and _reaches(adj, 0, 1) and _reaches(adj, 3, 2)
     assert not _reaches(adj, 2, 0) and not _reaches(adj, 0, 3) and not _reaches(adj, 1, 0)
+
+
+def test_required_edges_are_fixed_and_their_reverse_forbidden():
+    from whyrec_causalnex.structure import Constraints
+    from whyrec_causalnex.structure_select import _allowed
+
+    c = Constraints(required=[("a", "c"), ("x", "a")], tabu_parents=["c"])
+    allowed, required = _allowed(["a", "b", "c"], c)
+    assert required.tolist() == [[False, False, True], [False, False, False], [False, False, False]]
+    assert not allowed[2, 0]  # c -> a would reverse a required edge
+    assert allowed[0, 1] and allowed[1, 0] and not allowed[2, 1]  # c causes nothing (tabu parent)
