@@ -58,9 +58,10 @@ $(MUTMUT):
 mutation: data $(MUTMUT)
 	nice -n 10 $(PY) tools/mutation/run.py --mutmut $(MUTMUT) $(MUTATION_ARGS)
 
-# CausalNex's own tests, run in place from a checkout of its repository (the release installed here,
-# 0.12.x; its tests are not copied into this one) against the installed causalnex under
-# whyrec_causalnex.compat. Not part of `make test`. Result and skipped tests: docs/benchmarks.md.
+# CausalNex's own tests, from a checkout of its repository (the release installed here, 0.12.x; its
+# tests are not copied into this one), run in a temporary copy with a 7-line test-side port to
+# numpy 2 / pandas 3 (git apply), against the installed causalnex under whyrec_causalnex.compat.
+# Not part of `make test`. Result and skipped tests: docs/benchmarks.md.
 .PHONY: causalnex-suite
 causalnex-suite:
 	@if [ -z "$(CAUSALNEX_SRC)" ]; then echo "causalnex-suite: give CAUSALNEX_SRC=/path/to/causalnex-checkout (CausalNex's repository at the installed release)" >&2; exit 2; fi
