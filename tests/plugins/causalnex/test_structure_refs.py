@@ -207,3 +207,68 @@ def test_bootstrap_resamples_follow_the_documented_draws():
     assert res.stability == {e: c / 3 for e, c in counts.items()}
     # the full-data graph holds the required edge; the resamples are not forced to
     assert ("rare", "b") in res.edges
+
+
+def _three(n=120, seed=11):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    b = 1.3 * a + 0.6 * rng.normal(size=n)
+    c = (rng.uniform(size=n) < 1 / (1 + np.exp(-b))).astype(float)
+    return np.column_stack([a * 2 + 1, b, c])
+
+
+def test_notears_weights_defaults_are_the_documented_ones():
+    X = _three()
+    names = ["a", "b", "c"]
+    got = notears_weights(X, names, Constraints())
+    want = notears_weights(X, names, Constraints(), standardise=True, method="linear", max_iter=100, h_tol=1e-8,
+                           seed=0, lasso=0.0, weights=None)
+    np.testing.assert_array_equal(got, want)
+    # and they matter: another seed (another jitter) changes the answer
+    assert not np.array_equal(got, notears_weights(X, names, Constraints(), seed=1))
+    with pytest.raises(ValueError, match="unknown NOTEARS method 'mlp'"):
+        notears_weights(X, names, Constraints(), method="mlp")
+
+
+def test_learn_structure_defaults_are_the_documented_ones():
+    X = _three()
+    names = ["a", "b", "c"]
+    r = learn_structure(X, names, Constraints(), w_threshold=0.1, standardise=True)
+    r2 = learn_structure(X, names, Constraints(), w_threshold=0.1, standardise=True, method="linear", max_iter=100,
+                         bootstrap=0, seed=0, lasso=0.0)
+    np.testing.assert_array_equal(r.weights, r2.weights)
+    assert r.edges == r2.edges and r.stability == {} and r.bootstrap == 0 and r.boot_edges == []
+
+
+def test_nonlinear_weights_match_causalnex_from_pandas_on_prepared_data():
+    """The nonlinear branch equals CausalNex's pytorch from_pandas on the rows repeated by their
+    counts, centred, scaled with the seeded jitter, named v0..v{d-1}, with the constraints mapped."""
+    import torch
+    from causalnex.structure.pytorch import from_pandas
+
+    X = _three(60)
+    names = ["a", "b", "c"]
+    wts = np.arange(60) % 3
+    cons = Constraints(tabu_parents=["c"], forbidden=[("b", "a")])
+    threads = torch.get_num_threads()
+    got = notears_weights(X, names, cons, method="nonlinear", max_iter=20, hidden_units=4, seed=5,
+                          weights=wts, dist_types={"c": "cont"})
+    assert torch.get_num_threads() == threads
+    Xr = np.repeat(X, wts, axis=0)
+    Xc = Xr - Xr.mean(axis=0)
+    Xc = Xc / (Xc.std(axis=0) * (1 + 0.001 * np.random.default_rng([5, 1234]).standard_normal(3)))
+    torch.manual_seed(5)
+    torch.set_num_threads(1)
+    try:
+        sm = from_pandas(pd.DataFrame(Xc, columns=["v0", "v1", "v2"]),
+                         dist_type_schema={"v0": "cont", "v1": "cont", "v2": "cont"}, hidden_layer_units=[4],
+                         max_iter=20, w_threshold=0.0, use_gpu=False, lasso_beta=0.0,
+                         tabu_edges=[("v1", "v0")], tabu_parent_nodes=["v2"])
+    finally:
+        torch.set_num_threads(threads)
+    want = np.zeros((3, 3))
+    for u, v, w in sm.edges(data="weight"):
+        want[int(u[1]), int(v[1])] = w
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    assert got[2].tolist() == [0.0, 0.0, 0.0] and got[1, 0] == 0.0  # the constraints hold
+    assert np.abs(got).sum() > 0
