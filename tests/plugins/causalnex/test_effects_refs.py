@@ -208,3 +208,30 @@ def test_gformula_without_a_path_is_the_baseline_and_the_model_round_trips():
     back = DoModel.from_dict(model.to_dict(), st)
     assert back.values("z") == model.values("z") and back.has_path("z") and not back.has_path("x")
     np.testing.assert_allclose(back.levels("z"), model.levels("z"), atol=0)
+
+
+def test_resample_takes_bootstrap_graph_b_with_the_required_edges_or_falls_back_on_a_cycle():
+    df = _gf_data(200)
+    st = _gf_states(df)
+    graphs = [
+        [("x", "z"), ("x", "label"), ("z", "label")],  # holds the reverse of the required z -> x
+        [("z", "label")],                              # x off the outcome's ancestry
+        [("x", "label"), ("label", "x")],              # a cycle: the learned graph instead
+    ]
+    model = DoModel(df, KINDS, [("z", "label")], "label", 1.0, st, seed=10, boot_graphs=graphs, required=[("z", "x")])
+    w = np.arange(len(df)) % 3
+    g0 = model.resample(0, w)
+    # the reverse of the required edge is dropped, the required edge added: z -> x -> label, z -> label
+    assert g0.parents == {"z": [], "x": ["z"], "label": ["z", "x"]}
+    assert g0.seed == 11 and g0.has_path("x")
+    np.testing.assert_array_equal(g0.weights, w)  # the resample's counts weight the rows
+    g1 = model.resample(1, w)
+    assert g1.parents == {"z": [], "label": ["z"]} and g1.seed == 12 and not g1.has_path("x")
+    g2 = model.resample(2, w)  # graph 2 + required has a cycle x -> label -> x: the learned graph
+    assert g2.parents == {"z": [], "label": ["z"]} and g2.seed == 13
+    g3 = model.resample(3, w)  # cyclic over the graphs: graph 0 again, its own seed
+    assert g3.parents == g0.parents and g3.seed == 14
+    # without bootstrap graphs: the learned graph
+    plain = DoModel(df, KINDS, [("z", "x"), ("x", "label")], "label", 1.0, st, seed=2)
+    gp = plain.resample(4, w)
+    assert gp.parents == {"z": [], "x": ["z"], "label": ["x"]} and gp.seed == 7
