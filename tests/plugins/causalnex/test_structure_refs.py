@@ -272,3 +272,15 @@ def test_nonlinear_weights_match_causalnex_from_pandas_on_prepared_data():
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
     assert got[2].tolist() == [0.0, 0.0, 0.0] and got[1, 0] == 0.0  # the constraints hold
     assert np.abs(got).sum() > 0
+
+
+def test_constraint_indices_skip_unknown_names_and_ban_the_reverse_of_required_edges():
+    from whyrec_causalnex.structure import _indices
+
+    c = Constraints(tabu_parents=["c", "nope"], tabu_children=["a", "nope"],
+                    forbidden=[("a", "b"), ("a", "zzz"), ("zzz", "c")], field_forbidden=[("c", "a")],
+                    required=[("b", "c"), ("q", "a"), ("a", "q")])
+    assert _indices(["a", "b", "c"], c) == {"tabu_edges": [(0, 1), (2, 0), (2, 1)], "tabu_parent_nodes": [2],
+                                            "tabu_child_nodes": [0]}
+    # names none of the constraints know: nothing to pass (None, not an empty list)
+    assert _indices(["u", "v"], c) == {"tabu_edges": None, "tabu_parent_nodes": None, "tabu_child_nodes": None}
