@@ -284,3 +284,42 @@ def test_constraint_indices_skip_unknown_names_and_ban_the_reverse_of_required_e
                                             "tabu_child_nodes": [0]}
     # names none of the constraints know: nothing to pass (None, not an empty list)
     assert _indices(["u", "v"], c) == {"tabu_edges": None, "tabu_parent_nodes": None, "tabu_child_nodes": None}
+
+
+def test_threshold_edges_strictly_above_the_threshold_and_required_kept():
+    from whyrec_causalnex.structure import threshold_edges
+
+    names = ["a", "b", "c"]
+    W = np.array([[9.0, 0.5, -0.7],
+                  [0.0, 9.0, 0.51],
+                  [0.6, 0.0, 9.0]])
+    # exactly 0.5 is not above 0.5; the diagonal never counts; a -> c -> a is a cycle: a -> c
+    # (|-0.7|) is stronger than c -> a (0.6), so c -> a goes
+    assert threshold_edges(W, names, 0.5, Constraints()) == {("a", "c"): -0.7, ("b", "c"): 0.51}
+    # a required edge stays even against a stronger learned one, with its own weight (0 if unknown)
+    got = threshold_edges(W, names, 0.5, Constraints(required=[("c", "a"), ("b", "zzz")]))
+    assert got == {("b", "c"): 0.51, ("c", "a"): 0.6, ("b", "zzz"): 0.0}
+
+
+def test_learn_structure_reports_progress_times_and_hands_bic_to_structure_select():
+    from whyrec_causalnex.structure_select import learn_structure_bic
+
+    X = _three()
+    names = ["a", "b", "c"]
+    calls = []
+
+    def progress(it, desc, total):
+        calls.append((desc, total))
+        return it
+
+    r = learn_structure(X, names, Constraints(), w_threshold=0.1, standardise=True, bootstrap=2, max_iter=20,
+                        progress=progress)
+    assert calls == [("NOTEARS bootstrap", 2)] and len(r.boot_edges) == 2
+    assert 0 <= r.seconds < 600 and 0 <= r.boot_seconds < 600
+    calls.clear()
+    learn_structure(X, names, Constraints(), w_threshold=0.1, standardise=True, bootstrap=0, max_iter=20,
+                    progress=progress)
+    assert calls == []
+    b = learn_structure(X, names, Constraints(), w_threshold=0.1, standardise=True, method="bic")
+    ref = learn_structure_bic(X, names, Constraints(), bootstrap=0, seed=0)
+    assert b.edges == ref.edges and len(b.edges) >= 1
