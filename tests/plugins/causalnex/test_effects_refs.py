@@ -72,8 +72,12 @@ def bn():
 def test_bn_point_answers_are_the_back_door_sum_and_bayes_rule(bn):
     codes, states, net = bn
     levels, fx = do_effects(net, ["x", "w"], states, codes, baseline=0.3)
-    assert list(levels.columns) == LEVEL_COLUMNS
+    # the table's columns, as users read them
+    assert list(levels.columns) == LEVEL_COLUMNS == [
+        "feature", "level", "state", "description", "interval", "p_do", "p_do_low", "p_do_high", "effect_vs_first",
+        "effect_low", "effect_high", "estimate_in_interval", "p_observed", "path_to_outcome", "train_count"]
     x = levels[levels.feature == "x"].reset_index(drop=True)
+    assert list(x.interval) == [states["x"].interval(i) for i in range(3)]
     np.testing.assert_allclose(x.p_do, do_ref(codes), atol=1e-9)
     np.testing.assert_allclose(x.p_observed, obs_ref(codes), atol=1e-9)
     np.testing.assert_allclose(x.effect_vs_first, do_ref(codes) - do_ref(codes)[0], atol=1e-9)
