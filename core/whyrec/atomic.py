@@ -55,6 +55,51 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
+def append_line(path: str | os.PathLike, line: str, what: str = "the line") -> None:
+    """Append one line to an append-only log, durably and whole or not at all: a single write
+    under an exclusive lock, then fsync (the folder too when the file is new), so an
+    acknowledged line survives a crash and concurrent writers never interleave within a line.
+    A line a dead writer left unfinished is ended first; a failed write is cut back off and
+    raised as a one-line ``StorageError`` naming ``what``. (The feedback store and the server's
+    event log both append through here.)"""
+    import fcntl
+
+    from .errors import storage_error
+
+    path = Path(path)
+    data = (line + "\n").encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read: to check the last byte
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":  # a writer died mid-line: start on a new one
+            data = b"\n" + data
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise storage_error(exc, path.parent, len(data), what) from exc
+    finally:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    if created:
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
 def plain(v: Any) -> Any:
     """A numpy scalar as the plain Python value JSON and messages show (anything else as is)."""
     return v.item() if hasattr(v, "item") else v

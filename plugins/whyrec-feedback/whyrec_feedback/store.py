@@ -21,7 +21,6 @@ impression whose ``label`` is the click. Such tables are read as they are.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from whyrec.atomic import append_line
 from whyrec.errors import DataError
 
 EVENT_TYPES = ("impression", "click", "rating", "explanation_feedback")
@@ -151,47 +151,10 @@ def _check_timestamp(ts: Any) -> Any:
 
 
 def append_event(path: str | os.PathLike, event: dict) -> dict:
-    """Append one event as one JSON line, durably: a single write under an exclusive lock,
-    then fsync (and the directory too when the file is new), so an acknowledged event
-    survives a crash and concurrent writers never interleave within a line."""
-    path = Path(path)
+    """Append one event as one JSON line, durably and whole or not at all
+    (``whyrec.atomic.append_line``: one write under a lock, then fsync)."""
     line = json.dumps(event, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default)
-    data = (line + "\n").encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read: to check the last byte
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            # a writer died mid-line: end that line so this event starts on its own line
-            data = b"\n" + data
-        view = memoryview(data)
-        try:
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        except OSError as exc:
-            # whole or nothing: cut a partial line back off (still under the lock) and say why
-            try:
-                os.ftruncate(fd, size)
-            except OSError:
-                pass
-            from whyrec.errors import storage_error
-
-            raise storage_error(exc, path.parent, len(data), "the event") from exc
-    finally:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-    if created:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    append_line(path, line, "the event")
     return event
 
 

@@ -2,8 +2,8 @@
 
 One line per event, the schema of the whyrec-feedback store (docs/feedback.md: ``event_id``,
 ``event``, ``user``, ``item``, ``timestamp``, ``label``, ``value`` ...), so `whyrec feedback
-analyze` reads the same file. Plugins never import each other, so the few lines that append
-durably are written here again to that contract: one write under an exclusive lock, then fsync.
+analyze` reads the same file. Lines are appended through the core's ``whyrec.atomic.append_line``,
+as the feedback store's are: one write under an exclusive lock, then fsync.
 
 An interaction maps to an event as: a ``rating`` column -> a ``rating`` event with ``value``;
 else ``label`` 1 -> ``click``, ``label`` 0 -> ``impression`` with its label. Every other column
@@ -11,17 +11,15 @@ of the interaction (context, timestamp) is kept under its own name, so a replay 
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import math
-import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from whyrec.data import ITEM, LABEL, RATING, TIMESTAMP, USER
-from whyrec.errors import storage_error
+from whyrec.atomic import append_line
 
 SOURCE = "whyrec-serve"
 
@@ -54,40 +52,8 @@ def to_interaction(ev: dict, columns: list[str]) -> dict:
 
 
 def append(path: Path, event: dict) -> None:
-    """Append one event, durably (a single write under an exclusive lock, then fsync; the
-    folder is fsynced too when the file is new). Whole or nothing: a failed write is cut off."""
-    line = json.dumps(event, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    data = (line + "\n").encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":  # a writer died mid-line: start on a new one
-            data = b"\n" + data
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except OSError as exc:
-            try:
-                os.ftruncate(fd, size)
-            except OSError:
-                pass
-            raise storage_error(exc, path.parent, len(data), "the event") from exc
-    finally:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-    if created:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    """Append one event, durably and whole or not at all (``whyrec.atomic.append_line``)."""
+    append_line(path, json.dumps(event, ensure_ascii=False, allow_nan=False, separators=(",", ":")), "the event")
 
 
 def read_from(path: Path, offset: int) -> tuple[list[dict], int, int]:
