@@ -323,3 +323,10 @@ def test_learn_structure_reports_progress_times_and_hands_bic_to_structure_selec
     b = learn_structure(X, names, Constraints(), w_threshold=0.1, standardise=True, method="bic")
     ref = learn_structure_bic(X, names, Constraints(), bootstrap=0, seed=0)
     assert b.edges == ref.edges and len(b.edges) >= 1
+
+
+def test_nonlinear_weights_stay_finite_with_a_constant_column():
+    X = _three(40)
+    X[:, 2] = 3.0  # constant: its sd of 0 must not divide the centred zeros (0 / 0 = NaN)
+    W = notears_weights(X, ["a", "b", "c"], Constraints(), method="nonlinear", max_iter=5, hidden_units=2, seed=1)
+    assert np.isfinite(W).all() and np.abs(W[:2, :2]).sum() > 0
