@@ -17,6 +17,8 @@ def ray_serve_url(served_run):
     from whyrec_ray.serve import deployment
 
     port = free_port()
+    if ray.is_initialized():  # another test's Ray (an executor run in this process): start our own
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
