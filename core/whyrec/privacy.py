@@ -130,8 +130,9 @@ def protect(data: Any, priv: Privacy, where: str = "privacy") -> Any:
     check_fields(priv, data, where)
     redacted = {f.name for f in data.schema if f.field in priv.redact_fields}
     describer = _redacting_describer(data.describer, redacted, data.schema) if redacted else data.describer
+    params = dict(data.params, redacted_features=sorted(redacted)) if redacted else data.params
     if not priv.hash_ids:
-        return _with(replace(data, describer=describer), redacted)
+        return replace(data, describer=describer, params=params)
     import pandas as pd
 
     from .data import USER
@@ -188,10 +189,9 @@ def protect(data: Any, priv: Privacy, where: str = "privacy") -> Any:
                 return to_fake[u]
         return priv.pseudonym(user)  # an unknown id is hashed too: nothing written may hold it
 
-    out = replace(data, users=data.users.set_axis(fake), user_alias=alias, interactions=frame(data.interactions), train=frame(data.train),
+    return replace(data, users=data.users.set_axis(fake), user_alias=alias, interactions=frame(data.interactions), train=frame(data.train),
                   test=frame(data.test), featurizer=featurizer, history_deriver=deriver, describer=describer,
-                  params=_scrub(data.params, set(map(str, raw_ids))))
-    return _with(out, redacted)
+                  params=_scrub(params, set(map(str, raw_ids))))
 
 
 def _numeric_forms(v: Any) -> list:
@@ -200,11 +200,6 @@ def _numeric_forms(v: Any) -> list:
     except (TypeError, ValueError):
         return []
     return [int(f)] if f.is_integer() else [f]
-
-
-def _with(data: Any, redacted: set[str]) -> Any:
-    data.params = dict(data.params, redacted_features=sorted(redacted)) if redacted else data.params
-    return data
 
 
 def _redacting_describer(inner: Any, redacted: set[str], schema: Any):

@@ -64,7 +64,35 @@ class TargetAttention(nn.Module):
         return torch.softmax(logits.float(), dim=1).to(keys.dtype) * mask_f
 
 
-class AttentionNet(nn.Module):
+class HistoryNet(nn.Module):
+    """What the plugin's explainers call on a network, shared by ``AttentionNet`` and
+    ``TransformerNet``: ``item_emb`` once on [candidate, history], ``cat_emb`` and ``num_in``
+    once, then ``forward_embedded`` (each network's own) from the embeddings on."""
+
+    def zero_missing_rows(self, offsets: list[int]) -> None:
+        """Index 0 of every categorical feature (missing) starts at zero: with the history
+        padding vector (also zero) this makes the all-missing baseline a true 'no information'
+        input. Rows never looked up get exactly zero gradient, so they stay zero."""
+        with torch.no_grad():
+            for off in offsets:
+                self.cat_emb.weight[off].zero_()
+
+    def forward(self, items: torch.Tensor, cat: torch.Tensor, num: torch.Tensor, mask: torch.Tensor,
+                uniform_attention: bool = False) -> torch.Tensor:
+        """Logit per row. items [B, 1+N], cat [B, C], num [B, M], mask [B, N] bool."""
+        return self.forward_parts(items, cat, num, mask, uniform_attention)[0]
+
+    def embed(self, items: torch.Tensor, cat: torch.Tensor, num: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.item_emb(items), self.cat_emb(cat), self.num_in(num)
+
+    def forward_parts(self, items: torch.Tensor, cat: torch.Tensor, num: torch.Tensor, mask: torch.Tensor,
+                      uniform_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        e_items, e_cat, x_num = self.embed(items, cat, num)
+        logit, weights = self.forward_embedded(e_items, e_cat, x_num, mask, uniform_attention)
+        return logit, weights, e_items
+
+
+class AttentionNet(HistoryNet):
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -92,28 +120,6 @@ class AttentionNet(nn.Module):
             self.item_emb.weight[0].zero_()
         if self.pos_emb is not None:
             nn.init.normal_(self.pos_emb.weight, std=0.05)
-
-    def zero_missing_rows(self, offsets: list[int]) -> None:
-        """Index 0 of every categorical feature (missing) starts at zero: with the history
-        padding vector (also zero) this makes the all-missing baseline a true 'no information'
-        input. Rows never looked up get exactly zero gradient, so they stay zero."""
-        with torch.no_grad():
-            for off in offsets:
-                self.cat_emb.weight[off].zero_()
-
-    def forward(self, items: torch.Tensor, cat: torch.Tensor, num: torch.Tensor, mask: torch.Tensor,
-                uniform_attention: bool = False) -> torch.Tensor:
-        """Logit per row. items [B, 1+N], cat [B, C], num [B, M], mask [B, N] bool."""
-        return self.forward_parts(items, cat, num, mask, uniform_attention)[0]
-
-    def embed(self, items: torch.Tensor, cat: torch.Tensor, num: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.item_emb(items), self.cat_emb(cat), self.num_in(num)
-
-    def forward_parts(self, items: torch.Tensor, cat: torch.Tensor, num: torch.Tensor, mask: torch.Tensor,
-                      uniform_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        e_items, e_cat, x_num = self.embed(items, cat, num)
-        logit, weights = self.forward_embedded(e_items, e_cat, x_num, mask, uniform_attention)
-        return logit, weights, e_items
 
     def forward_embedded(self, e_items: torch.Tensor, e_cat: torch.Tensor, x_num: torch.Tensor, mask: torch.Tensor,
                          uniform_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .network import HistoryNet
+
 NEXT_ROWS = 256  # rows of a batch that feed the next-item loss
 NEXT_NEGATIVES = 128  # sampled negatives of its softmax
 
@@ -95,7 +97,7 @@ class Block(nn.Module):
         return x, w
 
 
-class TransformerNet(nn.Module):
+class TransformerNet(HistoryNet):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
         if cfg.embedding_dim % cfg.heads:
@@ -128,27 +130,14 @@ class TransformerNet(nn.Module):
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
 
-    def zero_missing_rows(self, offsets: list[int]) -> None:
-        with torch.no_grad():
-            for off in offsets:
-                self.cat_emb.weight[off].zero_()
-
-    # -- the explainers' interface (as AttentionNet) ------------------------------------------
-    def forward(self, items: torch.Tensor, cat: torch.Tensor, num: torch.Tensor, mask: torch.Tensor,
-                uniform_attention: bool = False) -> torch.Tensor:
-        return self.forward_parts(items, cat, num, mask, uniform_attention)[0]
-
-    def embed(self, items: torch.Tensor, cat: torch.Tensor, num: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.item_emb(items), self.cat_emb(cat), self.num_in(num)
-
+    # -- the explainers' interface (HistoryNet's forward / embed), plus the next-item objective --
     def forward_parts(self, items: torch.Tensor, cat: torch.Tensor, num: torch.Tensor, mask: torch.Tensor,
                       uniform_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        e_items, e_cat, x_num = self.embed(items, cat, num)
-        logit, weights = self.forward_embedded(e_items, e_cat, x_num, mask, uniform_attention)
+        out = super().forward_parts(items, cat, num, mask, uniform_attention)
         if self.training and self.cfg.history_length > 1:  # the same pass serves the next-item objective
             self._aux = self._next_item_loss(items, mask, self._hidden)
         self._hidden = None
-        return logit, weights, e_items
+        return out
 
     def forward_embedded(self, e_items: torch.Tensor, e_cat: torch.Tensor, x_num: torch.Tensor, mask: torch.Tensor,
                          uniform_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
