@@ -159,16 +159,7 @@ def do_effects(
         b = np.array(boots[f]) if path and boots[f] else None
         obs = observational.get(f)
         for lvl in range(k):
-            row = {
-                "feature": f, "level": lvl, "state": st.labels[lvl], "description": st.describe(lvl),
-                "interval": st.interval(lvl), "p_do": float(p[lvl]),
-                "p_do_low": np.nan, "p_do_high": np.nan,
-                "effect_vs_first": float(p[lvl] - p[0]), "effect_low": np.nan, "effect_high": np.nan,
-                # None: no interval to check
-                "estimate_in_interval": None,
-                "p_observed": float(obs[lvl]) if obs is not None else np.nan,
-                "path_to_outcome": path, "train_count": st.counts[lvl] if lvl < len(st.counts) else None,
-            }
+            row = _level_row(f, st, lvl, p, obs, path)
             if b is not None:
                 row["p_do_low"], row["p_do_high"] = (float(x) for x in np.quantile(b[:, lvl], [alpha, 1 - alpha]))
                 diff = b[:, lvl] - b[:, 0]
@@ -241,17 +232,9 @@ def _do_effects_gformula(net, model: DoModel, features, states, train_codes, *, 
         obs = observational.get(f)
         vals = model.values(f)
         for lvl in range(k):
-            row = {
-                "feature": f, "level": lvl, "state": st.labels[lvl], "description": st.describe(lvl),
-                "interval": st.interval(lvl), "p_do": float(p[lvl]),
-                "p_do_low": np.nan, "p_do_high": np.nan,
-                "effect_vs_first": float(p[lvl] - p[0]), "effect_low": np.nan, "effect_high": np.nan,
-                "estimate_in_interval": None,
-                "p_observed": float(obs[lvl]) if obs is not None else np.nan,
-                "path_to_outcome": path, "train_count": st.counts[lvl] if lvl < len(st.counts) else None,
-                # text: a number's exact repr or a level (one column type for the tables' parquet)
-                "do_value": repr(float(vals[lvl])) if st.kind != "levels" else str(vals[lvl]),
-            }
+            # do_value: a number's exact repr or a level, as text (one column type for the tables' parquet)
+            row = {**_level_row(f, st, lvl, p, obs, path),
+                   "do_value": repr(float(vals[lvl])) if st.kind != "levels" else str(vals[lvl])}
             if b is not None:
                 diff = b[:, lvl] - base_b
                 row["effect_low"], row["effect_high"] = (float(x) for x in np.quantile(diff, [alpha, 1 - alpha]))
@@ -289,3 +272,17 @@ def intervention_result(net: FittedNetwork, do: dict[str, int], baseline_margina
 
 
 __all__ = ["do_effects", "intervention_result", "IsolateError", "DoModel"]
+
+
+def _level_row(f: str, st: Any, lvl: int, p: Any, obs: Any, path: bool) -> dict:
+    """One level's row of the do-effects table, before its interval is known (filled in by
+    the callers from their bootstraps; None in ``estimate_in_interval``: no interval to check)."""
+    return {
+        "feature": f, "level": lvl, "state": st.labels[lvl], "description": st.describe(lvl),
+        "interval": st.interval(lvl), "p_do": float(p[lvl]),
+        "p_do_low": np.nan, "p_do_high": np.nan,
+        "effect_vs_first": float(p[lvl] - p[0]), "effect_low": np.nan, "effect_high": np.nan,
+        "estimate_in_interval": None,
+        "p_observed": float(obs[lvl]) if obs is not None else np.nan,
+        "path_to_outcome": path, "train_count": st.counts[lvl] if lvl < len(st.counts) else None,
+    }
