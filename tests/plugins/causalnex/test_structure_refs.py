@@ -330,3 +330,59 @@ def test_nonlinear_weights_stay_finite_with_a_constant_column():
     X[:, 2] = 3.0  # constant: its sd of 0 must not divide the centred zeros (0 / 0 = NaN)
     W = notears_weights(X, ["a", "b", "c"], Constraints(), method="nonlinear", max_iter=5, hidden_units=2, seed=1)
     assert np.isfinite(W).all() and np.abs(W[:2, :2]).sum() > 0
+
+
+def test_linear_defaults_are_exactly_causalnex_from_numpy_at_h_tol_1e8():
+    """With its defaults the linear branch is CausalNex's plain ``from_numpy`` (not the lasso
+    solver with beta 0, whose split w+ - w- parametrisation ends elsewhere) on the reduced matrix,
+    at max_iter 100 and h_tol 1e-8. The data are chosen so that h_tol matters: the augmented
+    Lagrangian's h passes between 1e-8 and 2e-8, so 2e-8 stops one step earlier."""
+    from causalnex.structure.notears import from_numpy, from_numpy_lasso
+
+    X = _three() * np.array([0.3, 1.0, 1.0])
+    names = ["a", "b", "c"]
+    R, _, _ = reduced_matrix(X, False, seed=0)
+    with single_threaded_blas():
+        want = _cn_weights(from_numpy(R, max_iter=100, h_tol=1e-8, w_threshold=0.0), 3)
+        h_2e8 = _cn_weights(from_numpy(R, max_iter=100, h_tol=2e-8, w_threshold=0.0), 3)
+        lasso_0 = _cn_weights(from_numpy_lasso(R, 0.0, max_iter=100, h_tol=1e-8, w_threshold=0.0), 3)
+    got = notears_weights(X, names, Constraints(), standardise=False)
+    np.testing.assert_array_equal(got, want)
+    # the two alternatives really differ on these data (else the equality above would prove nothing)
+    assert np.abs(h_2e8 - want).max() > 1e-6
+    assert np.abs(lasso_0 - want).max() > 1e-6
+    # learn_structure passes the same defaults through
+    r = learn_structure(X, names, Constraints(), w_threshold=0.1, standardise=False)
+    np.testing.assert_array_equal(r.weights, want)
+
+
+def test_nonlinear_default_hidden_layer_has_8_units():
+    """The nonlinear branch's default MLP has one hidden layer of 8 units (notears_weights and
+    learn_structure): CausalNex's from_pandas with hidden_layer_units=[8] on the same prepared data.
+    Two variables, ten rows and one dual-ascent step keep it fast; the width still shows."""
+    import torch
+    from causalnex.structure.pytorch import from_pandas
+
+    X = _three(10)[:, :2]
+    names = ["a", "b"]
+    Xc = X - X.mean(axis=0)
+    Xc = Xc / (Xc.std(axis=0) * (1 + 0.001 * np.random.default_rng([0, 1234]).standard_normal(2)))
+    threads = torch.get_num_threads()
+    refs = {}
+    for units in (8, 9):
+        torch.manual_seed(0)
+        torch.set_num_threads(1)
+        try:
+            sm = from_pandas(pd.DataFrame(Xc, columns=["v0", "v1"]), dist_type_schema={"v0": "cont", "v1": "cont"},
+                             hidden_layer_units=[units], max_iter=1, w_threshold=0.0, use_gpu=False, lasso_beta=0.0)
+        finally:
+            torch.set_num_threads(threads)
+        W = np.zeros((2, 2))
+        for u, v, w in sm.edges(data="weight"):
+            W[int(u[1]), int(v[1])] = w
+        refs[units] = W
+    assert np.abs(refs[8] - refs[9]).max() > 1e-4  # the width matters on these data
+    got = notears_weights(X, names, Constraints(), method="nonlinear", max_iter=1)
+    np.testing.assert_allclose(got, refs[8], rtol=1e-6, atol=1e-9)
+    r = learn_structure(X, names, Constraints(), w_threshold=0.1, standardise=True, method="nonlinear", max_iter=1)
+    np.testing.assert_allclose(r.weights, refs[8], rtol=1e-6, atol=1e-9)
