@@ -239,3 +239,37 @@ def test_resample_takes_bootstrap_graph_b_with_the_required_edges_or_falls_back_
     plain = DoModel(df, KINDS, [("z", "x"), ("x", "label")], "label", 1.0, st, seed=2)
     gp = plain.resample(4, w)
     assert gp.parents == {"z": [], "x": ["z"], "label": ["x"]} and gp.seed == 7
+
+
+def test_gformula_with_the_network_and_resamples_without_a_path():
+    """The g-formula path with a fitted network: ``p_observed`` is the network's P(y | x) (Bayes'
+    rule on K2 counts, as for the bn path). With the structure's bootstrap graphs, a resample
+    whose graph has no path from x counts every level at its own baseline: effect 0 (the level
+    differences and the spread are 0 there), and it is left out of the P(y | do) interval."""
+    df = _gf_data(300)
+    st = _gf_states(df)
+    codes = pd.DataFrame({c: st[c].transform(df[c]) for c in df})
+    edges = [("z", "x"), ("z", "label"), ("x", "label")]
+    net = FittedNetwork.fit(["z", "x", "label"], edges, "label", codes, st)
+    graphs = [edges, [("z", "label")]]  # resamples 0, 2, 4: a path from x; 1, 3, 5: none
+    model = DoModel(df, KINDS, edges, "label", 1.0, st, seed=0, boot_graphs=graphs)
+    n_boot, ci, seed = 6, 0.8, 5
+    levels, fx = do_effects(net, ["x"], st, codes, baseline=0.5, n_boot=n_boot, ci=ci, seed=seed, model=model)
+    np.testing.assert_allclose(levels.p_observed, obs_ref(codes.rename(columns={"label": "y"})), atol=1e-9)
+    rng = np.random.default_rng(seed)
+    rows, has = [], []
+    for k in range(n_boot):
+        gb = model.resample(k, resample_weights(len(df), rng))
+        has.append(gb.has_path("x"))
+        rows.append(model.levels("x", gb) if has[-1] else np.zeros(3))
+    b, has = np.array(rows), np.array(has)
+    assert has.tolist() == [True, False] * 3
+    q = [0.1, 0.9]
+    for lvl in range(3):
+        row = levels.iloc[lvl]
+        np.testing.assert_allclose([row.effect_low, row.effect_high], np.quantile(b[:, lvl] - b[:, 0], q), atol=1e-12)
+        np.testing.assert_allclose([row.p_do_low, row.p_do_high], np.quantile(b[has, lvl], q), atol=1e-12)
+    f = fx.set_index("feature").loc["x"]
+    np.testing.assert_allclose([f.effect_low, f.effect_high], np.quantile(b.max(axis=1) - b.min(axis=1), q),
+                               atol=1e-12)
+    assert f.effect_low == 0.0 < f.effect_high  # half the resamples say "no effect"
