@@ -38,6 +38,17 @@ import numpy as np
 from .structure import Constraints, StructureResult, break_cycles, resample_weights
 
 RIDGE = 1e-8
+# Newton's method for the logistic score (newton_logistic): at most NEWTON_MAX_ITER steps, stop
+# once no coefficient moves by NEWTON_STEP_TOL; a NEWTON_PENALTY ridge on the coefficients keeps
+# separable data finite; the start is the intercept-only maximum, its mean held in
+# [PROB_FLOOR, 1 - PROB_FLOOR] so that all-0 or all-1 data start finite.
+NEWTON_MAX_ITER = 15
+NEWTON_STEP_TOL = 1e-6
+NEWTON_PENALTY = 1e-6
+PROB_FLOOR = 1e-9
+# hill_climb: every move's score change gets a seeded uniform [0, TIEBREAK) draw, which orders
+# moves whose scores differ by less (Markov-equivalent directions) and no others
+TIEBREAK = 1e-9
 
 
 def infer_categorical(X: np.ndarray, names: list[str], max_levels: int = 6) -> list[str]:
@@ -64,16 +75,41 @@ def variable_levels(X: np.ndarray, groups: tuple[np.ndarray, np.ndarray] | None)
             k = int(g.max()) + 1 if len(g) else 0
             if k >= len(g):
                 continue
-            lo = np.full(k, np.inf)
-            hi = np.full(k, -np.inf)
-            np.minimum.at(lo, g, X[:, j])
-            np.maximum.at(hi, g, X[:, j])
-            seen = np.isfinite(lo)
-            if np.all(hi[seen] - lo[seen] <= 1e-12 * (1 + np.abs(lo[seen]))):
+            # the codes that have rows, renumbered 0..m-1 (a code without rows has no spread)
+            present, unit = np.unique(g, return_inverse=True)
+            lo = np.full(len(present), np.inf)
+            hi = np.full(len(present), -np.inf)
+            np.minimum.at(lo, unit, X[:, j])
+            np.maximum.at(hi, unit, X[:, j])
+            if np.all(hi - lo <= 1e-12 * (1 + np.abs(lo))):
                 level = name
                 break
         out.append(level)
     return out
+
+
+def newton_logistic(A: np.ndarray, y: np.ndarray, w: np.ndarray, max_iter: int = NEWTON_MAX_ITER,
+                    penalty: float = NEWTON_PENALTY) -> tuple[np.ndarray, int]:
+    """(beta, steps taken): the maximum of the weighted Bernoulli log-likelihood of y given the
+    design A (first column the intercept) minus ``penalty / 2 * |beta|^2``, by Newton's method
+    from the intercept-only maximum; it stops after a step below NEWTON_STEP_TOL."""
+    beta = np.zeros(A.shape[1])
+    ybar = float(np.average(y, weights=w))
+    beta[0] = np.log(max(ybar, PROB_FLOOR) / max(1 - ybar, PROB_FLOOR))
+    ridge = penalty * np.eye(A.shape[1])
+    steps = 0
+    while steps < max_iter:
+        eta = np.clip(A @ beta, -30, 30)
+        p = 1 / (1 + np.exp(-eta))
+        g = A.T @ (w * (y - p)) - penalty * beta
+        sw = np.sqrt(w * p * (1 - p))
+        As = A * sw[:, None]
+        step = np.linalg.solve(As.T @ As + ridge, g)
+        beta += step
+        steps += 1
+        if np.max(np.abs(step)) < NEWTON_STEP_TOL:
+            break
+    return beta, steps
 
 
 class BICScore:
@@ -106,8 +142,7 @@ class BICScore:
         self.C = (Zc * w[:, None]).T @ Zc / w.sum()
         self.blocks = blocks
         self.levels = levels
-        n_users = int(groups[0].max()) + 1 if groups is not None and len(groups[0]) else n
-        n_items = int(groups[1].max()) + 1 if groups is not None and len(groups[1]) else n
+        n_users, n_items = (n, n) if groups is None else (int(g.max()) + 1 if len(g) else n for g in groups)
         self.n_eff = {"user": min(n, n_users), "item": min(n, n_items), "row": n}
         self.penalty = penalty
         self.cache: dict[tuple[int, frozenset], float] = {}
@@ -133,20 +168,7 @@ class BICScore:
         A = np.empty((len(y), len(b) + 1))
         A[:, 0] = 1.0
         A[:, 1:] = Zb
-        beta = np.zeros(A.shape[1])
-        ybar = float(np.average(y, weights=w))
-        beta[0] = np.log(max(ybar, 1e-9) / max(1 - ybar, 1e-9))
-        ridge = 1e-6 * np.eye(A.shape[1])
-        for _ in range(15):
-            eta = np.clip(A @ beta, -30, 30)
-            p = 1 / (1 + np.exp(-eta))
-            g = A.T @ (w * (y - p)) - 1e-6 * beta
-            sw = np.sqrt(w * p * (1 - p))
-            As = A * sw[:, None]
-            step = np.linalg.solve(As.T @ As + ridge, g)
-            beta += step
-            if np.max(np.abs(step)) < 1e-6:
-                break
+        beta, _ = newton_logistic(A, y, w)
         eta = np.clip(A @ beta, -30, 30)
         return float(np.sum(w * (y * eta - np.logaddexp(0, eta))))
 
@@ -206,12 +228,13 @@ def hill_climb(score: BICScore, d: int, allowed: np.ndarray, required: np.ndarra
     adj = required.copy()
     parents = [frozenset(np.flatnonzero(adj[:, j]).tolist()) for j in range(d)]
     cur = [score.local(j, parents[j]) for j in range(d)]
-    tiebreak = rng.uniform(0, 1e-9, size=(3, d, d))  # seeded order among equal-score moves
+    tiebreak = rng.uniform(0, TIEBREAK, size=(3, d, d))  # seeded order among equal-score moves
     best_total, best_adj = sum(cur), adj.copy()
     tabu: list[frozenset] = []
     stale = 0
     for _ in range(max_moves):
-        best, move = -np.inf, None
+        # candidate moves: (score change, i, j, new adj[i, j], new adj[j, i])
+        moves: list[tuple[float, int, int, bool, bool]] = []
         for i in range(d):
             for j in range(d):
                 if i == j:
@@ -221,8 +244,7 @@ def hill_climb(score: BICScore, d: int, allowed: np.ndarray, required: np.ndarra
                 if adj[i, j]:
                     if not required[i, j]:  # delete
                         delta = score.local(j, parents[j] - {i}) - cur[j] + tiebreak[1, i, j]
-                        if delta > best:
-                            best, move = delta, ("del", i, j)
+                        moves.append((delta, i, j, False, False))
                     if allowed[j, i] and not required[i, j]:  # reverse
                         adj[i, j] = False
                         ok = not _reaches(adj, i, j)
@@ -230,22 +252,13 @@ def hill_climb(score: BICScore, d: int, allowed: np.ndarray, required: np.ndarra
                         if ok:
                             delta = (score.local(j, parents[j] - {i}) - cur[j]
                                      + score.local(i, parents[i] | {j}) - cur[i] + tiebreak[2, i, j])
-                            if delta > best:
-                                best, move = delta, ("rev", i, j)
+                            moves.append((delta, i, j, False, True))
                 elif allowed[i, j] and not adj[j, i] and not _reaches(adj, j, i):  # add
                     delta = score.local(j, parents[j] | {i}) - cur[j] + tiebreak[0, i, j]
-                    if delta > best:
-                        best, move = delta, ("add", i, j)
-        if move is None:
+                    moves.append((delta, i, j, True, False))
+        if not moves:
             break
-        kind, i, j = move
-        if kind == "add":
-            adj[i, j] = True
-        elif kind == "del":
-            adj[i, j] = False
-        else:
-            adj[i, j] = False
-            adj[j, i] = True
+        _, i, j, adj[i, j], adj[j, i] = max(moves, key=lambda m: m[0])  # the first of equal bests
         for k in (i, j):
             parents[k] = frozenset(np.flatnonzero(adj[:, k]).tolist())
             cur[k] = score.local(k, parents[k])
@@ -269,8 +282,7 @@ def _allowed(names: list[str], c: Constraints) -> tuple[np.ndarray, np.ndarray]:
     for s, t in c.required:
         if s in idx and t in idx:
             required[idx[s], idx[t]] = True
-            allowed[idx[t], idx[s]] = False
-    return allowed, required
+    return allowed & ~required.T, required
 
 
 def edge_weights(score: BICScore, adj: np.ndarray) -> np.ndarray:
@@ -364,7 +376,7 @@ def majority_graph(names: list[str], stability: dict[tuple[str, str], float], co
     for (s, t), f in stability.items():
         key = frozenset((s, t))
         both = f + stability.get((t, s), 0.0)
-        if both >= min_frequency and (key not in pairs or f > stability.get(pairs[key], 0.0)):
+        if both >= min_frequency and (key not in pairs or f > stability[pairs[key]]):
             pairs[key] = (s, t)
     chosen = {e: stability.get(e, 0.0) for e in pairs.values()}
     for e in required:

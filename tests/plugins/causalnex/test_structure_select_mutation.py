@@ -161,3 +161,127 @@ def test_required_edges_are_fixed_and_their_reverse_forbidden():
     assert required.tolist() == [[False, False, True], [False, False, False], [False, False, False]]
     assert not allowed[2, 0]  # c -> a would reverse a required edge
     assert allowed[0, 1] and allowed[1, 0] and not allowed[2, 1]  # c causes nothing (tabu parent)
+
+
+# Newton's method of the logistic score, at its documented settings: start at the intercept-only
+# maximum (mean held in [1e-9, 1 - 1e-9]), ridge 1e-6, stop after a step below 1e-6, at most 15 steps.
+
+def _logit_data(seed: int, n: int = 40):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-2 * x))).astype(float)
+    w = rng.integers(1, 4, n).astype(float)
+    return np.column_stack([np.ones(n), x]), y, w
+
+
+def test_newton_starts_at_the_intercept_only_maximum_with_the_mean_floored_at_1e9():
+    from whyrec_causalnex.structure_select import newton_logistic
+
+    A, y, w = _logit_data(1)
+    beta, steps = newton_logistic(A, y, w, max_iter=0)
+    ybar = np.sum(w * y) / np.sum(w)
+    assert steps == 0 and 0.2 < ybar < 0.8
+    np.testing.assert_allclose(beta, [np.log(ybar / (1 - ybar)), 0.0], rtol=1e-12)
+    ones, _ = newton_logistic(A, np.ones(len(y)), w, max_iter=0)
+    zeros, _ = newton_logistic(A, np.zeros(len(y)), w, max_iter=0)
+    assert ones[0] == pytest.approx(np.log(1e9), rel=1e-12) and zeros[0] == pytest.approx(-np.log(1e9), rel=1e-12)
+
+
+def test_one_newton_step_of_the_ridge_penalised_loglik_by_hand():
+    """beta_1 = beta_0 + (A'WA + 1e-6 I)^-1 (A'w(y - p) - 1e-6 beta_0), W = w p (1 - p)."""
+    from whyrec_causalnex.structure_select import newton_logistic
+
+    A, y, w = _logit_data(1)
+    b0, _ = newton_logistic(A, y, w, max_iter=0)
+    p = 1 / (1 + np.exp(-(A @ b0)))
+    H = A.T @ (A * (w * p * (1 - p))[:, None]) + 1e-6 * np.eye(2)
+    want = b0 + np.linalg.solve(H, A.T @ (w * (y - p)) - 1e-6 * b0)
+    b1, steps = newton_logistic(A, y, w, max_iter=1)
+    assert steps == 1
+    np.testing.assert_allclose(b1, want, rtol=1e-12)
+
+
+def test_newton_stops_after_the_first_step_below_1e6():
+    """Seed 28's steps are 1.3, 0.74, 0.39, 0.075, 2.2e-3, 1.9e-6, 1.3e-12: the sixth is above
+    1e-6 (below 2e-6), so the method takes the seventh and stops there."""
+    from whyrec_causalnex.structure_select import newton_logistic
+
+    A, y, w = _logit_data(28)
+    prev, _ = newton_logistic(A, y, w, max_iter=0)
+    sizes = []
+    for m in range(1, 9):
+        b, _ = newton_logistic(A, y, w, max_iter=m)
+        sizes.append(float(np.max(np.abs(b - prev))))
+        prev = b
+    first_small = next(i for i, s in enumerate(sizes) if s < 1e-6) + 1
+    assert first_small == 7 and 1e-6 <= sizes[5] < 2e-6
+    beta, steps = newton_logistic(A, y, w)
+    assert steps == 7
+    # the maximum: the penalised score is zero there
+    p = 1 / (1 + np.exp(-(A @ beta)))
+    np.testing.assert_allclose(A.T @ (w * (y - p)) - 1e-6 * beta, 0.0, atol=1e-9)
+
+
+def test_newton_takes_at_most_15_steps():
+    """Separable data: the ridge-penalised maximum is far out and no step gets below 1e-6."""
+    from whyrec_causalnex.structure_select import newton_logistic
+
+    x = np.linspace(-1, 1, 20)
+    A = np.column_stack([np.ones(20), x])
+    y = (x > 0).astype(float)
+    _, steps = newton_logistic(A, y, np.ones(20))
+    assert steps == 15
+    assert newton_logistic(A, y, np.ones(20), max_iter=16)[1] == 16  # the limit, not convergence, stopped it
+
+
+class _TableScore:
+    """A local score read from a table: {(variable, parents): score}, 0 when absent."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def local(self, j, parents):
+        return self.table.get((j, frozenset(parents)), 0.0)
+
+
+def test_tiebreak_orders_equal_moves_by_the_seeded_draws_and_never_beats_a_real_difference():
+    from whyrec_causalnex.structure_select import hill_climb
+
+    allowed = np.array([[False, True], [True, False]])
+    none = np.zeros((2, 2), dtype=bool)
+    # equal gains: the direction whose seeded draw is larger (uniform [0, 1e-9), rng([seed, 77]))
+    equal = _TableScore({(1, frozenset({0})): 1.0, (0, frozenset({1})): 1.0})
+    directions = set()
+    for seed in range(20):
+        t = np.random.default_rng([seed, 77]).uniform(0, 1e-9, size=(3, 2, 2))
+        want = (0, 1) if t[0, 0, 1] > t[0, 1, 0] else (1, 0)
+        adj = hill_climb(equal, 2, allowed, none, seed=seed, max_moves=1)
+        assert list(zip(*np.nonzero(adj))) == [want]
+        directions.add(want)
+    assert directions == {(0, 1), (1, 0)}
+    # a gain larger by 1.05e-9 (above the draws' range) wins whatever the draws
+    unequal = _TableScore({(1, frozenset({0})): 1.0 + 1.05e-9, (0, frozenset({1})): 1.0})
+    for seed in range(100):
+        adj = hill_climb(unequal, 2, allowed, none, seed=seed, max_moves=1)
+        assert list(zip(*np.nonzero(adj))) == [(0, 1)], seed
+
+
+def test_effective_sizes_count_users_and_items_separately():
+    rng = np.random.default_rng(4)
+    users = np.array([0, 1, 2, 0, 1, 2, 3, 4, 5, 6, 7, 8])  # 9 users
+    items = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])  # 4 items
+    X = rng.normal(size=(12, 2))
+    sc = BICScore(X, ["a", "b"], [], ["row", "row"], (users, items))
+    assert sc.n_eff == {"user": 9, "item": 4, "row": 12}
+    assert BICScore(X, ["a", "b"], [], ["row", "row"], None).n_eff == {"user": 12, "item": 12, "row": 12}
+
+
+def test_item_codes_without_rows_do_not_hide_an_item_variable():
+    """Item codes 0..5 with codes 1 and 4 unused (e.g. items filtered out): a column constant within
+    each item that has rows is still an item variable; one that varies within an item is not."""
+    items = np.array([0, 0, 2, 2, 3, 3, 5, 5])
+    users = np.arange(8)
+    x = np.array([1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0])
+    assert variable_levels(x[:, None], (users, items)) == ["item"]
+    x[7] = 4.5
+    assert variable_levels(x[:, None], (users, items)) == ["row"]
