@@ -269,7 +269,28 @@ def test_gformula_with_the_network_and_resamples_without_a_path():
         row = levels.iloc[lvl]
         np.testing.assert_allclose([row.effect_low, row.effect_high], np.quantile(b[:, lvl] - b[:, 0], q), atol=1e-12)
         np.testing.assert_allclose([row.p_do_low, row.p_do_high], np.quantile(b[has, lvl], q), atol=1e-12)
+        assert row.estimate_in_interval is (row.p_do_low - 1e-12 <= row.p_do <= row.p_do_high + 1e-12)
+    assert levels.estimate_in_interval.map(type).eq(bool).all()
     f = fx.set_index("feature").loc["x"]
     np.testing.assert_allclose([f.effect_low, f.effect_high], np.quantile(b.max(axis=1) - b.min(axis=1), q),
                                atol=1e-12)
     assert f.effect_low == 0.0 < f.effect_high  # half the resamples say "no effect"
+
+
+def test_gformula_on_a_categorical_feature_states_each_level_as_text():
+    """A categorical cause: each state stands for its level (do_value is the level's text, not a
+    number), and P(y | do(g = level)) is the g-formula's mean outcome at that level."""
+    rng = np.random.default_rng(3)
+    n = 300
+    g = rng.choice(["a", "b", "c"], n)
+    y = (rng.uniform(size=n) < np.select([g == "a", g == "b"], [0.2, 0.5], 0.8)).astype(float)
+    df = pd.DataFrame({"g": g, "label": y})
+    st = {"g": VariableStates("g", "levels", ["a", "b", "c"], values=["a", "b", "c"], counts=[1, 1, 1]),
+          "label": VariableStates("label", "values", ["0", "1"], values=[0.0, 1.0], counts=[1, 1])}
+    codes = pd.DataFrame({c: st[c].transform(df[c]) for c in df})
+    model = DoModel(df, {"g": "categorical", "label": "numeric"}, [("g", "label")], "label", 1.0, st, seed=0)
+    levels, _ = do_effects(None, ["g"], st, codes, baseline=0.5, model=model)
+    assert list(levels.do_value) == ["a", "b", "c"]
+    np.testing.assert_allclose(levels.p_do, [model.gf.mean_outcome({"g": v}) for v in "abc"], atol=1e-12)
+    # no confounder: close to P(y | g) (the outcome model is a fit, not a table of means)
+    np.testing.assert_allclose(levels.p_do, [y[g == v].mean() for v in "abc"], atol=0.01)
