@@ -294,3 +294,29 @@ def test_gformula_on_a_categorical_feature_states_each_level_as_text():
     np.testing.assert_allclose(levels.p_do, [model.gf.mean_outcome({"g": v}) for v in "abc"], atol=1e-12)
     # no confounder: close to P(y | g) (the outcome model is a fit, not a table of means)
     np.testing.assert_allclose(levels.p_do, [y[g == v].mean() for v in "abc"], atol=0.01)
+
+
+class _ShiftedResamples(DoModel):
+    """The real g-formula model, with the answers of every resample moved by a fixed amount per
+    level from the point answers (0.5 at each level): intervals that end exactly where the
+    containment check's 1e-12 slack starts or stops counting."""
+
+    SHIFT = np.array([1.5e-12, 1e-12, -1.5e-12, -1e-12])
+
+    def levels(self, var, gf=None):
+        return np.full(4, 0.5) if gf is None else 0.5 + self.SHIFT
+
+
+def test_estimate_in_interval_allows_1e12_of_rounding_inclusive():
+    df = _gf_data(200)
+    st = _gf_states(df)
+    st["x"] = VariableStates("x", "bins", ["q1", "q2", "q3", "q4"], edges=list(np.quantile(df.x, [0.25, 0.5, 0.75])),
+                             counts=[1, 1, 1, 1], support=[float(df.x.min()), float(df.x.max())])
+    codes = pd.DataFrame({c: st[c].transform(df[c]) for c in df})
+    model = _ShiftedResamples(df, KINDS, [("z", "x"), ("x", "label")], "label", 1.0, st, seed=0)
+    levels, _ = do_effects(None, ["x"], st, codes, baseline=0.5, n_boot=3, model=model)
+    assert (levels.p_do == 0.5).all()
+    np.testing.assert_array_equal(levels.p_do_low, 0.5 + _ShiftedResamples.SHIFT)
+    # 1.5e-12 above or below: outside; exactly 1e-12 above or below: inside (the slack is inclusive)
+    assert levels.estimate_in_interval.tolist() == [False, True, False, True]
+    assert (0.5 + 1e-12) - 1e-12 == 0.5 == (0.5 - 1e-12) + 1e-12  # the boundary is exact in floating point
