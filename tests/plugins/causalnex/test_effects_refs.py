@@ -320,3 +320,44 @@ def test_estimate_in_interval_allows_1e12_of_rounding_inclusive():
     # 1.5e-12 above or below: outside; exactly 1e-12 above or below: inside (the slack is inclusive)
     assert levels.estimate_in_interval.tolist() == [False, True, False, True]
     assert (0.5 + 1e-12) - 1e-12 == 0.5 == (0.5 - 1e-12) + 1e-12  # the boundary is exact in floating point
+
+
+class _FixedNetwork:
+    """The network interface do_effects reads (bn path), answering 0.5 at every level, and each
+    refitted resample 0.5 + SHIFT[level]: the boundary of the containment check. A stand-in for
+    the network's numbers only; the rule under test is do_effects' own."""
+
+    positive_state = 1
+
+    def __init__(self, states, shifted=False):
+        self.states, self.variables, self.shifted = states, list(states), shifted
+
+    def has_path(self, var):
+        return True
+
+    def ancestral(self):
+        return self
+
+    def copy_structure(self):
+        return _FixedNetwork(self.states, shifted=True)
+
+    def refit(self, sample):
+        return self
+
+    def query_outcome(self, observations):
+        return np.array([0.5, 0.5])
+
+    def do_outcome(self, do):
+        (_, lvl), = do.items()
+        p = 0.5 + (_ShiftedResamples.SHIFT[lvl] if self.shifted else 0.0)
+        return np.array([1 - p, p])
+
+
+def test_bn_estimate_in_interval_allows_1e12_of_rounding_inclusive():
+    st = {"x": VariableStates("x", "values", ["a", "b", "c", "d"], values=[0, 1, 2, 3], counts=[1, 1, 1, 1]),
+          "y": VariableStates("y", "values", ["0", "1"], values=[0, 1], counts=[1, 1])}
+    codes = pd.DataFrame({"x": [0, 1, 2, 3] * 5, "y": [0, 1] * 10})
+    levels, _ = do_effects(_FixedNetwork(st), ["x"], st, codes, baseline=0.5, n_boot=3)
+    assert (levels.p_do == 0.5).all()
+    np.testing.assert_array_equal(levels.p_do_low, 0.5 + _ShiftedResamples.SHIFT)
+    assert levels.estimate_in_interval.tolist() == [False, True, False, True]
