@@ -12,6 +12,9 @@ rounded ones); errors are non-200 answers or failed connections.
     .venv/bin/python bench/bench_serve.py --run RUN --only tree-shap --clients 8 --requests 10000
     .venv/bin/python bench/bench_serve.py --run RUN --ray --only tree-shap --clients 8   # Ray Serve, 2 replicas
 
+Server configurations (--configs, see CONFIGS): ``plain`` scores every candidate per request,
+``precompute`` ranks every user at start-up, ``warm`` also keeps every user's tree-shap answer.
+
 Writes bench/results/serve.json (serve-ray.json with --ray).
 """
 from __future__ import annotations
@@ -55,6 +58,17 @@ if os.environ.get("WHYREC_BENCH_LOCUST"):
     def _dump(environment, **kw):
         Path(_CFG["out"]).write_text(json.dumps({"latency_ms": _LAT, "errors": _ERR["n"], "first_error": _ERR["first"],
                                                  "end": time.time(), "done": _DONE}))
+
+    @events.test_start.add_listener
+    def _watch(environment, **kw):
+        import gevent
+
+        def stop_at_count() -> None:  # users stopping alone leave locust idle until its time bound
+            while len(_LAT) < _CFG["requests"]:
+                gevent.sleep(0.05)
+            environment.runner.quit()
+
+        gevent.spawn(stop_at_count)
 
     class RecommendUser(FastHttpUser):
         wait_time = constant(0)
@@ -109,13 +123,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run: Path, workers: int, cache: int, log: Path, ray: bool = False) -> tuple[subprocess.Popen, str]:
+# server configurations (`whyrec serve` options; Ray Serve takes the first two kinds)
+CONFIGS = {
+    "plain": ["--rankings", "0"],          # every request scores all the user's candidates, then explains
+    "rankings": [],                        # the default: a user's ranking kept after their first request
+    "precompute": ["--precompute"],        # every user ranked at start-up: a request only explains its top-k
+    "warm": ["--warm-request", "k={k}&explain=tree-shap&model=lightgbm"],  # the tree-shap answer kept for every user
+}
+
+
+def start_server(run: Path, workers: int, config: str, k: int, log: Path, ray: bool = False) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
-    cmd = ([str(EXE / "whyrec"), "serve-ray", str(run), "--replicas", str(workers), "--port", str(port)] if ray else
+    opts = [o.format(k=k) for o in CONFIGS[config]]
+    cmd = ([str(EXE / "whyrec"), "serve-ray", str(run), "--replicas", str(workers), "--port", str(port), *opts] if ray else
            [str(EXE / "whyrec"), "serve", str(run), "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--cache", str(cache), "--events", str(log.with_suffix(".jsonl"))])
+            "--workers", str(workers), "--events", str(log.with_suffix(".jsonl")), *opts])
     proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     t = time.time()
@@ -128,7 +152,7 @@ def start_server(run: Path, workers: int, cache: int, log: Path, ray: bool = Fal
         except httpx.HTTPError:
             ready = 0
         time.sleep(0.2)
-    print(f"server warm in {time.time() - t:.1f} s ({workers} worker(s), cache {cache})", flush=True)
+    print(f"server warm in {time.time() - t:.1f} s ({workers} worker(s), {config}: {' '.join(opts) or 'defaults'})", flush=True)
     return proc, url
 
 
@@ -164,7 +188,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=None, help="Only scenarios with this many clients.")
     ap.add_argument("--requests", type=int, default=None, help="Override the request count of the chosen scenarios.")
     ap.add_argument("--seconds", type=int, default=None, help="Override the time bound of the chosen scenarios.")
-    ap.add_argument("--cache", type=int, default=0, help="Also run the target row against a server with this answer cache.")
+    ap.add_argument("--configs", default="precompute,warm,plain",
+                    help=f"Server configurations, in order ({', '.join(CONFIGS)}); every scenario runs on the first, "
+                         "the tree-shap scenarios on the others.")
     ap.add_argument("--ray", action="store_true", help="Drive `whyrec serve-ray` (Ray Serve, --workers replicas) instead.")
     ap.add_argument("--tag", default="", help="Suffix of the results file (serve-TAG.json).")
     args = ap.parse_args()
@@ -177,15 +203,20 @@ def main() -> None:
     scen = [s for s in SCENARIOS if (args.only is None or s[1] == args.only) and (args.clients is None or s[2] == args.clients)]
     logdir = Path(tempfile.mkdtemp())
     rows = []
-    for cache in ([0] + ([args.cache] if args.cache else [])):
-        proc, url = start_server(run, args.workers, cache, logdir / f"serve-{cache}.log", ray=args.ray)
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    bad = [c for c in configs if c not in CONFIGS or (args.ray and c == "warm")]
+    if bad:
+        raise SystemExit(f"--configs: {bad[0]!r} is not one of {', '.join(CONFIGS)}" + (" (Ray Serve: not warm)" if args.ray else ""))
+    for n, config in enumerate(configs):
+        proc, url = start_server(run, args.workers, config, args.k, logdir / f"serve-{config}.log", ray=args.ray)
         try:
-            for model, method, clients, requests, seconds in (scen if cache == 0 else scen[:1]):
+            for model, method, clients, requests, seconds in (scen if n == 0 else [s for s in scen if s[1] == "tree-shap"]):
                 r = run_locust(url, model, method, clients, args.requests or requests, args.seconds or seconds, users, args.k)
-                r["answer_cache"] = cache
+                r["config"] = config
+                r["server_options"] = [o.format(k=args.k) for o in CONFIGS[config]]
                 r["server"] = "ray-serve" if args.ray else "whyrec serve"
                 rows.append(r)
-                print(f"{model:16} {method:22} clients {clients:3} cache {cache:6}: {r['requests']:6} requests, {r['errors']} errors, "
+                print(f"{model:16} {method:22} clients {clients:3} {config:10}: {r['requests']:6} requests, {r['errors']} errors, "
                       f"p50 {r['p50_ms']:7.1f} ms, p99 {r['p99_ms']:7.1f} ms, {r['throughput_rps']:6.1f} req/s", flush=True)
         finally:
             os.killpg(proc.pid, 15)

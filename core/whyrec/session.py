@@ -15,6 +15,7 @@ updated). Nothing heavy is imported at module level.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from typing import Any
 
 from .atomic import plain
@@ -39,6 +40,10 @@ class ExplainSession:
         self.live: LiveHistory | None = None
         # observe(model, method, seconds) after each explainer call: a server's metrics
         self.observe: Any = None
+        # each user's ranked candidates per model, kept while the user's live history is
+        # unchanged (``ranking_cache`` users, least recently used out; 0: never kept)
+        self.ranking_cache = 0
+        self._rankings: OrderedDict[tuple[str, Any], Ranking] = OrderedDict()
 
     # -- what the run holds -----------------------------------------------------------------
     @property
@@ -163,7 +168,7 @@ class ExplainSession:
         mname = self.model_name(model)
         m = self.model(mname)
         user = data.check_user(user)
-        recs = m.recommend(user, k, context=context or None)
+        recs = self.recommend(mname, user, k, context)
         expls = []
         for name, x in self.explainers(mname, methods):
             t = time.perf_counter()
@@ -193,6 +198,84 @@ class ExplainSession:
             priv = (self.run.manifest.get("settings") or {}).get("privacy") or {}
             add_text(res, data, lang, min_peers=int(priv.get("min_peers", MIN_PEERS)))
         return res
+
+    # -- rankings -------------------------------------------------------------------------------
+    def recommend(self, model: str, user: Any, k: int, context: dict | None = None) -> Any:
+        """``model.recommend(user, k, context)``, from the user's kept ranking when there is one
+        (equal to it row for row: the same scores in the same stable order). A ranking is kept
+        only for the user's own latest context (no explicit ``context``), for models that rank
+        with ``BaseModel.recommend``, and while the user's live history is unchanged."""
+        from .contracts import BaseModel
+
+        m = self.model(model)
+        if self.ranking_cache <= 0 or context or type(m).recommend is not BaseModel.recommend:
+            return m.recommend(user, k, context=context or None)
+        ranked = self._ranking(model, m, user)
+        if k < 1 or k > len(ranked.items):
+            raise DataError(f"k={k} but user {getattr(user, 'item', lambda: user)()!r} has {len(ranked.items)} candidate items; "
+                            f"use 1 <= k <= {len(ranked.items)}")
+        return ranked.top(k)
+
+    def rank_all(self, model: str | None = None, users: Any = None, chunk_rows: int = 200_000, progress: Any = None) -> int:
+        """Rank every candidate of ``users`` (default: all) for ``model`` in batches of about
+        ``chunk_rows`` pairs and keep the rankings (what a server may do at start-up so that no
+        request scores candidates). Returns how many users were ranked."""
+        import numpy as np
+        import pandas as pd
+
+        from .contracts import BaseModel
+
+        mname = self.model_name(model)
+        m = self.model(mname)
+        if self.ranking_cache <= 0 or type(m).recommend is not BaseModel.recommend:
+            return 0
+        data = self.data
+        todo = [u for u in (data.user_ids if users is None else users) if self._kept(mname, u) is None]
+        todo = todo[: self.ranking_cache]
+        done = 0
+        while done < len(todo):
+            batch, rows = [], 0
+            while done + len(batch) < len(todo) and (not batch or rows < chunk_rows):
+                u = todo[done + len(batch)]
+                pairs = data.user_pairs(u, data.candidates(u))
+                batch.append((u, pairs))
+                rows += len(pairs)
+            allp = pd.concat([p for _, p in batch], ignore_index=True) if len(batch) > 1 else batch[0][1]
+            scores = np.asarray(m.score(allp), dtype=float)
+            at = 0
+            for u, pairs in batch:
+                self._keep(mname, u, Ranking.of(u, pairs, scores[at: at + len(pairs)], data.context_names))
+                at += len(pairs)
+            done += len(batch)
+            if progress is not None:
+                progress(len(batch))
+        return done
+
+    def _version(self, user: Any) -> int:
+        return self.live.versions.get(user, 0) if self.live is not None else 0
+
+    def _kept(self, model: str, user: Any) -> "Ranking | None":
+        hit = self._rankings.get((model, user))
+        if hit is None or hit.version != self._version(user):
+            return None
+        self._rankings.move_to_end((model, user))
+        return hit
+
+    def _keep(self, model: str, user: Any, ranked: "Ranking") -> None:
+        ranked.version = self._version(user)
+        self._rankings[(model, user)] = ranked
+        self._rankings.move_to_end((model, user))
+        while len(self._rankings) > self.ranking_cache:
+            self._rankings.popitem(last=False)
+
+    def _ranking(self, model: str, m: Any, user: Any) -> "Ranking":
+        hit = self._kept(model, user)
+        if hit is None:
+            data = self.data
+            pairs = data.user_pairs(user, data.candidates(user))
+            hit = Ranking.of(user, pairs, m.score(pairs), data.context_names)
+            self._keep(model, user, hit)
+        return hit
 
     def why_above(self, user: Any, item_a: Any, item_b: Any, model: str | None = None, methods: tuple[str, ...] = (),
                   k: int = 10, context: dict | None = None) -> dict:
@@ -264,6 +347,36 @@ class ExplainSession:
             if hasattr(other, "into_top_k") and other.supports(m):
                 return other
         return None
+
+
+class Ranking:
+    """One user's candidates in ``BaseModel.recommend``'s order (score descending, stable),
+    with the context columns they were scored in."""
+
+    __slots__ = ("user", "items", "scores", "context", "attrs", "version")
+
+    def __init__(self, user: Any, items: Any, scores: Any, context: dict, attrs: dict) -> None:
+        self.user, self.items, self.scores, self.context, self.attrs = user, items, scores, context, attrs
+        self.version = 0
+
+    @classmethod
+    def of(cls, user: Any, pairs: Any, scores: Any, context_names: list[str]) -> "Ranking":
+        import numpy as np
+
+        scores = np.asarray(scores)
+        order = np.argsort(-scores, kind="stable")
+        return cls(user, pairs[ITEM].to_numpy()[order], scores[order],
+                   {c: pairs[c].to_numpy()[order] for c in context_names}, dict(pairs.attrs.get("context", {})))
+
+    def top(self, k: int) -> Any:
+        import numpy as np
+        import pandas as pd
+
+        out = pd.DataFrame({USER: self.user, ITEM: self.items[:k], "score": self.scores[:k], "rank": np.arange(1, k + 1)})
+        for c, v in self.context.items():
+            out[c] = v[:k]
+        out.attrs["context"] = dict(self.attrs)
+        return out
 
 
 def explanation_rows(e: Any) -> list[dict]:
@@ -345,6 +458,7 @@ class LiveHistory:
         self.inner = data.featurizer
         self.seq = data.schema.of_kind("sequence")
         self.positives: dict[Any, list] = {}  # user -> new positive items, oldest first
+        self.versions: dict[Any, int] = {}  # user -> interactions folded in (what kept rankings check)
         self.count = 0
         ids = data.items.index
         # what a sequence feature holds for an item (docs/datasets.md): its id when ids are
@@ -410,6 +524,7 @@ class LiveHistory:
             latest = data._latest_context()
             for c, v in ctx.items():
                 latest.loc[user, c] = v
+        self.versions[user] = self.versions.get(user, 0) + 1
         self.count += 1
         return row
 

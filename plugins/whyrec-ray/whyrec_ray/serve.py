@@ -25,7 +25,7 @@ READ = {"/recommend": {"user", "k", "explain", "model"}, "/why-above": {"user", 
 class Explanations:
     """One replica: the run loaded once; requests answered one at a time (explainers keep caches)."""
 
-    def __init__(self, run_dir: str) -> None:
+    def __init__(self, run_dir: str, rankings: int = 10_000, precompute: bool = False) -> None:
         from whyrec.rundir import Run
         from whyrec.errors import RunDirError
         from whyrec.session import ExplainSession
@@ -34,7 +34,10 @@ class Explanations:
         if run.status != "complete":
             raise RunDirError(f"{run.path}: the run is {run.status!r}, not complete; serve a complete run")
         self.session = ExplainSession(run)
-        self.session.warm()
+        self.session.ranking_cache = rankings  # as `whyrec serve --rankings`: each user's ranked candidates kept
+        for name in self.session.warm():
+            if precompute:  # as `whyrec serve --precompute`
+                self.session.rank_all(name)
         self.lock = threading.Lock()
 
     def answer(self, path: str, q: dict) -> tuple[int, Any]:
@@ -70,7 +73,7 @@ class Explanations:
                         headers={"x-whyrec-pid": str(os.getpid())})
 
 
-def deployment(run_dir: str, replicas: int = 2, cpus: float = 0.5) -> Any:
+def deployment(run_dir: str, replicas: int = 2, cpus: float = 0.5, rankings: int = 10_000, precompute: bool = False) -> Any:
     """The bound Ray Serve application: ``serve.run(deployment(run), route_prefix="/")``."""
     return serve.deployment(Explanations, name="whyrec-explanations", num_replicas=replicas,
-                            ray_actor_options={"num_cpus": cpus}).bind(str(run_dir))
+                            ray_actor_options={"num_cpus": cpus}).bind(str(run_dir), rankings, precompute)

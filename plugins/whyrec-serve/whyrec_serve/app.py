@@ -13,9 +13,11 @@ import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
@@ -23,7 +25,7 @@ from whyrec.atomic import plain, to_json
 from whyrec.errors import DataError, WhyrecError
 
 from .metrics import Metrics
-from .state import ServeState
+from .state import RANKINGS, ServeState
 
 MAX_BODY = 64 * 1024  # bytes of a request body (an event is a few hundred)
 MAX_QUERY = 8 * 1024  # bytes of a query string
@@ -123,18 +125,23 @@ class _TooLarge(Exception):
 
 
 def create_app(run_dir: str | Path, events: str | Path | None = None, *, max_body: int = MAX_BODY,
-               background_warm: bool = True, cache_size: int = 0) -> FastAPI:
+               background_warm: bool = True, cache_size: int = 0, rankings: int = RANKINGS,
+               precompute: bool = False, warm_request: str | None = None) -> FastAPI:
     """The app for one run. The run is opened and checked now (an incomplete run raises
     RunDirError); its data, models and explainers load at start-up, in the background while
     /healthz already answers (/readyz says when it is ready)."""
     metrics = Metrics()
     events_given = events
-    holder: dict[str, Any] = {"state": ServeState(run_dir, events, cache_size)}
+    warm_query = parse_warm_request(warm_request) if warm_request else None
+    precompute = precompute or warm_query is not None
+    holder: dict[str, Any] = {"state": ServeState(run_dir, events, cache_size, rankings, precompute)}
     reload_lock = threading.Lock()
 
     def warm(state: ServeState) -> None:
-        state.session.observe = metrics.observe_explainer
-        state.warm()
+        def observed() -> None:  # start-up answers are not requests: the metrics count from here on
+            state.session.observe = metrics.observe_explainer
+
+        state.warm(prefill=(lambda: (prefill(state, warm_query), observed())) if warm_query else observed)
 
     def swap(run: str | Path | None = None) -> ServeState:
         """Build and warm the new state beside the old one, then replace it: requests keep
@@ -142,7 +149,7 @@ def create_app(run_dir: str | Path, events: str | Path | None = None, *, max_bod
         with reload_lock:
             old = holder["state"]
             try:
-                new = ServeState(run or old.run.path, events_given, cache_size)
+                new = ServeState(run or old.run.path, events_given, cache_size, rankings, precompute)
                 warm(new)
             except Exception:
                 metrics.reloads.labels("failed").inc()
@@ -205,7 +212,7 @@ def create_app(run_dir: str | Path, events: str | Path | None = None, *, max_bod
     @app.get("/recommend", summary="Top-k recommendations for a user with their explanations",
              responses={200: {"description": "The JSON of `whyrec explain --format json` (docs/contracts.md)"},
                         404: {"description": "unknown user"}, 422: {"description": "bad k, model, explainer or context"}})
-    def recommend(request: Request,
+    async def recommend(request: Request,
                   user: str = Query(..., max_length=200, description="User id"),
                   k: int = Query(10, description="How many recommendations (1 .. the user's candidate count)"),
                   explain: str | None = Query(None, max_length=2000, description="Comma-separated explainers (default: the run's that support the model)"),
@@ -213,14 +220,23 @@ def create_app(run_dir: str | Path, events: str | Path | None = None, *, max_bod
                   lang: Literal["en", "zh"] | None = Query(None, description="Add sentences a person reads (`text`, docs/sentences.md)")) -> Response:
         """Further query parameters state the request's context when the dataset has context
         features (e.g. `&device=ios`); default: the user's latest logged context."""
-        state = ready_state()
-        with state.lock:
-            state.sync()
-            mname, methods, uid, ctx = _check(state, request, user, model, explain, {"user", "k", "explain", "model", "lang"})
-            _check_k(state, uid, k)
-            body = state.answer(("recommend", mname, methods, k, lang, tuple(sorted(ctx.items()))), uid, lambda: to_json(
-                state.session.explain(uid, k, model=mname, methods=methods, context=ctx, lang=lang), indent=None, fallback=str))
-        return Response(body, media_type="application/json")
+        state = holder["state"]
+        # a kept answer is returned from the event loop (no thread hand-off); anything to compute
+        # (or a lock held by a computing request) goes to the thread pool
+        if state.cache_size > 0 and state.ready.is_set() and not state.error and state.lock.acquire(blocking=False):
+            try:
+                body = recommend_answer(state, request.query_params, user, k, explain, model, lang, kept_only=True)
+            finally:
+                state.lock.release()
+            if body is not None:
+                return Response(body, media_type="application/json")
+
+        def compute() -> str:
+            state = ready_state()
+            with state.lock:
+                return recommend_answer(state, request.query_params, user, k, explain, model, lang)
+
+        return Response(await run_in_threadpool(compute), media_type="application/json")
 
     @app.get("/why-above", summary="Why item A scores above item B for a user",
              responses={200: {"description": "The JSON of `whyrec explain --why-above A B --format json`"},
@@ -234,7 +250,8 @@ def create_app(run_dir: str | Path, events: str | Path | None = None, *, max_bod
         state = ready_state()
         with state.lock:
             state.sync()
-            mname, methods, uid, ctx = _check(state, request, user, model, explain, {"user", "a", "b", "k", "explain", "model"})
+            mname, methods, uid, ctx = _check(state, request.query_params, user, model, explain,
+                                              {"user", "a", "b", "k", "explain", "model"})
             data = state.session.data
             data.check_item(a, "A"), data.check_item(b, "B")
             out = state.session.why_above(uid, a, b, model=mname, methods=methods, k=k, context=ctx)
@@ -283,7 +300,70 @@ def create_app(run_dir: str | Path, events: str | Path | None = None, *, max_bod
     return app
 
 
-def _check(state: ServeState, request: Request, user: str, model: str | None, explain: str | None,
+RECOMMEND_PARAMS = ("user", "k", "explain", "model", "lang")
+
+
+def recommend_answer(state: ServeState, query: Mapping[str, str], user: str, k: int, explain: str | None,
+                     model: str | None, lang: str | None, kept_only: bool = False) -> str | None:
+    """The body of GET /recommend, checked, from the answer cache where one is kept: the
+    endpoint and the start-up prefill (``--warm-request``) answer through this one path.
+    ``kept_only``: None rather than compute one. Call it under ``state.lock``."""
+    state.sync()
+    mname, methods, uid, ctx = _check(state, query, user, model, explain, set(RECOMMEND_PARAMS))
+    _check_k(state, uid, k)
+    key = ("recommend", mname, methods, k, lang, tuple(sorted(ctx.items())))
+    if kept_only:
+        return state.kept(key, uid)
+    return state.answer(key, uid, lambda: to_json(
+        state.session.explain(uid, k, model=mname, methods=methods, context=ctx, lang=lang), indent=None, fallback=str))
+
+
+def parse_warm_request(text: str) -> dict[str, str]:
+    """``--warm-request "k=10&explain=tree-shap&model=lightgbm"``: the /recommend query (without
+    ``user``) whose answer is computed for every user at start-up. DataError naming the
+    parameter; the run-specific checks (model, explainers, context) happen at start-up."""
+    from urllib.parse import parse_qsl
+
+    try:
+        pairs = parse_qsl(text.lstrip("?"), keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise DataError(f"--warm-request {text!r}: not a query string; write it as k=10&explain=tree-shap&model=NAME") from None
+    query = dict(pairs)
+    if len(query) != len(pairs):
+        raise DataError(f"--warm-request {text!r}: a parameter is given twice")
+    if "user" in query:
+        raise DataError("--warm-request: leave out 'user'; the request is answered for every user of the run")
+    k = query.get("k", "10")
+    if not k.isdigit() or int(k) < 1:
+        raise DataError(f"--warm-request: k={k!r}; give a whole number >= 1")
+    query["k"] = k
+    if query.get("lang") not in (None, "en", "zh"):
+        raise DataError(f"--warm-request: lang={query['lang']!r}; use en or zh")
+    return query
+
+
+def prefill(state: ServeState, query: dict[str, str]) -> int:
+    """Answer ``query`` (``parse_warm_request``) for every user into the answer cache, which is
+    grown to hold them; a user whose candidates are fewer than k is skipped. Returns how many
+    answers were kept. The first other refusal (an unknown model or explainer) stops start-up."""
+    users = state.session.data.user_ids
+    state.cache_size = max(state.cache_size, len(users))
+    n = 0
+    for u in users:
+        try:
+            with state.lock:
+                recommend_answer(state, query, str(plain(u)), int(query["k"]), query.get("explain"), query.get("model"),
+                                 query.get("lang"))
+            n += 1
+        except ApiError as exc:
+            if exc.extra.get("valid", {}) and isinstance(exc.extra["valid"], dict) and "max" in exc.extra["valid"]:
+                continue  # this user has fewer than k candidates
+            raise DataError(f"--warm-request: {exc.message}") from None
+    state.prefilled = n
+    return n
+
+
+def _check(state: ServeState, query: Mapping[str, str], user: str, model: str | None, explain: str | None,
            known: set[str]) -> tuple[str, tuple[str, ...], Any, dict]:
     """Model, methods, user and context of a request, checked; ApiError naming the valid ones."""
     session = state.session
@@ -309,7 +389,7 @@ def _check(state: ServeState, request: Request, user: str, model: str | None, ex
     except DataError as exc:
         raise ApiError(404, f"{exc}; this run's models have no cold-start answer for a user they were not trained on",
                        user=user) from None
-    extra = {k: v for k, v in request.query_params.items() if k not in known}
+    extra = {k: v for k, v in query.items() if k not in known}
     names_ctx = data.context_names
     unknown = [k for k in extra if k not in names_ctx]
     if unknown:
@@ -348,4 +428,7 @@ def app_from_env() -> FastAPI:
     """The app for uvicorn's ``--workers`` (an import string): the run and log from the
     environment the ``serve`` command sets."""
     return create_app(os.environ["WHYREC_SERVE_RUN"], os.environ.get("WHYREC_SERVE_EVENTS") or None,
-                      cache_size=int(os.environ.get("WHYREC_SERVE_CACHE") or 0))
+                      cache_size=int(os.environ.get("WHYREC_SERVE_CACHE") or 0),
+                      warm_request=os.environ.get("WHYREC_SERVE_WARM_REQUEST") or None,
+                      rankings=int(os.environ.get("WHYREC_SERVE_RANKINGS") or RANKINGS),
+                      precompute=os.environ.get("WHYREC_SERVE_PRECOMPUTE") == "1")

@@ -25,6 +25,7 @@ from whyrec.rundir import Run
 from . import eventlog
 
 EVENTS_FILE = Path("plugins") / "whyrec-serve" / "events.jsonl"
+RANKINGS = 10_000  # (model, user) rankings kept by default: ~25 KB each for 1,600 candidates
 
 
 def open_complete_run(run_dir: str | Path) -> Run:
@@ -42,12 +43,19 @@ def open_complete_run(run_dir: str | Path) -> Run:
 class ServeState:
     """A warm run behind the API (see the module docstring)."""
 
-    def __init__(self, run_dir: str | Path, events: str | Path | None = None, cache_size: int = 0) -> None:
+    def __init__(self, run_dir: str | Path, events: str | Path | None = None, cache_size: int = 0,
+                 rankings: int = RANKINGS, precompute: bool = False) -> None:
         from whyrec.session import ExplainSession
 
         self.run = open_complete_run(run_dir)
         self.events_path = Path(events) if events else self.run.path / EVENTS_FILE
         self.session = ExplainSession(self.run)
+        # ranked candidates kept per (model, user) while the user's history is unchanged; with
+        # ``precompute`` every user's are ranked at start-up, in batches (no request scores candidates)
+        self.session.ranking_cache = int(rankings)
+        self.precompute = bool(precompute)
+        self.ranked_at_start = 0
+        self.prefilled = 0  # answers computed at start-up (--warm-request)
         self.lock = threading.RLock()
         self.ready = threading.Event()
         self.error: str | None = None
@@ -60,12 +68,12 @@ class ServeState:
         # answers by request, while the user's history is unchanged (an event moves its version)
         self.cache_size = int(cache_size)
         self.answers: OrderedDict[tuple, str] = OrderedDict()
-        self.versions: dict[Any, int] = {}
         self.hits = self.misses = 0
 
     # -- start-up ---------------------------------------------------------------------------
-    def warm(self) -> None:
-        """Load everything once and replay the event log; sets ``ready`` (or ``error``)."""
+    def warm(self, prefill: Any = None) -> None:
+        """Load everything once, replay the event log, rank every user's candidates when asked
+        (``precompute``) and call ``prefill()``; then sets ``ready`` (or ``error``)."""
         t = time.perf_counter()
         try:
             with self.lock:
@@ -76,6 +84,14 @@ class ServeState:
                 for name in self.methods:  # each model's answer path once, so the first request is warm too
                     self._prime(name)
                 self.sync()
+                if self.precompute:
+                    self.ranked_at_start = sum(self.session.rank_all(name) for name in self.methods)
+            if prefill is not None:  # outside the lock: it takes it per answer
+                prefill()
+            import gc
+
+            gc.collect()
+            gc.freeze()  # what start-up built is kept for good: full collections no longer walk it (pauses)
         except Exception as exc:  # noqa: BLE001  (reported by /readyz, and by the command that waits for it)
             self.error = f"{type(exc).__name__}: {exc}"
             raise
@@ -114,7 +130,6 @@ class ServeState:
                 self.skipped += 1  # another run's user or item (a swapped run), or a hand-edited line
                 continue
             live.add(row)
-            self.versions[row["user"]] = self.versions.get(row["user"], 0) + 1
             if eid:
                 self.applied.add(eid)
             n += 1
@@ -131,16 +146,26 @@ class ServeState:
         self.sync()  # reads its own line back (and any other worker's before it), applies each once
         if ev["event_id"] not in self.applied:  # pragma: no cover - the line was just written
             live.add(row)
-            self.versions[row["user"]] = self.versions.get(row["user"], 0) + 1
             self.applied.add(ev["event_id"])
         return ev
+
+    def _answer_key(self, key: tuple, user: Any) -> tuple:
+        return (user, self.session.live.versions.get(user, 0) if self.session.live else 0) + key
+
+    def kept(self, key: tuple, user: Any) -> str | None:
+        """The kept answer of ``answer(key, user, ...)``, or None (counted as a hit only when found)."""
+        hit = self.answers.get(self._answer_key(key, user)) if self.cache_size > 0 else None
+        if hit is not None:
+            self.answers.move_to_end(self._answer_key(key, user))
+            self.hits += 1
+        return hit
 
     def answer(self, key: tuple, user: Any, build: Any) -> str:
         """``build()`` (a JSON string), or the same answer kept from an earlier identical request
         while the user's history has not changed since (``cache_size`` answers, least recently used out)."""
         if self.cache_size <= 0:
             return build()
-        key = (user, self.versions.get(user, 0)) + key
+        key = self._answer_key(key, user)
         hit = self.answers.get(key)
         if hit is not None:
             self.answers.move_to_end(key)
@@ -157,4 +182,7 @@ class ServeState:
         return {"run": str(self.run.path), "pipeline": self.run.pipeline, "models": self.methods,
                 "events_log": str(self.events_path), "events_applied": len(self.applied), "events_skipped": self.skipped,
                 "sequence_updates": bool(live and live.updates_sequence), "warm_seconds": self.warm_seconds,
-                "answer_cache": {"size": self.cache_size, "hits": self.hits, "misses": self.misses}}
+                "answer_cache": {"size": self.cache_size, "hits": self.hits, "misses": self.misses},
+                "rankings": {"size": self.session.ranking_cache, "kept": len(self.session._rankings),
+                             "ranked_at_start": self.ranked_at_start},
+                "prefilled_answers": self.prefilled}
