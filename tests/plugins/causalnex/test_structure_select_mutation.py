@@ -285,3 +285,18 @@ def test_item_codes_without_rows_do_not_hide_an_item_variable():
     assert variable_levels(x[:, None], (users, items)) == ["item"]
     x[7] = 4.5
     assert variable_levels(x[:, None], (users, items)) == ["row"]
+
+
+def test_majority_graph_orients_by_the_majority_and_keeps_the_first_on_a_tie():
+    from whyrec_causalnex.structure import Constraints
+    from whyrec_causalnex.structure_select import majority_graph
+
+    none = Constraints()
+    # joined in 0.3 + 0.4 = 0.7 of the resamples: kept, oriented as most resamples (b -> a)
+    assert majority_graph(["a", "b"], {("a", "b"): 0.3, ("b", "a"): 0.4}, none, 0.5) == {("b", "a"): 0.4}
+    assert majority_graph(["a", "b"], {("b", "a"): 0.4, ("a", "b"): 0.3}, none, 0.5) == {("b", "a"): 0.4}
+    # joined in 0.4 only: dropped
+    assert majority_graph(["a", "b"], {("a", "b"): 0.2, ("b", "a"): 0.2}, none, 0.5) == {}
+    # an exact tie: the orientation that comes first in the stability table stays (deterministic)
+    assert majority_graph(["a", "b"], {("a", "b"): 0.3, ("b", "a"): 0.3}, none, 0.5) == {("a", "b"): 0.3}
+    assert majority_graph(["a", "b"], {("b", "a"): 0.3, ("a", "b"): 0.3}, none, 0.5) == {("b", "a"): 0.3}
