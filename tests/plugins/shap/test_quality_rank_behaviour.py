@@ -57,3 +57,54 @@ def test_smallest_change_searches_the_12_best_single_changes_by_default():
     # out of reach (the 3 best changes give 39): not found, with the best single change
     low = smallest_change(_Linear(14), x_a, donors, feats, threshold=41.5, max_changes=3)
     assert low["found"] is False and low["searched_features"] == 12 and low["best_score"] == 14.0
+
+
+def test_five_random_orders_by_default(lgb_model, toy_data, tree_explanation):
+    q = explanation_quality(lgb_model, toy_data, tree_explanation, n_pairs=3, rerun_seeds=0, sanity=False)
+    assert q.summary["random_orders"] == 5
+
+
+def test_field_units_of_a_field_level_explanation_ignore_the_finer_groups():
+    """A field-level explanation (columns user, item) of a schema whose features also have finer
+    groups: each unit is a field and holds every feature of it."""
+    from whyrec import Explanation, Feature, FeatureSchema
+
+    from whyrec_shap.quality import explanation_units
+
+    schema = FeatureSchema([Feature("age", "user", group="demo"), Feature("gender", "user", group="demo"),
+                            Feature("price", "item", group="cost"), Feature("genre", "item")])
+
+    class _Model:
+        feature_names = ["age", "gender", "price", "genre"]
+
+    e = Explanation(method="field", model="m", pairs=pd.DataFrame({"user": [1], "item": [2]}), schema=schema,
+                    field_attributions=pd.DataFrame({"user": [0.5], "item": [-0.25]}))
+    table, units = explanation_units(e, _Model())
+    assert units == {"user": ["age", "gender"], "item": ["price", "genre"]}
+    # columns named <field>:<group>: the finer groups are the units
+    e2 = Explanation(method="group", model="m", pairs=e.pairs, schema=schema,
+                     field_attributions=pd.DataFrame({"user:demo": [0.5], "item:cost": [0.1], "item": [0.2]}))
+    assert explanation_units(e2, _Model())[1] == {"user:demo": ["age", "gender"], "item:cost": ["price"],
+                                                   "item": ["genre"]}
+
+
+class _LabelRecorder:
+    """A model that keeps the labels it was fitted on (to see what retraining gave it)."""
+
+    def __init__(self, **params):
+        self.params = params
+
+    def fit(self, data):
+        self.labels = data.train["label"].to_numpy().copy()
+        return {}
+
+
+def test_retraining_on_shuffled_labels_uses_seed_0_by_default(toy_data):
+    from whyrec_shap.quality import retrain_on_shuffled_labels
+
+    model = _LabelRecorder(depth=2)
+    clone = retrain_on_shuffled_labels(model, toy_data)
+    want = np.random.default_rng(0).permutation(toy_data.train["label"].to_numpy())
+    np.testing.assert_array_equal(clone.labels, want)
+    assert clone.params == {"depth": 2} and clone is not model
+    assert not np.array_equal(want, np.random.default_rng(1).permutation(toy_data.train["label"].to_numpy()))
