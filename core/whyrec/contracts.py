@@ -81,6 +81,32 @@ class TorchNetwork(Protocol):
     def save(self, directory: Path) -> None: ...
 
 
+STRUCTURED_NETWORK = "structured-network"
+
+
+@runtime_checkable
+class StructuredNetwork(Protocol):
+    """The optional ``structured-network`` capability, on top of ``torch-network``: whole parts
+    of the network can be removed or shrunk (structured pruning and same-family students), so a
+    compressed copy is physically smaller and faster, not just sparser.
+
+    - ``torch_module().structured_units()``: ``{"layers": n, "heads": [heads of block 0, ...]}``;
+    - ``torch_module().without_units(layers=[...], heads={block: [head, ...]})``: a new module of
+      the same class without those blocks and heads (numbered as in this module), the other
+      weights copied; ``with_module`` turns it into a model, and the model's own ``save`` /
+      ``load`` keep the smaller shape (its config records it). Asking for more than exists, or
+      for no block or no head of a block left, is an error naming what exists;
+    - ``clone_architecture(**shape)``: a new, untrained model of the same class on the same
+      data and encoder with some constructor parameters changed (e.g. ``embedding_dim``,
+      ``layers``, ``heads``, ``hidden``): the student a compressor distils into.
+    """
+
+    capabilities: frozenset[str]
+
+    def torch_module(self) -> Any: ...
+    def clone_architecture(self, **shape: Any) -> "StructuredNetwork": ...
+
+
 @runtime_checkable
 class Explainer(Protocol):
     def supports(self, model: Model) -> bool: ...

@@ -1,7 +1,9 @@
 """whyrec-distill: distillation, pruning and quantisation of recommenders, with fidelity reports.
 
 Registers (lazily: nothing heavy is imported until a component is used)
-- compressors ``distill``, ``prune``, ``quantize``;
+- compressors ``distill``, ``prune``, ``quantize``, and for a model with the
+  ``structured-network`` capability ``prune-structured`` (whole blocks and heads) and
+  ``distill-network`` (a small student of the teacher's own family);
 - models ``mlp`` (small torch MLP student), ``tree-student`` (shallow LightGBM / single-tree
   surrogate), ``pruned-torch`` and ``quantized-torch`` (any model with the ``torch-network``
   capability, compressed), ``pruned-mlp`` and ``quantized-mlp`` (compressed MLP students);
@@ -48,6 +50,12 @@ def register_compressors(register):
              description="Knowledge distillation of any model into an MLP or tree student (score or ranking distillation).")
     register("prune", lazy("whyrec_distill.prune:Pruner"),
              description="Global magnitude pruning of a torch model's linear layers to a target sparsity, with fine-tuning.")
+    register("prune-structured", lazy("whyrec_distill.structured:StructuredPruner"),
+             description="Structured pruning of a structured-network model (e.g. transformer-seq): whole blocks and "
+                         "attention heads removed, least important first, then fine-tuned on the teacher (smaller and faster).")
+    register("distill-network", lazy("whyrec_distill.structured:NetworkDistiller"),
+             description="Listwise distillation into a small untrained model of the teacher's own family "
+                         "(a structured-network model's clone_architecture: fewer blocks, heads, dimensions).")
     register("quantize", lazy("whyrec_distill.quantize:Quantizer"),
              description="Dynamic int8 quantisation of a torch model's linear layers.")
 

@@ -30,7 +30,7 @@ def register_models(register):
     register("transformer-seq", lazy("whyrec_torch.transformer:TransformerSeqModel"),
              description="SASRec-style self-attention sequence recommender, several layers and heads, next-item + "
                          "candidate objectives (size = small on CPU, large = 10M+ parameters on a GPU)",
-             provides=["differentiable", "attention", "attention-layers", "sequence", "torch-network"])
+             provides=["differentiable", "attention", "attention-layers", "sequence", "torch-network", "structured-network"])
 
 
 @whyrec.hookimpl

@@ -2,7 +2,9 @@
 
 Same inputs, training loop, scoring, saving and explainers as ``torch-attention`` (this class
 only swaps the network: ``TransformerNet``), plus the next-item objective and the per-layer
-attention that ``attention-rollout`` reads. Size comes from ``size``:
+attention that ``attention-rollout`` reads, and the ``structured-network`` capability (its
+network removes whole blocks and heads: ``TransformerNet.without_units``; ``clone_architecture``
+gives an untrained smaller model of the same family). Size comes from ``size``:
 - ``"small"``: 2 layers, 2 heads, 32 dimensions (tens of thousands of parameters with
   MovieLens' vocabulary): the CPU configuration for the demo and the tests;
 - ``"large"``: 4 layers, 8 heads, 512 dimensions (over 10M parameters): for a GPU;
@@ -34,7 +36,8 @@ class TransformerSeqModel(TorchAttentionModel):
     next-item objective; CUDA and bf16 autocast when present, CPU otherwise."""
 
     name = "transformer-seq"
-    capabilities = frozenset({"differentiable", "attention", "attention-layers", "sequence", "torch-network"})
+    capabilities = frozenset({"differentiable", "attention", "attention-layers", "sequence", "torch-network",
+                              "structured-network"})
     net_class = TransformerNet
     config_class = TransformerConfig
     structural = STRUCTURAL

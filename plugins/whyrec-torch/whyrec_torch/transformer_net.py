@@ -13,15 +13,26 @@ It offers the interface the torch plugin's explainers read, the same as ``Attent
 ``item_emb`` is called once per forward on all tokens, ``cat_emb`` and ``num_in`` once, the
 history mask is an argument, and ``forward_embedded`` runs from embeddings on. It also offers
 ``attention_maps``, the per-layer attention that attention rollout and flow combine.
+
+Structured pruning (the ``structured-network`` capability, ``whyrec.contracts.StructuredNetwork``):
+``structured_units()`` says how many blocks and heads per block there are, and
+``without_units(layers=..., heads=...)`` returns a new, physically smaller network without the
+given blocks and heads (their weight rows and columns cut out, the rest copied), so a pruned
+network is faster, not just sparser. The config records the heads kept per block
+(``layer_heads``) and the width of one head (``head_dim``), so a pruned network saves and loads
+like any other.
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from whyrec.errors import UnsupportedError
 
 from .network import HistoryNet
 
@@ -42,50 +53,79 @@ class TransformerConfig:
     ff_multiplier: int = 4
     hidden: tuple[int, ...] = (64,)
     dropout: float = 0.1
+    layer_heads: tuple[int, ...] | None = None  # heads kept per block (structured pruning); None: ``heads`` each
+    head_dim: int | None = None  # width of one head; None: embedding_dim // heads
+
+    def heads_per_layer(self) -> list[int]:
+        return list(self.layer_heads) if self.layer_heads is not None else [self.heads] * self.layers
+
+    def dim_head(self) -> int:
+        return int(self.head_dim) if self.head_dim is not None else self.embedding_dim // self.heads
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        d["layer_heads"] = None if self.layer_heads is None else list(self.layer_heads)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TransformerConfig":
         d = dict(d)
         d["hidden"] = tuple(d["hidden"])
+        if d.get("layer_heads") is not None:
+            d["layer_heads"] = tuple(int(h) for h in d["layer_heads"])
         return cls(**d)
 
 
 class SelfAttention(nn.Module):
     """Multi-head attention that also returns its weights [B, heads, T, T] (rollout reads them)."""
 
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, dropout: float, head_dim: int | None = None) -> None:
         super().__init__()
         self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.out = nn.Linear(dim, dim)
+        self.head_dim = dim // heads if head_dim is None else int(head_dim)
+        inner = heads * self.head_dim
+        self.qkv = nn.Linear(dim, 3 * inner)  # rows: [q heads | k heads | v heads], head_dim rows per head
+        self.out = nn.Linear(inner, dim)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor, uniform: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         B, T, D = x.shape
-        h = self.heads
-        q, k, v = self.qkv(x).view(B, T, 3, h, D // h).permute(2, 0, 3, 1, 4)  # each [B, h, T, d]
+        h, dh = self.heads, self.head_dim
+        q, k, v = self.qkv(x).view(B, T, 3, h, dh).permute(2, 0, 3, 1, 4)  # each [B, h, T, dh]
         allowed = allowed.unsqueeze(1)  # [B, 1, T, T]
         if uniform:  # the faithfulness baseline: an even average over what each token may see
             w = allowed.to(x.dtype).expand(B, h, T, T)
             w = w / w.sum(-1, keepdim=True).clamp_min(1.0)
         else:
-            logits = (q @ k.transpose(-1, -2)) / math.sqrt(D // h)
+            logits = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
             logits = logits.float().masked_fill(~allowed, -1e4)
             w = torch.softmax(logits, dim=-1).to(x.dtype) * allowed.to(x.dtype)
-        y = (self.drop(w) @ v).transpose(1, 2).reshape(B, T, D)
+        y = (self.drop(w) @ v).transpose(1, 2).reshape(B, T, h * dh)
         return self.out(y), w
+
+    def without_heads(self, drop: list[int]) -> "SelfAttention":
+        """A copy without the heads ``drop``: their q/k/v rows and output columns cut out, so the
+        kept heads compute exactly what they did (removing a head = masking it, Michel et al. 2019)."""
+        keep = [i for i in range(self.heads) if i not in set(drop)]
+        dim, dh = self.qkv.in_features, self.head_dim
+        new = SelfAttention(dim, len(keep), self.drop.p, dh).to(self.qkv.weight.device, self.qkv.weight.dtype)
+        inner = self.heads * dh
+        head_rows = torch.cat([torch.arange(i * dh, (i + 1) * dh) for i in keep])
+        rows = torch.cat([part * inner + head_rows for part in range(3)])
+        with torch.no_grad():
+            new.qkv.weight.copy_(self.qkv.weight[rows])
+            new.qkv.bias.copy_(self.qkv.bias[rows])
+            new.out.weight.copy_(self.out.weight[:, head_rows])
+            new.out.bias.copy_(self.out.bias)
+        return new
 
 
 class Block(nn.Module):
-    def __init__(self, dim: int, heads: int, ff: int, dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, ff: int, dropout: float, head_dim: int | None = None) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(dim)
-        self.attn = SelfAttention(dim, heads, dropout)
+        self.attn = SelfAttention(dim, heads, dropout, head_dim)
         self.ln2 = nn.LayerNorm(dim)
         self.ff = nn.Sequential(nn.Linear(dim, ff), nn.GELU(), nn.Linear(ff, dim))
         self.drop = nn.Dropout(dropout)
@@ -100,15 +140,18 @@ class Block(nn.Module):
 class TransformerNet(HistoryNet):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
-        if cfg.embedding_dim % cfg.heads:
+        if cfg.head_dim is None and cfg.embedding_dim % cfg.heads:
             raise ValueError(f"embedding_dim={cfg.embedding_dim} must be a multiple of heads={cfg.heads}")
+        per_layer = cfg.heads_per_layer()
+        if len(per_layer) != cfg.layers or min(per_layer, default=1) < 1:
+            raise ValueError(f"layer_heads={cfg.layer_heads} must give >= 1 head for each of the {cfg.layers} layers")
         self.cfg = cfg
         d = cfg.embedding_dim
         self.item_emb = nn.Embedding(cfg.item_vocab_size, d, padding_idx=0)
         self.cat_emb = nn.Embedding(max(cfg.cat_vocab_total, 1), d)
         self.num_in = nn.Identity()
         self.pos_emb = nn.Embedding(cfg.history_length + 1, d)  # 0: the candidate, 1..N: history positions
-        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.ff_multiplier * d, cfg.dropout) for _ in range(cfg.layers))
+        self.blocks = nn.ModuleList(Block(d, h, cfg.ff_multiplier * d, cfg.dropout, cfg.dim_head()) for h in per_layer)
         self.ln_out = nn.LayerNorm(d)
         width = 2 * d + d * cfg.n_categorical + cfg.n_numeric
         layers: list[nn.Module] = []
@@ -151,6 +194,47 @@ class TransformerNet(HistoryNet):
     def attention_maps(self, items: torch.Tensor, mask: torch.Tensor, uniform_attention: bool = False) -> list[torch.Tensor]:
         """Per layer, the attention weights [B, heads, 1+N, 1+N] (row = who attends)."""
         return self._encode(self.item_emb(items), mask, uniform_attention)[1]
+
+    # -- structured pruning (whyrec.contracts.StructuredNetwork) ---------------------------------
+    def structured_units(self) -> dict:
+        """{"layers": blocks, "heads": heads of each block}: what ``without_units`` can remove."""
+        return {"layers": len(self.blocks), "heads": [b.attn.heads for b in self.blocks]}
+
+    def without_units(self, layers: list[int] | tuple[int, ...] = (), heads: dict[int, list[int]] | None = None) -> "TransformerNet":
+        """A new, smaller network without the blocks ``layers`` and the heads ``heads``
+        ({block: [head, ...]}, numbered as in this network); the rest of the weights copied.
+        At least one block must stay, and at least one head in each block kept."""
+        units = self.structured_units()
+        n, per = units["layers"], units["heads"]
+        layers = sorted({int(i) for i in layers})
+        heads = {int(k): sorted({int(h) for h in v}) for k, v in (heads or {}).items() if len(v)}
+        bad = [i for i in [*layers, *heads] if not 0 <= i < n]
+        if bad:
+            raise UnsupportedError(f"transformer-seq: block(s) {bad} do not exist; this network has blocks 0..{n - 1}")
+        if len(layers) >= n:
+            raise UnsupportedError(f"transformer-seq: removing {len(layers)} of {n} blocks leaves none; keep at least one")
+        for i, hs in heads.items():
+            if i in layers:
+                continue
+            if any(not 0 <= h < per[i] for h in hs):
+                raise UnsupportedError(f"transformer-seq: block {i} has heads 0..{per[i] - 1}, not {hs}")
+            if len(hs) >= per[i]:
+                raise UnsupportedError(f"transformer-seq: removing heads {hs} leaves block {i} with none of its {per[i]}; "
+                                       "remove the block instead (layers) or keep a head")
+        kept = [i for i in range(n) if i not in layers]
+        cfg = TransformerConfig.from_dict({**self.cfg.to_dict(), "layers": len(kept), "head_dim": self.cfg.dim_head(),
+                                           "layer_heads": [per[i] - len(heads.get(i, [])) for i in kept]})
+        dev = self.item_emb.weight.device
+        new = TransformerNet(cfg).to(dev)
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith("blocks.")}
+        new.load_state_dict(state, strict=False)
+        for j, i in enumerate(kept):
+            block = copy.deepcopy(self.blocks[i])
+            if heads.get(i):
+                block.attn = self.blocks[i].attn.without_heads(heads[i])
+            new.blocks[j] = block
+        new.train(self.training)
+        return new
 
     # -- internals ---------------------------------------------------------------------------
     def allowed(self, mask: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,123 @@
+"""Listwise distillation of a torch-network model's module on a teacher's scores.
+
+Shared by ``prune-structured`` (fine-tuning the smaller network) and ``distill-network`` (a
+small student of the teacher's own family). Per training user, the teacher scores every
+unseen candidate (or ``per_user`` of them) plus the user's training pairs; the student's
+softmax over the user's rows learns the teacher's softmax(margin / T) (ListNet cross-entropy,
+which puts the weight where the top-k is decided), plus ``pointwise_weight`` x the mse on the
+margins (keeps scores comparable across users). The student is reached only through the
+``torch-network`` contract: ``torch_inputs(X)`` and ``torch_module()``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from whyrec.data import USER, RecData
+from whyrec.errors import DataError
+from whyrec.progress import log, progress
+
+from .teacher import sample_pairs, training_users
+from .threads import torch_threads
+
+
+@dataclass
+class ListwiseTargets:
+    """The student's inputs (torch tensors, one row per pair), the teacher's margins, and the
+    rows of each user (``slots`` [users, longest], -1 where a user has fewer rows)."""
+
+    inputs: tuple
+    margins: np.ndarray
+    slots: np.ndarray
+    users: int
+    rows: int
+    seconds: float
+
+
+def teacher_targets(teacher: Any, student: Any, data: RecData, *, max_users: int, per_user: int, seed: int,
+                    users_per_chunk: int = 32) -> ListwiseTargets:
+    """The teacher's margins on each training user's candidates, and the student's inputs for
+    the same rows (featurised once, in chunks of users)."""
+    import torch
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    users = training_users(data, max_users, rng)
+    inputs: list[list] = []
+    margins, groups = [], []
+    for s in progress(range(0, len(users), users_per_chunk), desc=f"teacher targets of {len(users)} users", unit="chunks"):
+        pairs = sample_pairs(data, users[s:s + users_per_chunk], per_user, rng)
+        X = data.features(pairs)
+        margins.append(np.asarray(teacher.score_features(X[list(teacher.feature_names)]), dtype=np.float32))
+        with torch.inference_mode():
+            parts = student.torch_inputs(X[list(student.feature_names)])
+        inputs.append([t.cpu() for t in parts])
+        groups.append(pairs[USER].to_numpy())
+    z = np.concatenate(margins)
+    if not np.isfinite(z).all():
+        raise DataError("distillation: the teacher returned non-finite scores; check the teacher model")
+    cat = tuple(torch.cat([c[i] for c in inputs]) for i in range(len(inputs[0])))
+    g = pd.factorize(np.concatenate(groups))[0]
+    order = np.argsort(g, kind="stable")
+    counts = np.bincount(g)
+    slots = np.full((len(counts), int(counts.max())), -1, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for u, (a, n) in enumerate(zip(starts, counts)):
+        slots[u, :n] = order[a:a + n]
+    return ListwiseTargets(inputs=cat, margins=z, slots=slots, users=len(counts), rows=len(z),
+                           seconds=round(time.perf_counter() - t0, 3))
+
+
+def train_listwise(student: Any, targets: ListwiseTargets, *, epochs: int, lr: float, temperature: float = 0.5,
+                   pointwise_weight: float = 0.1, users_per_batch: int = 4, seed: int = 0, threads: int = 1,
+                   what: str = "student") -> dict:
+    """Train ``student.torch_module()`` on the listwise targets; returns the loss per epoch."""
+    import torch
+
+    net = student.torch_module()
+    device = next(net.parameters()).device
+    inputs = tuple(t.to(device) for t in targets.inputs)
+    z = torch.as_tensor(targets.margins, device=device)
+    slots = torch.as_tensor(targets.slots)
+    valid = slots >= 0
+    target_logits = torch.full(slots.shape, float("-inf"))
+    target_logits[valid] = torch.as_tensor(targets.margins)[slots[valid]] / temperature
+    target_p = torch.softmax(target_logits, dim=1).nan_to_num(0.0).to(device)
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=float(lr))
+    gen = torch.Generator().manual_seed(int(seed))
+    losses: list[float] = []
+    t0 = time.perf_counter()
+    aux = getattr(net, "auxiliary_loss", None)  # a network's own side objective is not the teacher's: dropped
+    with torch_threads(threads), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        net.train()
+        for _ in progress(range(epochs), desc=f"{what}: listwise distillation epochs", unit="epochs"):
+            perm = torch.randperm(targets.users, generator=gen)
+            total = 0.0
+            for s in range(0, targets.users, users_per_batch):
+                g = perm[s:s + users_per_batch]
+                v = valid[g]
+                rows = slots[g][v].to(device)
+                out = net(*(t[rows] for t in inputs)).float().reshape(-1)
+                if callable(aux):
+                    aux()
+                logits = torch.full(v.shape, float("-inf"), device=device)
+                logits[v.to(device)] = out / temperature
+                logq = torch.log_softmax(logits, dim=1).masked_fill(~v.to(device), 0.0)
+                loss = -(target_p[g.to(device)] * logq).sum(dim=1).mean()
+                if pointwise_weight > 0:
+                    loss = loss + pointwise_weight * ((out - z[rows]) ** 2).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(g)
+            losses.append(round(total / max(targets.users, 1), 6))
+            log(f"{what}: epoch {len(losses)} listwise loss {losses[-1]:.4f}")
+        net.eval()
+    return {"epochs": int(epochs), "users": targets.users, "rows": targets.rows, "lr": float(lr), "temperature": temperature,
+            "pointwise_weight": pointwise_weight, "losses": losses, "seconds": round(time.perf_counter() - t0, 3),
+            "teacher_seconds": targets.seconds}
