@@ -8,8 +8,11 @@ Teachers: transformer-seq in a medium CPU configuration (``--dim`` 64, ``--layer
   (mse on margins, 200 candidates per user); distill -> tree-student (listwise);
 - prune: global magnitude pruning of the linear weights, 90 % (1 fine-tuning epoch);
 - quantize: dynamic int8 linear layers (sensitive layers kept float);
-- structured-prune (transformer teacher, when the network offers ``structured_units``):
-  whole blocks / heads removed, 1 fine-tuning epoch.
+- prune-layers / prune-heads / prune-heads-layers (a teacher with the structured-network
+  capability): ``prune-structured`` removes 1 block / half the heads / 1 block and all heads but
+  one, least important first (ablation), then fine-tunes listwise on the teacher;
+- distill-net: ``distill-network``, a small untrained transformer-seq (``--student-dim``, 1 block,
+  1 head) listwise-distilled on the teacher's scores over each training user's candidates.
 Per compressed model: size ratio (saved bytes), parameter ratio, scoring speed-up
 (``score_features`` rows/s on one thread), Jaccard@10 with the teacher's top-10, top-3
 explanation agreement, NDCG@10 vs the teacher's; then each row against the goal row:
@@ -47,8 +50,12 @@ def main() -> None:
     ap.add_argument("--max-users", type=int, default=300, help="users whose candidates the listwise distillation reads (0: all)")
     ap.add_argument("--student-epochs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--student-dim", type=int, default=8, help="embedding_dim of the distill-net student")
+    ap.add_argument("--net-epochs", type=int, default=10, help="epochs of the distill-net student")
+    ap.add_argument("--net-users", type=int, default=300, help="training users of distill-net and the structured fine-tune")
     ap.add_argument("--teachers", default="transformer-seq,torch-attention")
-    ap.add_argument("--methods", default="distill,distill-score,distill-tree,prune-90,quantize,structured")
+    ap.add_argument("--methods", default="distill,distill-score,distill-tree,prune-90,quantize,prune-layers,prune-heads,"
+                                         "prune-heads-layers,distill-net")
     ap.add_argument("--data", choices=("movielens", "toy"), default="movielens")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "compress_transformer.json"))
@@ -112,19 +119,28 @@ def main() -> None:
         "prune-90": lambda: Pruner(sparsity=0.9, finetune_epochs=1, **ev),
         "quantize": lambda: Quantizer(**ev),
     }
-    try:
-        from whyrec_distill.structured import StructuredPruner
+    from whyrec_distill.structured import NetworkDistiller, StructuredPruner
 
-        factories["structured"] = lambda: StructuredPruner(keep_layers=1, finetune_epochs=1, **ev)
-    except ImportError:
-        pass
+    heads = args.heads * args.layers
+    pu = 40 if q else args.net_users
+    factories.update({
+        "prune-layers": lambda: StructuredPruner(remove_layers=1, finetune_epochs=1 if q else 2, max_users=pu, **ev),
+        "prune-heads": lambda: StructuredPruner(remove_heads=heads // 2, finetune_epochs=1 if q else 2, max_users=pu, **ev),
+        "prune-heads-layers": lambda: StructuredPruner(remove_layers=args.layers - 1, remove_heads=args.heads - 1,
+                                                       finetune_epochs=1 if q else 2, max_users=pu, **ev),
+        "distill-net": lambda: NetworkDistiller(shape={"embedding_dim": args.student_dim, "layers": 1, "heads": 1,
+                                                       "hidden": [2 * args.student_dim]},
+                                                epochs=2 if q else args.net_epochs, max_users=pu, **ev),
+    })
+    structured = {"prune-layers", "prune-heads", "prune-heads-layers", "distill-net"}
     rows, reports = [], {}
     for tname, teacher in teachers.items():
         for label in methods:
             if label not in factories:
                 print(f"[bench] {label}: not available, left out", flush=True)
                 continue
-            if label == "structured" and not hasattr(teacher.torch_module(), "structured_units"):
+            if label in structured and "structured-network" not in teacher.capabilities:
+                print(f"[bench] {label}: {tname} has no structured-network capability, left out", flush=True)
                 continue
             comp = factories[label]()
             t = time.perf_counter()
