@@ -59,9 +59,18 @@ def test_smallest_change_searches_the_12_best_single_changes_by_default():
     assert low["found"] is False and low["searched_features"] == 12 and low["best_score"] == 14.0
 
 
-def test_five_random_orders_by_default(lgb_model, toy_data, tree_explanation):
-    q = explanation_quality(lgb_model, toy_data, tree_explanation, n_pairs=3, rerun_seeds=0, sanity=False)
-    assert q.summary["random_orders"] == 5
+def test_summary_header_five_random_orders_by_default_and_k_up_to_the_number_of_units(lgb_model, toy_data,
+                                                                                      tree_explanation):
+    n_u = len(tree_explanation.attributions.columns)
+    q = explanation_quality(lgb_model, toy_data, tree_explanation, n_pairs=3, rerun_seeds=0, sanity=False,
+                            ks=(1, n_u, n_u + 1))
+    s = q.summary
+    assert s["random_orders"] == 5
+    assert (s["method"], s["model"], s["pairs"], s["units"], s["unit_kind"], s["seed"]) == (
+        tree_explanation.method, tree_explanation.model, 3, n_u, "feature", 0)
+    # k = every unit is reported (all removed / only they kept); k above it is not
+    assert f"comprehensiveness@{n_u}" in s and f"sufficiency@{n_u}" in s and f"rank_drop@{n_u}" in s
+    assert not any(key.endswith(f"@{n_u + 1}") for key in s)
 
 
 def test_field_units_of_a_field_level_explanation_ignore_the_finer_groups():
@@ -108,3 +117,19 @@ def test_retraining_on_shuffled_labels_uses_seed_0_by_default(toy_data):
     np.testing.assert_array_equal(clone.labels, want)
     assert clone.params == {"depth": 2} and clone is not model
     assert not np.array_equal(want, np.random.default_rng(1).permutation(toy_data.train["label"].to_numpy()))
+
+
+def test_with_one_other_candidate_the_normalised_rank_is_rank_minus_1(lgb_model, toy_data):
+    """Ranks are normalised by the number of other candidates: (rank - 1) / (candidates - 1), so
+    0 is the top and 1 the bottom. With one other candidate that divisor is 1."""
+    import copy
+
+    data = copy.copy(toy_data)
+    a, b = list(toy_data.item_ids[:2])
+    data.candidates = lambda user: np.array([a, b])  # every user chooses between two items
+    pairs = pd.DataFrame({"user": list(toy_data.user_ids[:3]), "item": [a] * 3})
+    e = TreeShap().explain(lgb_model, data, pairs)
+    q = explanation_quality(lgb_model, data, e, n_pairs=3, n_random=2, rerun_seeds=0, sanity=False)
+    c = q.tables["curves"]
+    assert c["mean_rank"].between(1, 2).all() and c["mean_rank"].nunique() > 1  # rank 1 or 2, averaged
+    np.testing.assert_allclose(c["mean_normalized_rank"], c["mean_rank"] - 1, atol=1e-12)
