@@ -144,6 +144,10 @@ def save_compressed(model: Any, directory: str | Path) -> None:
     dense = load_tensors(dense_path)
     if method == "prune":
         tensors = sparse_encode_state(dense, comp.get("pruned_tensors", []))
+    elif comp.get("backend") == "torchao":
+        from .torchao_int8 import encode_state
+
+        tensors = encode_state(dense, model.torch_module())
     else:
         tensors = int8_encode_state(dense, model.torch_module())
     save_tensors(tensors, d / WEIGHT_FILES[method], metadata={"format": f"whyrec-distill-{method}", "version": "2"})
@@ -172,12 +176,23 @@ def load_compressed(directory: str | Path, data: RecData, method: str, host: Any
     weight_file = WEIGHT_FILES[method]
     where = f"{d}/{weight_file}"
     tensors = load_tensors(d / weight_file)
-    dense = sparse_decode_state(tensors, where) if method == "prune" else int8_decode_state(tensors, comp, where)
+    torchao = method == "quantize" and comp.get("backend") == "torchao"
+    if torchao:
+        from . import torchao_int8
+
+        dense = torchao_int8.decode_state(tensors, list(comp.get("quantized_layers", [])), where)
+    else:
+        dense = sparse_decode_state(tensors, where) if method == "prune" else int8_decode_state(tensors, comp, where)
     base = _load_with_dense(base_cls, d, data, dense, skip=(weight_file, COMPRESSION))
     net = check_network(base, f"{d}: base model {base_name!r}")
     if method == "prune":
         return adopt(base, base, method, comp)
     float_net = net.cpu().eval()
+    if torchao:
+        layers = list(comp.get("quantized_layers", []))
+        qnet = torchao_int8.quantize_layers(float_net, layers, str(comp.get("scheme")))
+        torchao_int8.set_weights(qnet, tensors, layers, where)
+        return adopt(base.with_module(qnet), base, method, comp, float_module=float_net)
     qnet, _, _ = quantize_linear_layers(float_net, layers=list(comp.get("quantized_layers", [])),
                                         embedding_names=list(comp.get("quantized_embeddings") or []))
     set_int8_weights(qnet, tensors, comp, where)
@@ -201,21 +216,40 @@ def _load_with_dense(cls: Any, d: Path, data: RecData, dense: dict, skip: tuple[
 
 
 # -- the two operations ----------------------------------------------------------------------
-def quantized_copy(model: Any, layers: list[str], embeddings: list[str]) -> tuple[Any, nn.Module]:
-    """(``model`` with int8 ``layers`` and 8-bit ``embeddings``, on the CPU; its float twin)."""
+def quantized_copy(model: Any, layers: list[str], embeddings: list[str], backend: str = "torch.ao",
+                   scheme: str = "weight-only") -> tuple[Any, nn.Module]:
+    """(``model`` with int8 ``layers`` and 8-bit ``embeddings``, on the CPU; its float twin).
+    ``backend`` "torch.ao" (``quantize_dynamic``) or "torchao" (``scheme``: torchao_int8.py)."""
     float_net = copy.deepcopy(model.torch_module()).cpu().eval()
+    if backend == "torchao":
+        if embeddings:
+            raise UnsupportedError("quantize: backend='torchao' quantises Linear layers only; set include_embeddings = false "
+                                   "or backend = 'torch.ao'")
+        from .torchao_int8 import quantize_layers
+
+        return model.with_module(quantize_layers(float_net, layers, scheme)), float_net
     qnet, _, _ = quantize_linear_layers(float_net, layers=layers, embedding_names=embeddings)
     return model.with_module(qnet), float_net
 
 
-def quantization_record(qnet: nn.Module, float_net: nn.Module) -> dict:
+def quantization_record(qnet: nn.Module, float_net: nn.Module, backend: str = "torch.ao", scheme: str = "weight-only") -> dict:
+    if backend == "torchao":
+        import torchao
+
+        from .torchao_int8 import int8_layers
+
+        names = set(int8_layers(qnet))
+        return {"backend": "torchao", "torchao_version": torchao.__version__, "scheme": scheme, "dtype": "int8",
+                "granularity": "per output row (symmetric)",
+                "quantized_layers": [n for n in linear_layers(float_net) if n in names],
+                "float_layers": [n for n in linear_layers(float_net) if n not in names], "quantized_embeddings": []}
     names = set(int8_modules(qnet))
     emb = list(int8_embeddings(qnet))  # the network's order
     return {"dtype": "qint8", "scheme": "per_tensor_symmetric (dynamic activations)",
             "quantized_layers": [n for n in linear_layers(float_net) if n in names],
             "float_layers": [n for n in linear_layers(float_net) if n not in names],
             "quantized_embeddings": emb, "embedding_scheme": "quint8, float scale and zero point per row" if emb else None,
-            "engine": torch.backends.quantized.engine}
+            "engine": torch.backends.quantized.engine, "backend": "torch.ao"}
 
 
 class _Registered:

@@ -8,6 +8,12 @@ logit by more than ``tolerance`` on average (measured on training pairs) stays f
 MovieLens the first layer of torch-attention's head, whose input mixes standardised counts with
 small embeddings, would otherwise cost half the teacher's top-10. The result is a
 ``quantized-torch`` (or ``quantized-mlp``) model that runs on the CPU.
+
+``backend``: "torch.ao" (default; ``torch.ao.quantization.quantize_dynamic``, which torch 2.13
+marks deprecated and warns about) or "torchao", the API that replaces it (an optional extra:
+``pip install 'whyrec-distill[torchao]'``), for torch-network models: ``scheme`` "weight-only"
+(int8 weights, float activations; the faster one on a CPU) or "dynamic" (int8 activations too).
+No DeprecationWarning on that path. See torchao_int8.py for the measured CPU speeds.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import numpy as np
 import torch
 
 from whyrec.data import RecData
-from whyrec.errors import RegistryError
+from whyrec.errors import RegistryError, UnsupportedError
 from whyrec.progress import log, progress
 from whyrec.results import CompressionReport
 
@@ -32,6 +38,8 @@ class Quantizer:
     def __init__(
         self,
         dtype: Literal["qint8"] = "qint8",
+        backend: Literal["torch.ao", "torchao"] = "torch.ao",
+        scheme: Literal["weight-only", "dynamic"] = "weight-only",
         include_embeddings: bool = False,
         tolerance: float = 0.05,
         calibration_rows: int = 2000,
@@ -46,6 +54,14 @@ class Quantizer:
     ) -> None:
         if dtype != "qint8":
             raise RegistryError(f"compressor 'quantize': dtype={dtype!r}; only 'qint8' dynamic quantisation is supported")
+        if backend not in ("torch.ao", "torchao"):
+            raise RegistryError(f"compressor 'quantize': backend={backend!r} is not 'torch.ao' or 'torchao'")
+        if scheme not in ("weight-only", "dynamic"):
+            raise RegistryError(f"compressor 'quantize': scheme={scheme!r} is not 'weight-only' or 'dynamic' (torchao backend)")
+        if backend == "torchao" and include_embeddings:
+            raise RegistryError("compressor 'quantize': backend='torchao' quantises Linear layers only; "
+                                "set include_embeddings = false or backend = 'torch.ao'")
+        self.backend, self.scheme = backend, scheme
         check_eval_params("quantize", eval_users, k, explain_users, explain_k, repeats)
         if not tolerance >= 0 or int(calibration_rows) < 1:
             raise RegistryError(f"compressor 'quantize': tolerance={tolerance} must be >= 0 (0 quantises every layer) "
@@ -58,7 +74,15 @@ class Quantizer:
 
     def check_teacher(self, model: Any, name: str | None = None) -> str:
         """The model family, or UnsupportedError naming the methods that do apply."""
-        return require_torch_teacher("quantize", model, name or teacher_name(model, None))
+        fam = require_torch_teacher("quantize", model, name or teacher_name(model, None))
+        if self.backend == "torchao":
+            if fam != "torch":
+                raise UnsupportedError(f"quantize: backend='torchao' applies to torch-network models; for "
+                                       f"{name or teacher_name(model, None)!r} set backend = 'torch.ao'")
+            from .torchao_int8 import require_torchao
+
+            require_torchao()
+        return fam
 
     def _calibration(self, teacher: Any, data: RecData) -> tuple[Any, np.ndarray]:
         src = data.train if data.train is not None and len(data.train) else data.interactions
@@ -89,7 +113,7 @@ class Quantizer:
         Xm = X[list(model.feature_names)]
         out = {}
         for name in progress(linear_layers(model.torch_module()), desc="quantize: layer sensitivity", unit="layers"):
-            q, _ = quantized_copy(model, [name], [])
+            q, _ = quantized_copy(model, [name], [], self.backend, self.scheme)
             out[name] = float(np.mean(np.abs(q.score_features(Xm) - ref)))
         return out
 
@@ -113,7 +137,8 @@ class Quantizer:
             student.compression["tolerance"] = self.tolerance
         report = build_report(model, {"student": student}, data, self.settings, method="quantize", ctx=ctx,
                               extra={"quantization": student.compression,
-                                     "roles": {"student": f"{name} with int8 dynamic linear layers"}})
+                                     "roles": {"student": f"{name} with int8 linear layers ({self.backend}"
+                                                          + (f", {self.scheme})" if self.backend == "torchao" else ", dynamic)")}})
         return student, report
 
     def _quantize_network(self, model: Any, data: RecData) -> Any:
@@ -129,7 +154,7 @@ class Quantizer:
         if self.include_embeddings:  # only tables the network calls: one read through .weight must stay float
             called = called_modules(model, probe_rows(data)[list(model.feature_names)])
             emb = [n for n, m in net.named_modules() if type(m) is nn.Embedding and n in called]
-        student, float_net = quantized_copy(model, layers, emb)
-        record = {**quantization_record(student.torch_module(), float_net), "sensitivity": sensitivity,
+        student, float_net = quantized_copy(model, layers, emb, self.backend, self.scheme)
+        record = {**quantization_record(student.torch_module(), float_net, self.backend, self.scheme), "sensitivity": sensitivity,
                   "tolerance": self.tolerance}
         return adopt(student, model, "quantize", record, float_module=float_net)
