@@ -133,3 +133,30 @@ def test_with_one_other_candidate_the_normalised_rank_is_rank_minus_1(lgb_model,
     c = q.tables["curves"]
     assert c["mean_rank"].between(1, 2).all() and c["mean_rank"].nunique() > 1  # rank 1 or 2, averaged
     np.testing.assert_allclose(c["mean_normalized_rank"], c["mean_rank"] - 1, atol=1e-12)
+
+
+def _why(gap_sign: float, counterfactual: dict, n_units: int = 7):
+    from whyrec_shap.rank import WhyAbove
+
+    diff = pd.DataFrame({"unit": [f"u{j}" for j in range(n_units)], "difference": [0.5 - 0.1 * j for j in range(n_units)],
+                         "value_a": [1.5] * n_units, "value_b": ["x"] * n_units})
+    return WhyAbove(user=7, item_a=1, item_b=2, title_a="A", title_b="B", score_a=0.5, score_b=0.5 - gap_sign * 0.25,
+                    rank_a=4, rank_b=2, k=3, n_candidates=9, method="tree-shap", difference=diff,
+                    difference_error=0.0, counterfactual=counterfactual)
+
+
+def test_why_above_text_as_users_read_it():
+    cf = {"found": True, "threshold": 0.8, "new_score": 0.9, "new_rank": 2,
+          "changes": [{"feature": "price", "from": 10.0, "to": 4.25, "donor": 11},
+                      {"feature": "genre", "from": "a", "to": "b", "donor": 12}]}
+    lines = _why(-1.0, cf).lines()
+    assert lines[0] == ("For user 7, A (rank 4, score 0.500) is below B (rank 2, score 0.750): gap -0.250 "
+                        "(tree-shap).")
+    assert lines[1:6] == [f"  u{j} (1.5 vs x): {0.5 - 0.1 * j:+.3f}" for j in range(5)]  # the top 5 units
+    assert lines[6] == ("To reach the top 3 (score > 0.800): change price 10 -> 4.25 (as item 11); genre a -> b "
+                        "(as item 12); new score 0.900, rank 2.")
+    assert len(lines) == 7
+    up = _why(1.0, {"already_in_top_k": True}).lines()
+    assert "is above B" in up[0] and up[-1] == "A is already in the top 3."
+    assert _why(1.0, {"found": False, "max_changes": 3, "searched_features": 4}).lines()[-1] == (
+        "No change of up to 3 of 4 item-side features moves A into the top 3.")
