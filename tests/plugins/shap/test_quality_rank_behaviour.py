@@ -138,7 +138,8 @@ def test_with_one_other_candidate_the_normalised_rank_is_rank_minus_1(lgb_model,
 def _why(gap_sign: float, counterfactual: dict, n_units: int = 7):
     from whyrec_shap.rank import WhyAbove
 
-    diff = pd.DataFrame({"unit": [f"u{j}" for j in range(n_units)], "difference": [0.5 - 0.1 * j for j in range(n_units)],
+    diff = pd.DataFrame({"unit": [f"u{j}" for j in range(n_units)],
+                         "difference": [0.5 - 0.1 * j for j in range(n_units)],
                          "value_a": [1.5] * n_units, "value_b": ["x"] * n_units})
     return WhyAbove(user=7, item_a=1, item_b=2, title_a="A", title_b="B", score_a=0.5, score_b=0.5 - gap_sign * 0.25,
                     rank_a=4, rank_b=2, k=3, n_candidates=9, method="tree-shap", difference=diff,
