@@ -161,3 +161,15 @@ def test_why_above_text_as_users_read_it():
     assert "is above B" in up[0] and up[-1] == "A is already in the top 3."
     assert _why(1.0, {"found": False, "max_changes": 3, "searched_features": 4}).lines()[-1] == (
         "No change of up to 3 of 4 item-side features moves A into the top 3.")
+
+
+def test_top_k_of_every_candidate_has_no_threshold_to_beat(lgb_model, toy_data):
+    """k = the number of candidates: the item is in the top k whatever its score, and the score to
+    beat is -inf (fewer than k other candidates)."""
+    from whyrec_shap.rank import candidate_scores, smallest_change_into_top_k
+
+    scores = candidate_scores(lgb_model, toy_data, 1)
+    worst = scores.idxmin()
+    cf = smallest_change_into_top_k(lgb_model, toy_data, 1, worst, k=len(scores), scores=scores)
+    assert cf["already_in_top_k"] is True and cf["found"] is True and cf["changes"] == []
+    assert cf["threshold"] == -np.inf and cf["rank"] == 1 + int((scores > scores.min()).sum())  # ties share a rank
