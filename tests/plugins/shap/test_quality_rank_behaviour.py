@@ -173,3 +173,16 @@ def test_top_k_of_every_candidate_has_no_threshold_to_beat(lgb_model, toy_data):
     cf = smallest_change_into_top_k(lgb_model, toy_data, 1, worst, k=len(scores), scores=scores)
     assert cf["already_in_top_k"] is True and cf["found"] is True and cf["changes"] == []
     assert cf["threshold"] == -np.inf and cf["rank"] == 1 + int((scores > scores.min()).sum())  # ties share a rank
+
+
+def test_why_above_defaults_to_the_top_10_and_shows_both_items_values(lgb_model, toy_data):
+    from whyrec_shap.rank import candidate_scores, why_above
+
+    scores = candidate_scores(lgb_model, toy_data, 2).sort_values(ascending=False, kind="stable")
+    a, b = scores.index[12], scores.index[0]
+    w = why_above(lgb_model, toy_data, 2, a, b)
+    assert w.k == 10 and w.counterfactual["k"] == 10
+    X = toy_data.features(toy_data.user_pairs(2, [a, b]))[lgb_model.feature_names]
+    d = w.difference.set_index("unit")
+    for unit in d.index:
+        assert d.at[unit, "value_a"] == X[unit].iloc[0] and d.at[unit, "value_b"] == X[unit].iloc[1], unit
