@@ -7,7 +7,8 @@ Teachers: transformer-seq in a medium CPU configuration (``--dim`` 64, ``--layer
 - distill -> mlp, listwise (the teacher's softmax over each user's candidates) and score
   (mse on margins, 200 candidates per user); distill -> tree-student (listwise);
 - prune: global magnitude pruning of the linear weights, 90 % (1 fine-tuning epoch);
-- quantize: dynamic int8 linear layers (sensitive layers kept float);
+- quantize: dynamic int8 linear layers (sensitive layers kept float); quantize-torchao /
+  quantize-torchao-dynamic: the same through torchao (weight-only / dynamic int8), no deprecation;
 - prune-layers / prune-heads / prune-heads-layers (a teacher with the structured-network
   capability): ``prune-structured`` removes 1 block / half the heads / 1 block and all heads but
   one, least important first (ablation), then fine-tunes listwise on the teacher;
@@ -118,6 +119,9 @@ def main() -> None:
         "distill-tree": lambda: Distiller(student="tree-student", mode="listwise", baseline=False, max_users=args.max_users, **ev),
         "prune-90": lambda: Pruner(sparsity=0.9, finetune_epochs=1, **ev),
         "quantize": lambda: Quantizer(**ev),
+        # the non-deprecated API (torchao, optional extra): int8 weights only / int8 activations too
+        "quantize-torchao": lambda: Quantizer(backend="torchao", scheme="weight-only", **ev),
+        "quantize-torchao-dynamic": lambda: Quantizer(backend="torchao", scheme="dynamic", **ev),
     }
     from whyrec_distill.structured import NetworkDistiller, StructuredPruner
 
@@ -133,6 +137,20 @@ def main() -> None:
                                                 epochs=2 if q else args.net_epochs, max_users=pu, **ev),
     })
     structured = {"prune-layers", "prune-heads", "prune-heads-layers", "distill-net"}
+    # The structured methods' students share the teacher's encoder (with_module / clone_architecture),
+    # so the teacher's listwise targets over the same users are the same rows: computed once per run.
+    import whyrec_distill.structured as structured_mod
+
+    cache: dict = {}
+    compute = structured_mod.teacher_targets
+
+    def cached_targets(teacher, student, data, **kw):
+        key = (id(teacher), tuple(sorted(kw.items())))
+        if key not in cache:
+            cache[key] = compute(teacher, student, data, **kw)
+        return cache[key]
+
+    structured_mod.teacher_targets = cached_targets
     rows, reports = [], {}
     for tname, teacher in teachers.items():
         for label in methods:
