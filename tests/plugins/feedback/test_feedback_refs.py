@@ -325,3 +325,21 @@ def test_abtest_power_must_be_a_probability_and_split_list():
     assert ABTest()._expected_split(["a", "b", "c"]) == [1.0, 1.0, 1.0]
     with pytest.raises(DataError, match=r"shares must be > 0, got \[0\.0, 1\.0\]"):
         ABTest(expected_split=[0, 1])._expected_split(["a", "b"])
+
+
+def test_offpolicy_dr_alone_fits_the_reward_model_and_agrees_with_the_full_run():
+    logs = small_logs()
+    full = OffPolicy(bootstrap=0, reward_features=["user_feature_age"]).analyze(logs).summary
+    dr = OffPolicy(bootstrap=0, estimators=["DR"], reward_features=["user_feature_age"]).analyze(logs).summary
+    assert set(dr["estimates"]) == {"DR"} and dr["reward_model"] == full["reward_model"]
+    assert dr["estimates"]["DR"] == full["estimates"]["DR"]
+
+
+def test_offpolicy_refusals_of_estimators_and_of_an_empty_log_are_anchored():
+    from whyrec.errors import DataError
+
+    with pytest.raises(DataError, match=r"^off-policy: unknown estimator\(s\) \['XYZ'\]; choose from IPS, SNIPS, DR, DM$"):
+        OffPolicy(estimators=["ips", "xyz"])
+    logs = small_logs(40).assign(variant="random")
+    with pytest.raises(DataError, match=r"^off-policy: no logged impressions to evaluate from \(variants: random\)$"):
+        OffPolicy(bootstrap=0, estimators=["IPS"], reference_variant="random").analyze(logs)
