@@ -343,3 +343,19 @@ def test_offpolicy_refusals_of_estimators_and_of_an_empty_log_are_anchored():
     logs = small_logs(40).assign(variant="random")
     with pytest.raises(DataError, match=r"^off-policy: no logged impressions to evaluate from \(variants: random\)$"):
         OffPolicy(bootstrap=0, estimators=["IPS"], reference_variant="random").analyze(logs)
+
+
+def test_offpolicy_unsupported_items_message_and_weights_layout():
+    """A uniform target over logged items 0, 1 and never-logged items: the message lists up to 10
+    of them (then "..."), is both a note and the summary's unsupported message, and the weights
+    count the events the target can show (items 0 and 1: propensity 0.25, weight 1 / k / 0.25)."""
+    logs = small_logs()
+    can_show = int(logs["item"].isin([0, 1]).sum())
+    many = OffPolicy(bootstrap=0, estimators=["IPS"], items=[0, 1, *range(100, 112)]).analyze(logs).summary
+    assert many["weights"]["nonzero"] == can_show and many["weights"]["max"] == pytest.approx(1 / 14 / 0.25)
+    msg = many["unsupported"]["message"]
+    assert msg in many["notes"] and msg.startswith("UNSUPPORTED: target ")
+    assert " puts 85.7% of its probability on 12 item(s) never logged (100, 101, 102, 103, 104, 105, 106, 107, 108, 109 ...); " in msg
+    few = OffPolicy(bootstrap=0, estimators=["IPS"], items=[0, 1, 100, 101]).analyze(logs).summary
+    assert " puts 50.0% of its probability on 2 item(s) never logged (100, 101); " in few["unsupported"]["message"]
+    assert few["weights"]["nonzero"] == can_show
