@@ -44,6 +44,12 @@ class ExplainSession:
         # unchanged (``ranking_cache`` users, least recently used out; 0: never kept)
         self.ranking_cache = 0
         self._rankings: OrderedDict[tuple[str, Any], Ranking] = OrderedDict()
+        # what a request checks, read once: the run's models and each one's methods (a run
+        # directory does not change under a session), and each user's candidate count per
+        # live-history version
+        self._model_names: list[str] | None = None
+        self._method_names: dict[str, list[str]] = {}
+        self._candidate_counts: dict[Any, tuple[int, int]] = {}
 
     # -- what the run holds -----------------------------------------------------------------
     @property
@@ -51,11 +57,15 @@ class ExplainSession:
         return self.run.load_data()
 
     def model_names(self) -> list[str]:
-        return self.run.model_names()
+        if self._model_names is None:
+            self._model_names = self.run.model_names()
+        return list(self._model_names)
 
     def model_name(self, model: str | None = None) -> str:
         """The run's name for ``model`` (None: its first model); RunDirError naming the others."""
-        names = self.run.model_names()
+        if self._model_names is None:
+            self._model_names = self.run.model_names()
+        names = self._model_names
         if not names:
             raise RunDirError(f"{self.run.path}: the run has no fitted model; rerun a pipeline with a model stage")
         if model is None:
@@ -71,11 +81,21 @@ class ExplainSession:
         """Methods a request may name for ``model``: the run's explainers that support it, then
         any other installed explainer that does."""
         mname = self.model_name(model)
-        try:
-            own = [n for n, _ in self.explainers(mname)]
-        except (UnsupportedError, RunDirError):
-            own = []
-        return own + [n for n in self.supporting(mname) if n not in own]
+        if mname not in self._method_names:
+            try:
+                own = [n for n, _ in self.explainers(mname)]
+            except (UnsupportedError, RunDirError):
+                own = []
+            self._method_names[mname] = own + [n for n in self.supporting(mname) if n not in own]
+        return list(self._method_names[mname])
+
+    def candidate_count(self, user: Any) -> int:
+        """``len(data.candidates(user))``, counted once per version of the user's live history."""
+        version = self._version(user)
+        hit = self._candidate_counts.get(user)
+        if hit is None or hit[0] != version:
+            hit = self._candidate_counts[user] = (version, len(self.data.candidates(user)))
+        return hit[1]
 
     def warm(self) -> dict[str, list[str]]:
         """Load the data, every model and the explainers of the run that support each: what a

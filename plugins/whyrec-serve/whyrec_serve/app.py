@@ -390,6 +390,8 @@ def _check(state: ServeState, query: Mapping[str, str], user: str, model: str | 
         raise ApiError(404, f"{exc}; this run's models have no cold-start answer for a user they were not trained on",
                        user=user) from None
     extra = {k: v for k, v in query.items() if k not in known}
+    if not extra:
+        return mname, methods, uid, {}
     names_ctx = data.context_names
     unknown = [k for k in extra if k not in names_ctx]
     if unknown:
@@ -401,7 +403,7 @@ def _check(state: ServeState, query: Mapping[str, str], user: str, model: str | 
 
 
 def _check_k(state: ServeState, user: Any, k: int) -> None:
-    n = len(state.session.data.candidates(user))
+    n = state.session.candidate_count(user)
     if not 1 <= k <= n:
         raise ApiError(422, f"k={k}: use 1 <= k <= {n} (user {plain(user)!r} has {n} candidate items)", valid={"min": 1, "max": n})
 

@@ -76,6 +76,8 @@ def test_an_event_drops_only_that_users_ranking(served_run):
     s.live = LiveHistory(data)
     u, other = data.user_ids[4], data.user_ids[5]
     before = s.recommend("lightgbm", u, 3)
+    n = s.candidate_count(u)
+    assert n == len(data.candidates(u))
     kept_other = s.recommend("lightgbm", other, 3) is not None and s._rankings[("lightgbm", other)]
     top = before["item"].iloc[0]
     ctx = "web" if before["device"].iloc[0] != "web" else "ios"
@@ -84,6 +86,7 @@ def test_an_event_drops_only_that_users_ranking(served_run):
     assert_same(after, m.recommend(u, 3))  # recomputed: the live history, seen items and context
     assert top not in after["item"].tolist() and (after["device"] == ctx).all()
     assert s._rankings[("lightgbm", other)] is kept_other
+    assert s.candidate_count(u) == n - 1 == len(data.candidates(u))  # the item is seen now
 
 
 def test_a_kept_ranking_gives_the_same_explanation_json(served_run):
