@@ -360,3 +360,45 @@ def test_offpolicy_unsupported_items_message_and_weights_layout():
     few = OffPolicy(bootstrap=0, estimators=["IPS"], items=[0, 1, 100, 101]).analyze(logs).summary
     assert " puts 50.0% of its probability on 2 item(s) never logged (100, 101); " in few["unsupported"]["message"]
     assert few["weights"]["nonzero"] == can_show
+
+
+def _grouped_terms(n_events: int, n_groups: int = 10):
+    """IPS terms of n_events events falling into exactly n_groups distinct (w, wr) groups."""
+    g = np.arange(n_events) % n_groups
+    w = 0.1 * (g + 1)
+    return {"w": w, "wr": w * (g % 2)}
+
+
+@pytest.mark.parametrize("n_events, by_index", [(70, True), (71, False)])
+def test_offpolicy_exact_bootstrap_resamples_events_by_index_up_to_4n_equal_28g(n_events, by_index):
+    """Two exact bootstraps (same distribution, different cost): event indices drawn while
+    4 N <= 28 G, multinomial counts over the G groups above that. 10 groups: 70 events by index,
+    71 by groups; each equals that resampling written out with the same generator."""
+    op = OffPolicy(estimators=["IPS", "SNIPS"], bootstrap=40)
+    t = _grouped_terms(n_events)
+    got, method = op._bootstrap(t, t["wr"] > 0, np.random.default_rng(5))
+    assert method == f"percentile bootstrap, 40 resamples of the {n_events} events"
+    rng = np.random.default_rng(5)
+    if by_index:
+        idx = rng.integers(0, n_events, size=(40, n_events))
+        sw, swr = t["w"][idx].sum(axis=1), t["wr"][idx].sum(axis=1)
+    else:
+        first = np.arange(10)  # the groups' first events, in order of appearance
+        cnt = rng.multinomial(n_events, np.bincount(np.arange(n_events) % 10) / n_events, size=40).astype(float)
+        sw, swr = cnt @ t["w"][first], cnt @ t["wr"][first]
+    q = [2.5, 97.5]
+    np.testing.assert_allclose(got["IPS"][:2], np.percentile(swr / n_events, q), rtol=1e-12)
+    np.testing.assert_allclose(got["SNIPS"][:2], np.percentile(swr / sw, q), rtol=1e-12)
+
+
+def test_offpolicy_bootstrap_snips_is_nan_where_a_resample_has_no_weight():
+    """Resamples that draw only zero-weight events have no SNIPS (0 / 0): NaN, left out of the
+    interval, never 0."""
+    op = OffPolicy(estimators=["IPS", "SNIPS"], bootstrap=30)
+    t = {"w": np.array([0.0, 0.0, 2.0]), "wr": np.array([0.0, 0.0, 2.0])}
+    draws = op._draws(t, t, np.ones(3), 3, 30, True, np.random.default_rng(1))
+    idx = np.random.default_rng(1).integers(0, 3, size=(30, 3))
+    sw = t["w"][idx].sum(axis=1)
+    assert (sw == 0).sum() >= 3  # several resamples without weight
+    want = np.where(sw > 0, t["wr"][idx].sum(axis=1) / np.where(sw > 0, sw, 1), np.nan)
+    np.testing.assert_array_equal(draws["SNIPS"], want)
