@@ -50,7 +50,7 @@ def make_host() -> PluginHost:
 def test_registers_every_component_lazily():
     h = PluginHost()
     h.add(whyrec_distill, "whyrec-distill")
-    assert h.names("compressors") == ["distill", "prune", "quantize"]
+    assert h.names("compressors") == ["distill", "distill-network", "prune", "prune-structured", "quantize"]
     assert h.names("models") == ["mlp", "pruned-mlp", "pruned-torch", "quantized-mlp", "quantized-torch", "tree-student"]
     out = subprocess.run([sys.executable, "-c", "import sys, whyrec_distill, whyrec_distill.cli; "
                           "print([m for m in ('torch', 'lightgbm', 'shap', 'pandas') if m in sys.modules])"],
