@@ -15,6 +15,7 @@ PLUGIN_DIRS := $(wildcard $(addprefix plugins/,$(PLUGINS)))
 EXTRAS_whyrec-lime  := [lime]
 EXTRAS_whyrec-serve := [test]
 EXTRAS_whyrec-ray   := [serve]
+EXTRAS_whyrec-distill := [torchao]
 PLUGIN_ARGS := $(foreach d,$(PLUGIN_DIRS),-e "./$(d)$(EXTRAS_$(notdir $(d)))")
 # torch: the CPU wheel on this machine's disk when present (plain `torch` is a multi-GB CUDA build).
 TORCH_FIND := $(if $(wildcard /opt/wheels/torch-2.13.0*),--find-links /opt/wheels,)
