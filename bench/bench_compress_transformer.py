@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--student-dim", type=int, default=8, help="embedding_dim of the distill-net student")
     ap.add_argument("--net-epochs", type=int, default=10, help="epochs of the distill-net student")
     ap.add_argument("--net-users", type=int, default=300, help="training users of distill-net and the structured fine-tune")
+    ap.add_argument("--net-temperature", type=float, default=0.5, help="listwise temperature of distill-net")
     ap.add_argument("--teachers", default="transformer-seq,torch-attention")
     ap.add_argument("--methods", default="distill,distill-score,distill-tree,prune-90,quantize,prune-layers,prune-heads,"
                                          "prune-heads-layers,distill-net")
@@ -134,7 +135,8 @@ def main() -> None:
                                                        finetune_epochs=1 if q else 2, max_users=pu, **ev),
         "distill-net": lambda: NetworkDistiller(shape={"embedding_dim": args.student_dim, "layers": 1, "heads": 1,
                                                        "hidden": [2 * args.student_dim]},
-                                                epochs=2 if q else args.net_epochs, max_users=pu, **ev),
+                                                epochs=2 if q else args.net_epochs, max_users=pu,
+                                                temperature=args.net_temperature, **ev),
     })
     structured = {"prune-layers", "prune-heads", "prune-heads-layers", "distill-net"}
     # The structured methods' students share the teacher's encoder (with_module / clone_architecture),
