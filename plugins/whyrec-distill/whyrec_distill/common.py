@@ -23,6 +23,14 @@ class StudentLargerWarning(UserWarning):
     """The compressed model is not smaller than its teacher."""
 
 
+def eval_settings(component: str, eval_users: int, k: int, explain_users: int, explain_k: int, explainer: str,
+                  threads: int, repeats: int, seed: int) -> EvalSettings:
+    """The evaluation settings every compressor takes, checked (``check_eval_params``) and typed."""
+    check_eval_params(component, eval_users, k, explain_users, explain_k, repeats)
+    return EvalSettings(eval_users=int(eval_users), k=int(k), explain_users=int(explain_users), explain_k=int(explain_k),
+                        explainer=explainer, threads=int(threads), repeats=int(repeats), seed=int(seed))
+
+
 def check_eval_params(component: str, eval_users: int, k: int, explain_users: int, explain_k: int, repeats: int) -> None:
     for key, val, lo in (("eval_users", eval_users, 0), ("k", k, 1), ("explain_users", explain_users, 0),
                          ("explain_k", explain_k, 0), ("repeats", repeats, 1)):

@@ -31,8 +31,7 @@ from whyrec.errors import RegistryError, UnsupportedError
 from whyrec.progress import log
 from whyrec.results import CompressionReport
 
-from .common import build_report, check_eval_params
-from .evaluate import EvalSettings
+from .common import build_report, eval_settings
 from .teacher import position_weights, sample_pairs, score_pairs, teacher_top_k, training_users
 
 STUDENTS = {"mlp": "whyrec_distill.mlp:MLPStudent", "tree-student": "whyrec_distill.tree:TreeStudent"}
@@ -81,7 +80,7 @@ class Distiller:
         if not temperature > 0 or not ranking_lambda > 0 or not 0 <= ranking_weight or not 0 <= pointwise_weight:
             raise RegistryError(f"compressor 'distill': temperature={temperature} and ranking_lambda={ranking_lambda} "
                                 f"must be > 0, ranking_weight={ranking_weight} and pointwise_weight={pointwise_weight} >= 0")
-        check_eval_params("distill", eval_users, k, explain_users, explain_k, repeats)
+        self.settings = eval_settings("distill", eval_users, k, explain_users, explain_k, explainer, threads, repeats, seed)
         self.student = student
         self.student_params = dict(student_params or {})
         self.mode, self.loss, self.temperature = mode, loss, float(temperature)
@@ -90,9 +89,6 @@ class Distiller:
         self.ranking_weight, self.ranking_pool = float(ranking_weight), int(ranking_pool)
         self.pointwise_weight = float(pointwise_weight)
         self.baseline = bool(baseline)
-        self.settings = EvalSettings(eval_users=int(eval_users), k=int(k), explain_users=int(explain_users),
-                                     explain_k=int(explain_k), explainer=explainer, threads=int(threads),
-                                     repeats=int(repeats), seed=int(seed))
         self.seed = int(seed)
 
     # -- students ------------------------------------------------------------------------

@@ -25,8 +25,7 @@ from whyrec.errors import DataError, RegistryError
 from whyrec.progress import log, progress
 from whyrec.results import CompressionReport
 
-from .common import build_report, check_eval_params, clone_into, require_torch_teacher, teacher_name
-from .evaluate import EvalSettings
+from .common import build_report, eval_settings, clone_into, require_torch_teacher, teacher_name
 
 
 def prunable(net: nn.Module, include_embeddings: bool = False, skip: tuple[str, ...] = ()) -> list[tuple[str, nn.Module]]:
@@ -89,12 +88,9 @@ class Pruner:
             raise RegistryError(f"compressor 'prune': finetune_epochs={finetune_epochs} must be >= 0")
         if finetune_lr is not None and not finetune_lr > 0:
             raise RegistryError(f"compressor 'prune': finetune_lr={finetune_lr} must be > 0")
-        check_eval_params("prune", eval_users, k, explain_users, explain_k, repeats)
+        self.settings = eval_settings("prune", eval_users, k, explain_users, explain_k, explainer, threads, repeats, seed)
         self.sparsity, self.include_embeddings = float(sparsity), bool(include_embeddings)
         self.finetune_epochs, self.finetune_on, self.finetune_lr = int(finetune_epochs), finetune_on, finetune_lr
-        self.settings = EvalSettings(eval_users=int(eval_users), k=int(k), explain_users=int(explain_users),
-                                     explain_k=int(explain_k), explainer=explainer, threads=int(threads),
-                                     repeats=int(repeats), seed=int(seed))
 
     def check_teacher(self, model: Any, name: str | None = None) -> str:
         """The model family, or UnsupportedError naming the methods that do apply."""

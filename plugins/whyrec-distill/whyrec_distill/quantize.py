@@ -28,8 +28,7 @@ from whyrec.progress import log, progress
 from whyrec.results import CompressionReport
 
 from .compressed import linear_layers, quantize_linear_layers
-from .common import build_report, check_eval_params, clone_into, require_torch_teacher, teacher_name
-from .evaluate import EvalSettings
+from .common import build_report, eval_settings, clone_into, require_torch_teacher, teacher_name
 
 
 class Quantizer:
@@ -62,15 +61,12 @@ class Quantizer:
             raise RegistryError("compressor 'quantize': backend='torchao' quantises Linear layers only; "
                                 "set include_embeddings = false or backend = 'torch.ao'")
         self.backend, self.scheme = backend, scheme
-        check_eval_params("quantize", eval_users, k, explain_users, explain_k, repeats)
+        self.settings = eval_settings("quantize", eval_users, k, explain_users, explain_k, explainer, threads, repeats, seed)
         if not tolerance >= 0 or int(calibration_rows) < 1:
             raise RegistryError(f"compressor 'quantize': tolerance={tolerance} must be >= 0 (0 quantises every layer) "
                                 f"and calibration_rows={calibration_rows} >= 1")
         self.include_embeddings = bool(include_embeddings)
         self.tolerance, self.calibration_rows, self.seed = float(tolerance), int(calibration_rows), int(seed)
-        self.settings = EvalSettings(eval_users=int(eval_users), k=int(k), explain_users=int(explain_users),
-                                     explain_k=int(explain_k), explainer=explainer, threads=int(threads),
-                                     repeats=int(repeats), seed=int(seed))
 
     def check_teacher(self, model: Any, name: str | None = None) -> str:
         """The model family, or UnsupportedError naming the methods that do apply."""

@@ -30,8 +30,7 @@ from whyrec.errors import DataError, RegistryError, UnsupportedError
 from whyrec.progress import log
 from whyrec.results import CompressionReport
 
-from .common import build_report, check_eval_params, teacher_name
-from .evaluate import EvalSettings
+from .common import build_report, eval_settings, teacher_name
 from .listwise import teacher_targets, train_listwise
 from .network import check_network, registered_name
 
@@ -119,10 +118,7 @@ class StructuredPruner:
         self.finetune_lr, self.temperature, self.pointwise_weight = finetune_lr, float(temperature), float(pointwise_weight)
         self.max_users = _int("max_users", c, max_users, 0)
         self.candidates_per_user = _int("candidates_per_user", c, candidates_per_user, 0)
-        check_eval_params(c, eval_users, k, explain_users, explain_k, repeats)
-        self.settings = EvalSettings(eval_users=int(eval_users), k=int(k), explain_users=int(explain_users),
-                                     explain_k=int(explain_k), explainer=explainer, threads=int(threads),
-                                     repeats=int(repeats), seed=int(seed))
+        self.settings = eval_settings(c, eval_users, k, explain_users, explain_k, explainer, threads, repeats, seed)
 
     def check_teacher(self, model: Any, name: str | None = None) -> Any:
         """The teacher's network after checking it can lose what is asked; else one line saying why."""
@@ -242,10 +238,7 @@ class NetworkDistiller:
             raise RegistryError(f"compressor {c!r}: lr={lr} and temperature={temperature} must be > 0, "
                                 f"pointwise_weight={pointwise_weight} >= 0")
         self.lr, self.temperature, self.pointwise_weight = float(lr), float(temperature), float(pointwise_weight)
-        check_eval_params(c, eval_users, k, explain_users, explain_k, repeats)
-        self.settings = EvalSettings(eval_users=int(eval_users), k=int(k), explain_users=int(explain_users),
-                                     explain_k=int(explain_k), explainer=explainer, threads=int(threads),
-                                     repeats=int(repeats), seed=int(seed))
+        self.settings = eval_settings(c, eval_users, k, explain_users, explain_k, explainer, threads, repeats, seed)
 
     def make_student(self, model: Any, name: str) -> Any:
         check_structured(model, f"distill-network: teacher {name!r}")
