@@ -147,6 +147,12 @@ KINDS = {
 }
 
 
+def check_k(user: Any, k: int, n: int) -> None:
+    """``recommend``'s refusal of a k outside 1 .. the user's ``n`` candidates (one line)."""
+    if k < 1 or k > n:
+        raise DataError(f"k={k} but user {getattr(user, 'item', lambda: user)()!r} has {n} candidate items; use 1 <= k <= {n}")
+
+
 class BaseModel:
     """Shared model plumbing: binding to data, scoring pairs, top-k, metrics, metadata.
 
@@ -186,8 +192,7 @@ class BaseModel:
         data = self._require_data()
         user = data.check_user(user)
         cands = data.candidates(user)
-        if k < 1 or k > len(cands):
-            raise DataError(f"k={k} but user {getattr(user, 'item', lambda: user)()!r} has {len(cands)} candidate items; use 1 <= k <= {len(cands)}")
+        check_k(user, k, len(cands))
         pairs = data.user_pairs(user, cands, context)
         scores = self.score(pairs)
         top = np.argsort(-scores, kind="stable")[:k]

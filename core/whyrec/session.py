@@ -225,15 +225,13 @@ class ExplainSession:
         (equal to it row for row: the same scores in the same stable order). A ranking is kept
         only for the user's own latest context (no explicit ``context``), for models that rank
         with ``BaseModel.recommend``, and while the user's live history is unchanged."""
-        from .contracts import BaseModel
+        from .contracts import BaseModel, check_k
 
         m = self.model(model)
         if self.ranking_cache <= 0 or context or type(m).recommend is not BaseModel.recommend:
             return m.recommend(user, k, context=context or None)
         ranked = self._ranking(model, m, user)
-        if k < 1 or k > len(ranked.items):
-            raise DataError(f"k={k} but user {getattr(user, 'item', lambda: user)()!r} has {len(ranked.items)} candidate items; "
-                            f"use 1 <= k <= {len(ranked.items)}")
+        check_k(user, k, len(ranked.items))
         return ranked.top(k)
 
     def rank_all(self, model: str | None = None, users: Any = None, chunk_rows: int = 200_000, progress: Any = None) -> int:

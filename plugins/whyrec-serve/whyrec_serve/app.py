@@ -356,8 +356,8 @@ def prefill(state: ServeState, query: dict[str, str]) -> int:
                                  query.get("lang"))
             n += 1
         except ApiError as exc:
-            if exc.extra.get("valid", {}) and isinstance(exc.extra["valid"], dict) and "max" in exc.extra["valid"]:
-                continue  # this user has fewer than k candidates
+            if isinstance(exc.extra.get("valid"), dict) and "max" in exc.extra["valid"]:
+                continue  # this user has fewer than k candidates (_check_k's refusal)
             raise DataError(f"--warm-request: {exc.message}") from None
     state.prefilled = n
     return n

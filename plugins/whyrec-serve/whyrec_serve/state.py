@@ -154,9 +154,12 @@ class ServeState:
 
     def kept(self, key: tuple, user: Any) -> str | None:
         """The kept answer of ``answer(key, user, ...)``, or None (counted as a hit only when found)."""
-        hit = self.answers.get(self._answer_key(key, user)) if self.cache_size > 0 else None
+        if self.cache_size <= 0:
+            return None
+        key = self._answer_key(key, user)
+        hit = self.answers.get(key)
         if hit is not None:
-            self.answers.move_to_end(self._answer_key(key, user))
+            self.answers.move_to_end(key)
             self.hits += 1
         return hit
 
@@ -165,14 +168,11 @@ class ServeState:
         while the user's history has not changed since (``cache_size`` answers, least recently used out)."""
         if self.cache_size <= 0:
             return build()
-        key = self._answer_key(key, user)
-        hit = self.answers.get(key)
+        hit = self.kept(key, user)
         if hit is not None:
-            self.answers.move_to_end(key)
-            self.hits += 1
             return hit
         self.misses += 1
-        out = self.answers[key] = build()
+        out = self.answers[self._answer_key(key, user)] = build()
         if len(self.answers) > self.cache_size:
             self.answers.popitem(last=False)
         return out
