@@ -44,15 +44,21 @@ RESULTS = ROOT / "bench" / "results"
 BASE_VARIANTS = ["whyrec-default", "causalnex-tutorial", "causalnex-careful"]
 # extra variants: learner parameter overrides (set after construction, so methods the learner
 # does not validate yet can be measured)
+# "unstable_rule": which edges drop_unstable removes ("direction": below the threshold in this
+# orientation, the rule of every variant measured before it existed; "presence": the pair joined
+# either way in fewer resamples than the threshold, the default now)
 # "do_estimator": the Bayesian network's answer for the state holding the value ("bn", the
 # estimator before the g-formula) or the g-formula at the value ("gformula", the default now)
 EXTRA = {
     "whyrec-default": {"method": "linear", "drop_unstable": False, "do_estimator": "bn"},
-    "whyrec-stable": {"method": "linear", "drop_unstable": True, "do_estimator": "bn"},
-    "whyrec-bic": {"method": "bic", "drop_unstable": True, "stability_threshold": 0.6, "do_estimator": "bn"},
+    "whyrec-stable": {"method": "linear", "drop_unstable": True, "do_estimator": "bn", "unstable_rule": "direction"},
+    "whyrec-bic": {"method": "bic", "drop_unstable": True, "stability_threshold": 0.6, "do_estimator": "bn", "unstable_rule": "direction"},
     "whyrec-bic-keep": {"method": "bic", "drop_unstable": False, "do_estimator": "bn"},
-    "whyrec-bic-7": {"method": "bic", "drop_unstable": True, "stability_threshold": 0.7, "do_estimator": "bn"},
-    "whyrec-gformula": {"method": "bic", "drop_unstable": True, "stability_threshold": 0.6, "do_estimator": "gformula"},
+    "whyrec-bic-7": {"method": "bic", "drop_unstable": True, "stability_threshold": 0.7, "do_estimator": "bn", "unstable_rule": "direction"},
+    "whyrec-gformula": {"method": "bic", "drop_unstable": True, "stability_threshold": 0.6, "do_estimator": "gformula",
+                        "unstable_rule": "presence"},
+    "whyrec-gformula-direction": {"method": "bic", "drop_unstable": True, "stability_threshold": 0.6,
+                                  "do_estimator": "gformula", "unstable_rule": "direction"},
     "whyrec-gformula-keep": {"method": "bic", "drop_unstable": False, "do_estimator": "gformula"},
     "true-graph": {"do_estimator": "bn"},
     "true-graph-gformula": {"do_estimator": "gformula"},
@@ -62,7 +68,8 @@ EXTRA = {
 # variants whose structure search is another's (only drop_unstable / stability_threshold differ):
 # learned once per model, the unstable edges dropped afterwards exactly as the learner does
 SAME_SEARCH = {"whyrec-stable": "whyrec-default", "whyrec-bic": "whyrec-bic-keep", "whyrec-bic-7": "whyrec-bic-keep",
-               "whyrec-gformula": "whyrec-bic-keep", "whyrec-gformula-keep": "whyrec-bic-keep"}
+               "whyrec-gformula": "whyrec-bic-keep", "whyrec-gformula-keep": "whyrec-bic-keep",
+               "whyrec-gformula-direction": "whyrec-bic-keep"}
 
 
 def gram_root(X: np.ndarray, standardise: bool) -> np.ndarray:
@@ -135,8 +142,11 @@ def run_variant(variant: str, data, seed: int, learned: dict | None = None) -> d
             table, structure, t_learn = learned[base]
             learner.table, learner._data_name, learner.structure = table, data.name, structure
             p = learner.params
-            keep = {e: w for e, w in structure.edges.items()
-                    if not (p["drop_unstable"] and structure.stability.get(e, 0.0) < p["stability_threshold"])}
+            from whyrec_causalnex.structure import unstable_to_drop
+            drop = set(unstable_to_drop(list(structure.edges), structure.stability, p["stability_threshold"],
+                                        set(learner.constraints.required) if getattr(learner, "constraints", None) else set(),
+                                        p["unstable_rule"])) if p["drop_unstable"] else set()
+            keep = {e: w for e, w in structure.edges.items() if e not in drop}
             graph = CausalGraph(nodes=list(table.names), edges=[Edge(a, b, w) for (a, b), w in keep.items()])
             t0 -= t_learn  # the search's time counts for this variant too
         else:
@@ -287,10 +297,29 @@ def report(results: dict, out: str) -> int:
             print(f"| {fam} | {v} | {s['models']} | {sh['median']:.1f} [{sh['q25']:.0f}, {sh['q75']:.0f}] {sh['max']:.0f} | "
                   f"{s['missing']['mean']:.1f} / {s['extra']['mean']:.1f} / {s['reversed']['mean']:.1f} | {dtxt} | {w10} | "
                   f"{s['seconds']['median']:.1f} |")
+    by_size(results)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(f"\nwrote {out} ({results['seconds']} s)")
     return 0
+
+
+SIZE_BANDS = ((0.02, 0.05, "0.02 <= \\|effect\\| < 0.05"), (0.05, 0.1, "0.05 to 0.1"), (0.1, float("inf"), ">= 0.1"))
+
+
+def by_size(results: dict) -> None:
+    """Share of the do-effects within 10 % of the truth, by size of the true effect."""
+    print("\n| family | variant | " + " | ".join(b[2] for b in SIZE_BANDS) + " |")
+    print("| --- | --- |" + " --- |" * len(SIZE_BANDS))
+    for fam, fv in results["families"].items():
+        for v, d in fv.items():
+            errs = [e for r in d["runs"] if "error" not in r for e in r["do_errors"]]
+            cells = []
+            for lo, hi, _ in SIZE_BANDS:
+                band = [e for e in errs if lo <= abs(e["true_effect"]) < hi]
+                ok = sum(e["rel_error"] <= 0.10 for e in band)
+                cells.append(f"{ok / len(band):.0%} of {len(band)}" if band else "-")
+            print(f"| {fam} | {v} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

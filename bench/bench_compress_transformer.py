@@ -55,6 +55,18 @@ def main() -> None:
     ap.add_argument("--net-epochs", type=int, default=10, help="epochs of the distill-net student")
     ap.add_argument("--net-users", type=int, default=300, help="training users of distill-net and the structured fine-tune")
     ap.add_argument("--net-temperature", type=float, default=0.5, help="listwise temperature of distill-net")
+    ap.add_argument("--net-layers", type=int, default=1, help="blocks of the distill-net student")
+    ap.add_argument("--net-heads", type=int, default=1, help="heads of the distill-net student")
+    ap.add_argument("--net-hidden", default="", help="head MLP of the distill-net student, e.g. 16 or 32,16 (default 2 x dim)")
+    ap.add_argument("--net-init", choices=("random", "teacher"), default="random", help="distill-net's init")
+    ap.add_argument("--net-ablated", type=float, default=0.0, help="distill-net's ablated_share (rows with a unit missing)")
+    ap.add_argument("--net-ablated-weight", type=float, default=1.0, help="distill-net's ablated_weight")
+    ap.add_argument("--net-storage", choices=("float32", "float16"), default="float32", help="distill-net's storage")
+    ap.add_argument("--also-explainers", default="",
+                    help="comma list: top-3 agreement of each student also under these explainers, on the same pairs")
+    ap.add_argument("--save-dir", default="", help="save each compressed model here (label/)")
+    ap.add_argument("--teacher-dir", default="", help="load the transformer teacher from here if saved, else train and save it "
+                                                      "(safetensors; so several student runs share one teacher)")
     ap.add_argument("--teachers", default="transformer-seq,torch-attention")
     ap.add_argument("--methods", default="distill,distill-score,distill-tree,prune-90,quantize,prune-layers,prune-heads,"
                                          "prune-heads-layers,distill-net")
@@ -96,8 +108,20 @@ def main() -> None:
         else:
             m = TorchAttentionModel(epochs=args.ta_epochs, device="cpu", num_threads=args.threads, seed=0)
         t = time.perf_counter()
-        fit = m.fit(data) or {}
-        info[name] = {"fit_seconds": round(time.perf_counter() - t, 1), "seconds_per_epoch": fit.get("seconds_per_epoch"),
+        saved = Path(args.teacher_dir) / name if args.teacher_dir and name == "transformer-seq" else None
+        if saved is not None and (saved / "config.json").exists():
+            m = type(m).load(saved, data, device="cpu")
+            m.params["num_threads"] = args.threads
+            fit = json.loads((saved / "bench_fit.json").read_text())
+            print(f"[bench] teacher {name} loaded from {saved}", flush=True)
+        else:
+            fit = m.fit(data) or {}
+            fit = {"seconds": round(time.perf_counter() - t, 1), "seconds_per_epoch": fit.get("seconds_per_epoch")}
+            if saved is not None:
+                m.save(saved)
+                (saved / "bench_fit.json").write_text(json.dumps(fit))
+        info[name] = {"fit_seconds": fit.get("seconds"), "seconds_per_epoch": fit.get("seconds_per_epoch"),
+                      "loaded_from": str(saved) if saved is not None else None,
                       "n_parameters": m.n_parameters(), **m.evaluate(data, max_users=200)}
         teachers[name] = m
         print(f"[bench] teacher {name}: {info[name]}", flush=True)
@@ -133,10 +157,14 @@ def main() -> None:
         "prune-heads": lambda: StructuredPruner(remove_heads=heads // 2, finetune_epochs=1 if q else 2, max_users=pu, **ev),
         "prune-heads-layers": lambda: StructuredPruner(remove_layers=args.layers - 1, remove_heads=args.heads - 1,
                                                        finetune_epochs=1 if q else 2, max_users=pu, **ev),
-        "distill-net": lambda: NetworkDistiller(shape={"embedding_dim": args.student_dim, "layers": 1, "heads": 1,
-                                                       "hidden": [2 * args.student_dim]},
+        "distill-net": lambda: NetworkDistiller(shape={"embedding_dim": args.student_dim, "layers": args.net_layers,
+                                                       "heads": args.net_heads,
+                                                       "hidden": [int(h) for h in args.net_hidden.split(",") if h.strip()]
+                                                       or [2 * args.student_dim]},
                                                 epochs=2 if q else args.net_epochs, max_users=pu,
-                                                temperature=args.net_temperature, **ev),
+                                                temperature=args.net_temperature, init=args.net_init,
+                                                storage=args.net_storage, ablated_share=args.net_ablated,
+                                                ablated_weight=args.net_ablated_weight, **ev),
     })
     structured = {"prune-layers", "prune-heads", "prune-heads-layers", "distill-net"}
     # The structured methods' students share the teacher's encoder (with_module / clone_architecture),
@@ -176,6 +204,19 @@ def main() -> None:
             s = rep.summary
             reports[f"{label}:{tname}"] = {"seconds": secs, "summary": s,
                                            "warnings": sorted({f"{w.category.__name__}: {str(w.message)[:160]}" for w in caught})[:6]}
+            agr = rep.tables.get("agreement") if isinstance(getattr(rep, "tables", None), dict) else None
+            if agr is not None and len(agr):
+                keep = [c for c in agr.columns if c in ("user", "item", "rank", "top3_agreement", "teacher_top3", "student_top3")]
+                reports[f"{label}:{tname}"]["agreement_pairs"] = agr[keep].astype(str).to_dict("records")
+                also = {}
+                for ename in [e.strip() for e in args.also_explainers.split(",") if e.strip()]:
+                    also[ename] = extra_agreement(teacher, student, data, agr, ename)
+                    print(f"[bench] {label}: top-3 agreement under {ename}: {also[ename]['top3_agreement']:.3f} "
+                          f"({also[ename]['seconds']} s)", flush=True)
+                if also:
+                    reports[f"{label}:{tname}"]["agreement_by_explainer"] = also
+            if args.save_dir:
+                student.save(Path(args.save_dir) / label)
             for role in [r for r in s["models"] if r != "teacher"]:
                 mm = s["models"][role]
                 rows.append({"method": label, "teacher": tname, "model": mm["name"], **{k: mm.get(k) for k in KEYS},
@@ -195,6 +236,27 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2, default=str))
     print(f"\nwrote {args.out} ({out['seconds']} s)")
+
+
+def extra_agreement(teacher, student, data, agr, explainer_name: str) -> dict:
+    """Top-3 agreement of teacher and student under another explainer, on the report's pairs."""
+    import numpy as np
+
+    from whyrec.data import ITEM, USER
+    from whyrec_distill.agreement import agreement, attributions, choose_explainer
+
+    t0 = time.perf_counter()
+    pairs = agr[[c for c in agr.columns if c in (USER, ITEM, *data.context_names)]].reset_index(drop=True)
+    name, ex = choose_explainer(explainer_name, [teacher, student])
+    background = None
+    if ex is None:
+        background = data.features(data.train.sample(min(len(data.train), 256), random_state=0))
+    ta = attributions(teacher, data, pairs, name, ex, background, 0)
+    sa = attributions(student, data, pairs, name, ex, background, 0)
+    table, _ = agreement(ta, sa, data.schema.of_kind("sequence"), 3)
+    return {"explainer": name, "top3_agreement": float(np.nanmean(table["top3_agreement"])),
+            "attribution_rank_correlation": float(np.nanmean(table["rank_correlation"])), "pairs": len(pairs),
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def fmt(v) -> str:

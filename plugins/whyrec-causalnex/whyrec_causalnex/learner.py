@@ -26,7 +26,7 @@ from .constraints import build_constraints, check_roles
 from .discretise import Selection, VariableStates, discretise, fit_states, states_table
 from .effects import DoModel, do_effects, intervention_result
 from .network import FittedNetwork, IsolateError
-from .structure import Constraints, StructureResult, learn_structure
+from .structure import Constraints, StructureResult, learn_structure, unstable_to_drop
 from .truth import truth_scores
 from .variables import VariableTable, build_table, sample_rows, select_variables
 
@@ -80,6 +80,11 @@ class CausalNexLearner:
       stability_threshold: edges found in fewer resamples than this are marked unstable.
       drop_unstable: leave unstable edges out of the Bayesian network (default true: an edge
         the resamples disagree on never decides an answer).
+      unstable_rule: which edges ``drop_unstable`` removes. "presence" (default): a pair the
+        resamples join, either way, in fewer than ``stability_threshold`` of them; an edge
+        always there but oriented both ways stays in its majority direction (its effect
+        interval refits on the bootstrap graphs, so it carries both orientations).
+        "direction": an edge found in this orientation in fewer than the threshold.
       discretiser: "quantile" or "supervised" (decision-tree splits predicting the outcome).
       bins: states per discretised numeric variable.
       max_value_states: numerics with at most this many distinct values (at least ``bins``) keep
@@ -131,6 +136,7 @@ class CausalNexLearner:
         bootstrap_unit: Literal["users-items", "pairs"] = "users-items",
         stability_threshold: float = 0.6,
         drop_unstable: bool = True,
+        unstable_rule: Literal["presence", "direction"] = "presence",
         discretiser: Literal["quantile", "supervised"] = "quantile",
         bins: int = 3,
         max_value_states: int = 5,
@@ -153,6 +159,8 @@ class CausalNexLearner:
             raise bad(f"bootstrap_unit must be 'users-items' or 'pairs', got {bootstrap_unit!r}")
         if discretiser not in ("quantile", "supervised"):
             raise bad(f"discretiser must be 'quantile' or 'supervised', got {discretiser!r}")
+        if unstable_rule not in ("presence", "direction"):
+            raise bad(f"unstable_rule must be 'presence' or 'direction', got {unstable_rule!r}")
         if do_estimator not in ("gformula", "bn"):
             raise bad(f"do_estimator must be 'gformula' or 'bn', got {do_estimator!r}")
         if prior not in ("K2", "BDeu"):
@@ -196,7 +204,8 @@ class CausalNexLearner:
             outcome_is_sink=outcome_is_sink, field_rules=field_rules, tabu_parents=tabu_parents, tabu_children=tabu_children,
             forbidden_edges=forbidden_edges, required_edges=required_edges, bootstrap=bootstrap,
             bootstrap_unit=bootstrap_unit,
-            stability_threshold=stability_threshold, drop_unstable=drop_unstable, discretiser=discretiser, bins=bins,
+            stability_threshold=stability_threshold, drop_unstable=drop_unstable, unstable_rule=unstable_rule,
+            discretiser=discretiser, bins=bins,
             max_value_states=max_value_states, prior=prior, equivalent_sample_size=equivalent_sample_size, do_estimator=do_estimator,
             interventions=interventions,
             effect_bootstrap=effect_bootstrap, ci=ci, min_effect=min_effect, attribution_share=attribution_share,
@@ -282,10 +291,9 @@ class CausalNexLearner:
         edges = dict(s.edges)
         dropped = []
         if p["drop_unstable"] and p["bootstrap"]:
-            for e in list(edges):
-                if e not in required and s.stability.get(e, 0.0) < p["stability_threshold"]:
-                    dropped.append(list(e))
-                    edges.pop(e)
+            for e in unstable_to_drop(list(edges), s.stability, p["stability_threshold"], required, p["unstable_rule"]):
+                dropped.append(list(e))
+                edges.pop(e)
         graph_edges = [Edge(a, b, float(w), s.stability.get((a, b), 0.0) if p["bootstrap"] else None)
                        for (a, b), w in sorted(edges.items(), key=lambda kv: -abs(kv[1]))]
         self.graph = CausalGraph(
@@ -300,6 +308,7 @@ class CausalNexLearner:
                 "w_threshold": p["w_threshold"], "lasso": p["lasso"], "bootstrap": p["bootstrap"],
                 "bootstrap_unit": p["bootstrap_unit"],
                 "stability_threshold": p["stability_threshold"], "drop_unstable": p["drop_unstable"],
+                "unstable_rule": p["unstable_rule"],
                 "unstable_dropped": dropped, "rows": int(len(table.frame)), "seed": self._seed,
                 "max_iter": p["max_iter"], "data": data.name,
             },

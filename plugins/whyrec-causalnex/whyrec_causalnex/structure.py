@@ -195,6 +195,24 @@ def threshold_edges(W: np.ndarray, names: list[str], w_threshold: float, constra
     return break_cycles(edges, required, strength=lambda e: abs(edges[e]))
 
 
+def unstable_to_drop(edges: Any, stability: dict[tuple[str, str], float], threshold: float, required: set,
+                     rule: str = "presence") -> list[tuple[str, str]]:
+    """The learned edges ``drop_unstable`` removes. "presence": the pair is joined (either way)
+    in fewer than ``threshold`` of the bootstrap resamples, so whether there is an edge at all
+    is in doubt; an edge always present but oriented both ways stays, in its majority
+    direction (dropping it would assert "no effect", which the resamples contradict; the
+    effect intervals refit on the bootstrap graphs carry both orientations). "direction": the
+    edge in this orientation is found in fewer than ``threshold`` of the resamples."""
+    out = []
+    for a, b in edges:
+        if (a, b) in required:
+            continue
+        f = stability.get((a, b), 0.0) + (stability.get((b, a), 0.0) if rule == "presence" else 0.0)
+        if f < threshold:
+            out.append((a, b))
+    return out
+
+
 def break_cycles(edges: dict, required: set, strength: Any) -> dict:
     """``edges`` (a dict keyed by (source, target)) made acyclic in place: in each cycle the
     weakest learned edge by ``strength(edge)`` goes; required edges always stay."""

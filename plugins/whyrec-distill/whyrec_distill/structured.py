@@ -203,6 +203,57 @@ class StructuredPruner:
         return student, report
 
 
+def init_from_teacher(student_net: Any, teacher_net: Any) -> dict:
+    """Start each embedding table of the student from the teacher's table of the same name,
+    projected on its leading principal directions (the student's width): items, categories
+    and positions begin where the teacher put them, only narrower. Tables without a
+    same-named, same-length, wider counterpart (with at least as many rows as the student is
+    wide) keep their random start. Returns
+    {table: share of the teacher table's variance the projection keeps}."""
+    import torch
+    from torch import nn
+
+    teacher = dict(teacher_net.named_modules())
+    out: dict[str, float] = {}
+    with torch.no_grad():
+        for name, mod in student_net.named_modules():
+            t = teacher.get(name)
+            if not (isinstance(mod, nn.Embedding) and isinstance(t, nn.Embedding)):
+                continue
+            W = t.weight.detach().float().cpu()
+            d = mod.embedding_dim
+            if W.shape[0] != mod.num_embeddings or W.shape[1] < d or W.shape[0] < d:  # d directions must exist
+                continue
+            centred = W - W.mean(0, keepdim=True)
+            _, sv, vh = torch.linalg.svd(centred, full_matrices=False)
+            mod.weight.copy_((W @ vh[:d].T).to(mod.weight.device, mod.weight.dtype))
+            if mod.padding_idx is not None:
+                mod.weight[mod.padding_idx].zero_()
+            out[name] = round(float((sv[:d] ** 2).sum() / (sv ** 2).sum().clamp_min(1e-12)), 4)
+    return out
+
+
+def round_to_half(net: Any, what: str) -> int:
+    """Round every float32 parameter of ``net`` to float16 precision in place (they stay float32
+    tensors, so scoring is unchanged in kind; saving stores them in 2 bytes each, losslessly).
+    Returns how many values changed; refuses weights beyond float16's range."""
+    import torch
+
+    changed = 0
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if p.dtype != torch.float32:
+                continue
+            h = p.to(torch.float16)
+            if not bool(torch.isfinite(h).all()):
+                raise DataError(f"{what}: parameter {name!r} has values beyond float16's range (|w| > 65504); "
+                                "use storage = \"float32\"")
+            r = h.to(torch.float32)
+            changed += int((r != p).sum())
+            p.copy_(r)
+    return changed
+
+
 class NetworkDistiller:
     """Distil a ``structured-network`` teacher into a small untrained model of its own family
     (``shape``: constructor parameters such as ``embedding_dim``, ``layers``, ``heads``, ``hidden``)."""
@@ -217,6 +268,10 @@ class NetworkDistiller:
         temperature: float = 0.5,
         pointwise_weight: float = 0.1,
         users_per_batch: int = 4,
+        init: Literal["random", "teacher"] = "random",
+        storage: Literal["float32", "float16"] = "float32",
+        ablated_share: float = 0.0,
+        ablated_weight: float = 1.0,
         eval_users: int = 100,
         k: int = 10,
         explain_users: int = 10,
@@ -238,6 +293,16 @@ class NetworkDistiller:
             raise RegistryError(f"compressor {c!r}: lr={lr} and temperature={temperature} must be > 0, "
                                 f"pointwise_weight={pointwise_weight} >= 0")
         self.lr, self.temperature, self.pointwise_weight = float(lr), float(temperature), float(pointwise_weight)
+        if init not in ("random", "teacher"):
+            raise RegistryError(f"compressor {c!r}: init={init!r} is not 'random' or 'teacher' "
+                                "(the teacher's embedding tables projected on their principal directions)")
+        if storage not in ("float32", "float16"):
+            raise RegistryError(f"compressor {c!r}: storage={storage!r} is not 'float32' or 'float16'")
+        self.init, self.storage = init, storage
+        if not 0 <= ablated_share <= 1 or not ablated_weight >= 0:
+            raise RegistryError(f"compressor {c!r}: ablated_share={ablated_share} must be in [0, 1] and "
+                                f"ablated_weight={ablated_weight} >= 0")
+        self.ablated_share, self.ablated_weight = float(ablated_share), float(ablated_weight)
         self.settings = eval_settings(c, eval_users, k, explain_users, explain_k, explainer, threads, repeats, seed)
 
     def make_student(self, model: Any, name: str) -> Any:
@@ -254,12 +319,18 @@ class NetworkDistiller:
         name = teacher_name(model, ctx)
         student = self.make_student(model, name)  # a bad shape fails before the teacher's scoring
         log(f"distill-network: {name} -> {self.shape} ({student.n_parameters():,} parameters)")
+        started = init_from_teacher(student.torch_module(), model.torch_module()) if self.init == "teacher" else {}
         targets = teacher_targets(model, student, data, max_users=self.max_users, per_user=self.candidates_per_user,
-                                  seed=self.settings.seed)
+                                  seed=self.settings.seed, ablated_share=self.ablated_share)
         info = train_listwise(student, targets, epochs=self.epochs, lr=self.lr, temperature=self.temperature,
                               pointwise_weight=self.pointwise_weight, users_per_batch=self.users_per_batch,
-                              seed=self.settings.seed, threads=self.settings.threads, what="distill-network")
-        student.compression = {"method": "distill-network", "base_model": registered_name(model), "shape": self.shape}
+                              seed=self.settings.seed, threads=self.settings.threads, ablated_weight=self.ablated_weight,
+                              what="distill-network")
+        info["init"] = {"kind": self.init, "variance_kept": started}
+        if self.storage == "float16":  # measured as stored: the report scores the rounded weights
+            info["storage"] = {"dtype": "float16", "values_rounded": round_to_half(student.torch_module(), "distill-network")}
+        student.compression = {"method": "distill-network", "base_model": registered_name(model), "shape": self.shape,
+                               "init": self.init, "storage": self.storage}
         report = build_report(model, {"student": student}, data, self.settings, method="distill-network", ctx=ctx,
                               extra={"student_shape": self.shape, "distillation": info,
                                      "roles": {"student": f"{registered_name(model)} of shape {self.shape}, "
@@ -267,4 +338,4 @@ class NetworkDistiller:
         return student, report
 
 
-__all__ = ["NetworkDistiller", "StructuredPruner", "ablation_importance", "check_structured"]
+__all__ = ["NetworkDistiller", "StructuredPruner", "ablation_importance", "check_structured", "init_from_teacher", "round_to_half"]

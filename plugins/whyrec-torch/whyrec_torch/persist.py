@@ -32,10 +32,20 @@ def check_not_pickle(path: Path) -> None:
         )
 
 
+def compact(t: torch.Tensor) -> torch.Tensor:
+    """``t`` as float16 when that is lossless (every value survives the round trip: a network
+    whose weights were rounded to half precision, e.g. ``distill-network``'s ``storage =
+    "float16"``), else ``t``. Loading copies it back into the float32 parameter exactly."""
+    if t.dtype != torch.float32 or t.numel() == 0:
+        return t
+    h = t.to(torch.float16)
+    return h if bool(torch.isfinite(h).all()) and torch.equal(h.to(torch.float32), t) else t
+
+
 def save_state(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> Path:
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    tensors = {k: compact(v.detach().to("cpu").contiguous()) for k, v in state.items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata or {})
     return path
@@ -50,9 +60,11 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     try:
-        return load_file(str(path), device="cpu")
+        state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable safetensors file ({exc}); re-save the model") from exc
+    # float16 on disk is a lossless copy of a float32 tensor (``compact``): back to what was saved
+    return {k: v.to(torch.float32) if v.dtype == torch.float16 else v for k, v in state.items()}
 
 
 def state_mismatch(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> list[str]:

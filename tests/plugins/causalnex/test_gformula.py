@@ -170,23 +170,49 @@ def test_the_learners_answer_at_a_value_is_the_toy_scms_truth(fitted):
     assert len(fitted.do_model.boot_graphs) == 8
 
 
+def test_unstable_to_drop_by_presence_and_by_direction():
+    from whyrec_causalnex.structure import unstable_to_drop
+
+    stab = {("a", "b"): 0.55, ("b", "a"): 0.45,  # always joined, oriented both ways
+            ("c", "d"): 0.3,  # joined in 30 % of the resamples
+            ("e", "f"): 0.2, ("f", "e"): 0.1,  # joined in 30 %, either way
+            ("g", "h"): 0.9}
+    edges = [("a", "b"), ("c", "d"), ("e", "f"), ("g", "h"), ("r", "s")]
+    assert unstable_to_drop(edges, stab, 0.6, {("r", "s")}, "presence") == [("c", "d"), ("e", "f")]
+    assert unstable_to_drop(edges, stab, 0.6, {("r", "s")}, "direction") == [("a", "b"), ("c", "d"), ("e", "f")]
+    assert unstable_to_drop(edges, stab, 0.6, set(), "presence")[-1] == ("r", "s")  # never found, not required
+
+
 def test_no_edge_below_the_stability_threshold_decides_an_answer(fitted, sim):
     from whyrec.causal import CausalGraph, Edge
     from whyrec_causalnex.learner import CausalNexLearner
 
     thr = fitted.params["stability_threshold"]
+    assert fitted.params["unstable_rule"] == "presence"
     required = {tuple(e) for e in fitted.graph.constraints["required_edges"]}
-    assert all((e.source, e.target) in required or e.stability >= thr for e in fitted.graph.edges)
-    # linear NOTEARS flips quality-price between resamples (no v-structure orients it): below the
-    # threshold, so the graph leaves it out and do(quality) acts through quality -> label only
-    learner = CausalNexLearner(bootstrap=8, effect_bootstrap=0, seed=0, method="linear", stability_threshold=0.7)
-    g = learner.learn(sim)
+    stab = fitted.structure.stability
+    assert all((e.source, e.target) in required or stab.get((e.source, e.target), 0) + stab.get((e.target, e.source), 0) >= thr
+               for e in fitted.graph.edges)
+    # linear NOTEARS flips quality-price between resamples (no v-structure orients it). The rule
+    # "direction" drops it, so do(quality) acts through quality -> label only, though the true
+    # SCM has quality -> price -> label: the dropped edge would have changed the answer
     pair = {("quality", "price"), ("price", "quality")}
+    kw = dict(bootstrap=8, effect_bootstrap=0, seed=0, method="linear", stability_threshold=0.7)
+    by_direction = CausalNexLearner(unstable_rule="direction", **kw)
+    g = by_direction.learn(sim)
     assert not pair & g.edge_set()
     assert [e for e in g.method["unstable_dropped"] if tuple(e) in pair]
-    learner.fit(sim, g)
+    by_direction.fit(sim, g)
     with_edge = CausalNexLearner(bootstrap=0, effect_bootstrap=0, seed=0)
     with_edge.fit(sim, CausalGraph(nodes=g.nodes, edges=list(g.edges) + [Edge("quality", "price")]))
-    answer = learner.point_do("quality", 1.0) - learner.point_do("quality", -1.0)
-    # the dropped edge would have changed the answer (through price): it did not decide it
+    answer = by_direction.point_do("quality", 1.0) - by_direction.point_do("quality", -1.0)
     assert abs((with_edge.point_do("quality", 1.0) - with_edge.point_do("quality", -1.0)) - answer) > 0.05
+    # "presence" (the default) keeps a pair every resample joins, in its majority direction, and
+    # still names it as direction-unstable; the effect interval refits on the bootstrap graphs
+    by_presence = CausalNexLearner(**kw)
+    gp = by_presence.learn(sim)
+    kept = pair & gp.edge_set()
+    assert len(kept) == 1 and not [e for e in gp.method["unstable_dropped"] if tuple(e) in pair]
+    (a, b), st = kept.pop(), by_presence.structure.stability
+    assert st.get((a, b), 0) < 0.7 <= st.get((a, b), 0) + st.get((b, a), 0)
+    assert st.get((a, b), 0) >= st.get((b, a), 0)
