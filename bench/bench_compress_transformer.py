@@ -47,21 +47,21 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1, help="transformer teacher epochs")
     ap.add_argument("--ta-epochs", type=int, default=3, help="torch-attention teacher epochs")
     ap.add_argument("--eval-users", type=int, default=100)
-    ap.add_argument("--explain-users", type=int, default=10)
+    ap.add_argument("--explain-users", type=int, default=30)
     ap.add_argument("--max-users", type=int, default=300, help="users whose candidates the listwise distillation reads (0: all)")
     ap.add_argument("--student-epochs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--student-dim", type=int, default=8, help="embedding_dim of the distill-net student")
-    ap.add_argument("--net-epochs", type=int, default=10, help="epochs of the distill-net student")
-    ap.add_argument("--net-users", type=int, default=300, help="training users of distill-net and the structured fine-tune")
-    ap.add_argument("--net-temperature", type=float, default=0.5, help="listwise temperature of distill-net")
-    ap.add_argument("--net-layers", type=int, default=1, help="blocks of the distill-net student")
-    ap.add_argument("--net-heads", type=int, default=1, help="heads of the distill-net student")
-    ap.add_argument("--net-hidden", default="", help="head MLP of the distill-net student, e.g. 16 or 32,16 (default 2 x dim)")
-    ap.add_argument("--net-init", choices=("random", "teacher"), default="random", help="distill-net's init")
-    ap.add_argument("--net-ablated", type=float, default=0.0, help="distill-net's ablated_share (rows with a unit missing)")
+    ap.add_argument("--net-epochs", type=int, default=12, help="epochs of the distill-net student")
+    ap.add_argument("--net-users", type=int, default=400, help="training users of distill-net and the structured fine-tune")
+    ap.add_argument("--net-temperature", type=float, default=0.3, help="listwise temperature of distill-net")
+    ap.add_argument("--net-layers", type=int, default=2, help="blocks of the distill-net student")
+    ap.add_argument("--net-heads", type=int, default=2, help="heads of the distill-net student")
+    ap.add_argument("--net-hidden", default="32", help="head MLP of the distill-net student, e.g. 16 or 32,16 (default 2 x dim)")
+    ap.add_argument("--net-init", choices=("random", "teacher"), default="teacher", help="distill-net's init")
+    ap.add_argument("--net-ablated", type=float, default=0.3, help="distill-net's ablated_share (rows with a unit missing)")
     ap.add_argument("--net-ablated-weight", type=float, default=1.0, help="distill-net's ablated_weight")
-    ap.add_argument("--net-storage", choices=("float32", "float16"), default="float32", help="distill-net's storage")
+    ap.add_argument("--net-storage", choices=("float32", "float16"), default="float16", help="distill-net's storage")
     ap.add_argument("--also-explainers", default="",
                     help="comma list: top-3 agreement of each student also under these explainers, on the same pairs")
     ap.add_argument("--save-dir", default="", help="save each compressed model here (label/)")
@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--teachers", default="transformer-seq,torch-attention")
     ap.add_argument("--methods", default="distill,distill-score,distill-tree,prune-90,quantize,prune-layers,prune-heads,"
                                          "prune-heads-layers,distill-net")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the evaluation users, the students' training users and init")
     ap.add_argument("--data", choices=("movielens", "toy"), default="movielens")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "compress_transformer.json"))
@@ -87,7 +88,7 @@ def main() -> None:
 
     q = args.quick
     ev = dict(eval_users=20 if q else args.eval_users, explain_users=3 if q else args.explain_users, explain_k=3,
-              threads=args.threads, repeats=1 if q else 3, seed=0)
+              threads=args.threads, repeats=1 if q else 3, seed=args.seed)
     t0 = time.perf_counter()
     if args.data == "toy":
         from whyrec_torch.toy import make_toy_data

@@ -111,6 +111,19 @@ def measure(name: str, device: str, data, epochs: int, batch_size: int, users: l
         stu = [v for k, v in st.items() if k != "teacher"][0]
         out["distill"] = {"seconds": time.perf_counter() - t, "jaccard@10": stu.get("jaccard@10"),
                           "speedup": stu.get("speedup"), "parameter_ratio": stu.get("parameter_ratio")}
+        if "structured-network" in getattr(m, "capabilities", ()):
+            # distill-network (its defaults, fewer epochs and users): the student is cloned onto the
+            # teacher's device and trains there
+            from whyrec_distill.structured import NetworkDistiller
+
+            nd = NetworkDistiller(epochs=2, max_users=100, eval_users=min(30, len(users)), explain_users=2, repeats=1)
+            t = time.perf_counter()
+            _, rep = nd.compress(m, data)
+            stu = rep.summary["models"]["student"]
+            out["distill_network"] = {"seconds": time.perf_counter() - t, "jaccard@10": stu.get("jaccard@10"),
+                                      "top3_agreement": stu.get("top3_agreement"), "speedup": stu.get("speedup"),
+                                      "parameter_ratio": stu.get("parameter_ratio"),
+                                      "listwise_seconds": rep.summary["distillation"]["seconds"]}
     return out
 
 
@@ -186,6 +199,9 @@ def main() -> int:
         if "distill" in c:
             vals = [entry[d]["distill"]["seconds"] for d in cols]
             print(f"{'distill -> mlp seconds':<28}" + "".join(f"{v:>12,.2f}" for v in vals) + (f"{vals[1] / vals[0]:>9.1f}x" if cuda else ""))
+        if "distill_network" in c:
+            vals = [entry[d]["distill_network"]["seconds"] for d in cols]
+            print(f"{'distill-network seconds':<28}" + "".join(f"{v:>12,.2f}" for v in vals) + (f"{vals[1] / vals[0]:>9.1f}x" if cuda else ""))
     from whyrec.atomic import write_json
 
     (HERE / "results").mkdir(exist_ok=True)

@@ -129,7 +129,7 @@ def test_teacher_init_projects_each_embedding_table_on_its_principal_directions(
 def test_float16_storage_halves_the_weights_and_the_report_scores_what_is_saved(transformer, data, tmp_path):
     shape = {"embedding_dim": 4, "layers": 1, "heads": 1, "hidden": [4]}
     kw = dict(shape=shape, epochs=1, max_users=4, **FAST)
-    s32, r32 = NetworkDistiller(**kw).compress(transformer, data)
+    s32, r32 = NetworkDistiller(storage="float32", **kw).compress(transformer, data)
     s16, r16 = NetworkDistiller(storage="float16", init="teacher", **kw).compress(transformer, data)
     m32, m16 = r32.summary["models"]["student"], r16.summary["models"]["student"]
     assert m16["parameters"] == m32["parameters"]
