@@ -304,7 +304,8 @@ class NetworkDistiller:
         if storage not in ("float32", "float16"):
             raise RegistryError(f"compressor {c!r}: storage={storage!r} is not 'float32' or 'float16'")
         self.init, self.storage = init, storage
-        if not 0 <= ablated_share <= 1 or not ablated_weight >= 0:
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (ablated_share, ablated_weight))
+        if not numbers or not 0 <= ablated_share <= 1 or not ablated_weight >= 0:
             raise RegistryError(f"compressor {c!r}: ablated_share={ablated_share} must be in [0, 1] and "
                                 f"ablated_weight={ablated_weight} >= 0")
         self.ablated_share, self.ablated_weight = float(ablated_share), float(ablated_weight)

@@ -183,3 +183,5 @@ def test_ablated_rows_teach_the_student_the_teachers_response_to_a_missing_featu
     assert with_rows < 0.8 * without  # the rows with a feature missing are learned only when they are used
     with pytest.raises(RegistryError, match="ablated_share=1.5 must be in"):
         NetworkDistiller(ablated_share=1.5)
+    with pytest.raises(RegistryError, match="ablated_share=0.3 must be in .* ablated_weight=heavy"):
+        NetworkDistiller(ablated_share=0.3, ablated_weight="heavy")
