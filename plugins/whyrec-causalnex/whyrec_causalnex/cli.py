@@ -185,6 +185,7 @@ def causal_command(run_dir: Path, do: tuple[str, ...], compare: bool, name: str 
                         ci = [r["p_do_low"], r["p_do_high"]]
                         ci_outside = r.get("estimate_in_interval") is False
     label = learner.not_actionable_text(not_act)
+    shaky = [t for t in (learner.uncertain_path_text(v) for v in sel) if t]
     if fmt == "json":
         click.echo(json.dumps({
             "intervention": res["intervention"].iloc[0],
@@ -197,6 +198,7 @@ def causal_command(run_dir: Path, do: tuple[str, ...], compare: bool, name: str 
             "estimate_in_interval": None if ci is None else not ci_outside,
             "actionable": not not_act,
             "label": label or None,
+            "unstable_on_path": {v: [list(e) for e in learner.uncertain_path_edges(v)] for v in sel},
             "estimator": res.attrs.get("estimator"),
         }, indent=2, default=str))
         return
@@ -208,5 +210,7 @@ def causal_command(run_dir: Path, do: tuple[str, ...], compare: bool, name: str 
     click.echo(line)
     if label:
         click.echo(f"note: {label}")
+    for t in shaky:
+        click.echo(f"note: {t}")
     if res.attrs.get("estimator"):
         click.echo(f"estimator: {res.attrs['estimator']}")

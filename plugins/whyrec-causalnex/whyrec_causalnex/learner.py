@@ -527,6 +527,44 @@ class CausalNexLearner:
             total += w * self.do_model.gf.mean_outcome({v: val for v, (val, _) in zip(sel, combo)})
         return total
 
+    def uncertain_path_edges(self, var: str) -> list[tuple[str, str, float]]:
+        """Edges of the graph on a directed path from ``var`` to the outcome that the bootstrap
+        resamples disagree on (found in this orientation in fewer than ``stability_threshold`` of
+        them; not required): (source, target, stability). An answer about ``var`` rests on them;
+        with the "presence" rule they are pairs always joined but oriented both ways, which only
+        domain knowledge (``required_edges``) settles."""
+        thr = self.params["stability_threshold"]
+        required = set(map(tuple, self.graph.constraints.get("required_edges", [])))
+        children: dict[str, list[str]] = {}
+        parents: dict[str, list[str]] = {}
+        for e in self.graph.edges:
+            children.setdefault(e.source, []).append(e.target)
+            parents.setdefault(e.target, []).append(e.source)
+
+        def reach(start: str, nxt: dict) -> set[str]:
+            seen, todo = {start}, [start]
+            while todo:
+                for m in nxt.get(todo.pop(), []):
+                    if m not in seen:
+                        seen.add(m)
+                        todo.append(m)
+            return seen
+
+        down, up = reach(var, children), reach(self.target, parents)
+        return [(e.source, e.target, float(e.stability)) for e in self.graph.edges
+                if e.stability is not None and e.stability < thr and (e.source, e.target) not in required
+                and e.source in down and e.target in up]
+
+    def uncertain_path_text(self, var: str) -> str:
+        """One line naming the edges ``uncertain_path_edges`` finds, or ""."""
+        edges = self.uncertain_path_edges(var)
+        if not edges:
+            return ""
+        named = ", ".join(f"{a} -> {b} ({st:.0%} of the resamples this way)" for a, b, st in edges)
+        return (f"the answer for {var!r} rests on {named}, whose direction the bootstrap resamples disagree on; "
+                "its interval carries both orientations. Observational data cannot settle such a direction: "
+                "set it with required_edges if you know it")
+
     def not_actionable_text(self, variables: list[str]) -> str:
         """The label of a do() on variables nobody can set (empty when all are actionable)."""
         if not variables:
@@ -622,6 +660,9 @@ class CausalNexLearner:
         parts = [f for f in (fx, fx_other) if len(f)]
         all_fx = pd.concat(parts, ignore_index=True) if parts else fx
         all_fx["intervention_target"] = all_fx["feature"].isin(targets)
+        # the unstable edges an answer rests on (empty: none), named in the report and by `whyrec causal --do`
+        all_fx["unstable_on_path"] = ["; ".join(f"{a} -> {b} ({st:.0%})" for a, b, st in self.uncertain_path_edges(f))
+                                      for f in all_fx["feature"]]
         all_fx = all_fx.sort_values("effect", ascending=False, kind="stable").reset_index(drop=True)
         parts = [f for f in (levels, levels_other) if len(f)]
         all_levels = pd.concat(parts, ignore_index=True) if parts else levels

@@ -216,3 +216,41 @@ def test_no_edge_below_the_stability_threshold_decides_an_answer(fitted, sim):
     (a, b), st = kept.pop(), by_presence.structure.stability
     assert st.get((a, b), 0) < 0.7 <= st.get((a, b), 0) + st.get((b, a), 0)
     assert st.get((a, b), 0) >= st.get((b, a), 0)
+
+
+def test_an_answer_names_the_direction_unstable_edge_it_rests_on(sim, tmp_path):
+    """The presence rule keeps quality - price (joined in every resample, oriented both ways):
+    an answer for the edge's source rests on it, and the report and `--do` say so."""
+    from whyrec_causalnex.learner import CausalNexLearner
+
+    learner = CausalNexLearner(bootstrap=8, effect_bootstrap=0, seed=0, method="linear", stability_threshold=0.7)
+    g = learner.fit(sim, learner.learn(sim)) or learner.graph
+    (a, b), = {("quality", "price"), ("price", "quality")} & g.edge_set()
+    shaky = learner.uncertain_path_edges(a)
+    assert [(x, y) for x, y, _ in shaky] == [(a, b)] and 0 < shaky[0][2] < 0.7
+    assert learner.uncertain_path_edges("discount") == []  # discount -> label only
+    assert f"{a} -> {b}" in learner.uncertain_path_text(a) and "required_edges" in learner.uncertain_path_text(a)
+    assert learner.uncertain_path_text("discount") == ""
+    rep = learner.report(sim, [])
+    fx = rep.tables["feature_effects"].set_index("feature")
+    assert fx.loc[a, "unstable_on_path"].startswith(f"{a} -> {b} (") and fx.loc["discount", "unstable_on_path"] == ""
+    # `whyrec causal RUN --do`: a note in text, the edges in JSON; the learner as saved and loaded
+    import json
+
+    from click.testing import CliRunner
+    from whyrec_causalnex import cli
+
+    learner.save(tmp_path)
+    orig = cli._stage_dir
+    cli._stage_dir = lambda run_dir, name: tmp_path  # a run directory is the pipeline test's job
+    try:
+        value = round(float(learner.table.frame[a].median()), 3)
+        text = CliRunner().invoke(cli.causal_command, [str(tmp_path), "--do", f"{a}={value}"])
+        js = CliRunner().invoke(cli.causal_command, [str(tmp_path), "--do", f"{a}={value}", "--format", "json"])
+        plain = CliRunner().invoke(cli.causal_command, [str(tmp_path), "--do", "discount=1"])
+    finally:
+        cli._stage_dir = orig
+    assert text.exit_code == 0, text.output
+    assert f"note: the answer for {a!r} rests on {a} -> {b} (" in text.output and "required_edges" in text.output
+    assert [tuple(e[:2]) for e in json.loads(js.output)["unstable_on_path"][a]] == [(a, b)]
+    assert plain.exit_code == 0 and "rests on" not in plain.output
