@@ -12,8 +12,10 @@ Teachers: transformer-seq in a medium CPU configuration (``--dim`` 64, ``--layer
 - prune-layers / prune-heads / prune-heads-layers (a teacher with the structured-network
   capability): ``prune-structured`` removes 1 block / half the heads / 1 block and all heads but
   one, least important first (ablation), then fine-tunes listwise on the teacher;
-- distill-net: ``distill-network``, a small untrained transformer-seq (``--student-dim``, 1 block,
-  1 head) listwise-distilled on the teacher's scores over each training user's candidates.
+- distill-net: ``distill-network`` with its defaults (the ``--net-*`` flags: a transformer-seq of
+  ``--student-dim`` 8, 2 blocks x 2 heads, hidden [32], the teacher's embeddings as its start,
+  rows with a unit missing, float16 storage), listwise-distilled on the teacher's scores over each
+  training user's candidates.
 Per compressed model: size ratio (saved bytes), parameter ratio, scoring speed-up
 (``score_features`` rows/s on one thread), Jaccard@10 with the teacher's top-10, top-3
 explanation agreement, NDCG@10 vs the teacher's; then each row against the goal row:
@@ -57,7 +59,7 @@ def main() -> None:
     ap.add_argument("--net-temperature", type=float, default=0.3, help="listwise temperature of distill-net")
     ap.add_argument("--net-layers", type=int, default=2, help="blocks of the distill-net student")
     ap.add_argument("--net-heads", type=int, default=2, help="heads of the distill-net student")
-    ap.add_argument("--net-hidden", default="32", help="head MLP of the distill-net student, e.g. 16 or 32,16 (default 2 x dim)")
+    ap.add_argument("--net-hidden", default="32", help="head MLP of the distill-net student, e.g. 16 or 32,16 (empty: 2 x dim)")
     ap.add_argument("--net-init", choices=("random", "teacher"), default="teacher", help="distill-net's init")
     ap.add_argument("--net-ablated", type=float, default=0.3, help="distill-net's ablated_share (rows with a unit missing)")
     ap.add_argument("--net-ablated-weight", type=float, default=1.0, help="distill-net's ablated_weight")
@@ -111,13 +113,22 @@ def main() -> None:
         t = time.perf_counter()
         saved = Path(args.teacher_dir) / name if args.teacher_dir and name == "transformer-seq" else None
         if saved is not None and (saved / "config.json").exists():
+            net = json.loads((saved / "config.json").read_text())["net"]
+            fit = json.loads((saved / "bench_fit.json").read_text())
+            have = {"embedding_dim": net.get("embedding_dim"), "layers": net.get("layers"), "heads": net.get("heads"),
+                    "epochs": fit.get("epochs", args.epochs), "data": fit.get("data", args.data)}
+            want = {"embedding_dim": args.dim, "layers": args.layers, "heads": args.heads, "epochs": args.epochs,
+                    "data": args.data}
+            if have != want:  # a cached teacher of another shape would silently change every figure
+                sys.exit(f"--teacher-dir {saved}: the saved teacher is {have}, this run asks for {want}; "
+                         "use another directory")
             m = type(m).load(saved, data, device="cpu")
             m.params["num_threads"] = args.threads
-            fit = json.loads((saved / "bench_fit.json").read_text())
             print(f"[bench] teacher {name} loaded from {saved}", flush=True)
         else:
             fit = m.fit(data) or {}
-            fit = {"seconds": round(time.perf_counter() - t, 1), "seconds_per_epoch": fit.get("seconds_per_epoch")}
+            fit = {"seconds": round(time.perf_counter() - t, 1), "seconds_per_epoch": fit.get("seconds_per_epoch"),
+                   "epochs": args.epochs, "data": args.data}
             if saved is not None:
                 m.save(saved)
                 (saved / "bench_fit.json").write_text(json.dumps(fit))

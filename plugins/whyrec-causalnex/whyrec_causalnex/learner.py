@@ -561,9 +561,12 @@ class CausalNexLearner:
         if not edges:
             return ""
         named = ", ".join(f"{a} -> {b} ({st:.0%} of the resamples this way)" for a, b, st in edges)
-        return (f"the answer for {var!r} rests on {named}, whose direction the bootstrap resamples disagree on; "
-                "its interval carries both orientations. Observational data cannot settle such a direction: "
-                "set it with required_edges if you know it")
+        carried = ("; its interval, refitted on the bootstrap graphs, carries the other graphs too"
+                   if self.params.get("effect_bootstrap") else "")
+        return (f"the answer for {var!r} rests on {named}, found in fewer bootstrap resamples than the stability "
+                f"threshold ({self.params['stability_threshold']:.0%}){carried}. Where the resamples join the pair "
+                "but disagree on its direction, observational data cannot settle it: set it with required_edges "
+                "if you know it")
 
     def not_actionable_text(self, variables: list[str]) -> str:
         """The label of a do() on variables nobody can set (empty when all are actionable)."""

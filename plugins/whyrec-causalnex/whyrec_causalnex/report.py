@@ -79,9 +79,9 @@ def _stage_html(d: Path) -> str:
             for r in top.head(8).itertuples():
                 ci = "" if math.isnan(r.effect_low) else f" ({level} interval {_pct(r.effect_low)} to {_pct(r.effect_high)})"
                 shaky = getattr(r, "unstable_on_path", "")
-                shaky = (f" <span class=\"wr-small\">(rests on {esc(shaky)}, an edge whose direction the bootstrap "
-                         f"resamples disagree on; the interval carries both; set it with required_edges if you know "
-                         f"it)</span>") if isinstance(shaky, str) and shaky else ""
+                shaky = (f" <span class=\"wr-small\">(rests on unstable edge(s) {esc(shaky)}: found in fewer bootstrap "
+                         f"resamples than the threshold, often a direction the data cannot settle; set it with "
+                         f"required_edges if you know it)</span>") if isinstance(shaky, str) and shaky else ""
                 lines.append(f"<li><b>{esc(r.feature)}</b>: setting it across its levels moves P({esc(outcome)}) by "
                              f"{_pct(r.effect)}{ci}{shaky}</li>")
             out.append("<p>Causes of the outcome found (largest first):</p><ul>" + "".join(lines) + "</ul>")

@@ -144,6 +144,16 @@ def train_listwise(student: Any, targets: ListwiseTargets, *, epochs: int, lr: f
         ab_z = torch.as_tensor(targets.ablated_margins, device=device)
         ab_step = max(1, int(round(len(ab_z) * users_per_batch / max(targets.users, 1))))
     aux = getattr(net, "auxiliary_loss", None)  # a network's own side objective is not the teacher's: dropped
+    # Embedding rows that are exactly zero now (a family's "missing" / padding rows: the all-missing
+    # baseline of integrated gradients is "no information" because of them) stay zero: the rows
+    # with a unit missing look them up, and training them would move that baseline away from the
+    # teacher's, whose missing rows are zero.
+    zero_rows = []
+    for mod in net.modules():
+        if isinstance(mod, torch.nn.Embedding):
+            idx = torch.nonzero((mod.weight.detach() == 0).all(dim=1)).reshape(-1)
+            if len(idx):
+                zero_rows.append((mod.weight, idx))
     with torch_threads(threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         net.train()
@@ -170,6 +180,10 @@ def train_listwise(student: Any, targets: ListwiseTargets, *, epochs: int, lr: f
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if zero_rows:
+                    with torch.no_grad():
+                        for w, idx in zero_rows:
+                            w[idx] = 0.0
                 total += float(loss.detach()) * len(g)
             losses.append(round(total / max(targets.users, 1), 6))
             log(f"{what}: epoch {len(losses)} listwise loss {losses[-1]:.4f}")

@@ -244,6 +244,9 @@ def round_to_half(net: Any, what: str) -> int:
         for name, p in net.named_parameters():
             if p.dtype != torch.float32:
                 continue
+            if not bool(torch.isfinite(p).all()):
+                raise DataError(f"{what}: parameter {name!r} has non-finite values (NaN or inf) after training; "
+                                "lower lr or check the teacher's scores")
             h = p.to(torch.float16)
             if not bool(torch.isfinite(h).all()):
                 raise DataError(f"{what}: parameter {name!r} has values beyond float16's range (|w| > 65504); "
@@ -290,7 +293,7 @@ class NetworkDistiller:
                                 "e.g. { embedding_dim = 8, layers = 1, heads = 1 }")
         # the defaults are the configuration measured against the goal row on MovieLens-100K
         # (docs/benchmarks.md, "distill-network meets the goal row")
-        self.shape = dict(shape if shape is not None else DEFAULT_STUDENT)
+        self.shape = copy.deepcopy(dict(shape if shape is not None else DEFAULT_STUDENT))
         self.epochs, self.max_users = _int("epochs", c, epochs, 1), _int("max_users", c, max_users, 0)
         self.candidates_per_user = _int("candidates_per_user", c, candidates_per_user, 0)
         self.users_per_batch = _int("users_per_batch", c, users_per_batch, 1)
@@ -304,7 +307,8 @@ class NetworkDistiller:
         if storage not in ("float32", "float16"):
             raise RegistryError(f"compressor {c!r}: storage={storage!r} is not 'float32' or 'float16'")
         self.init, self.storage = init, storage
-        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (ablated_share, ablated_weight))
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                      for v in (ablated_share, ablated_weight))
         if not numbers or not 0 <= ablated_share <= 1 or not ablated_weight >= 0:
             raise RegistryError(f"compressor {c!r}: ablated_share={ablated_share} must be in [0, 1] and "
                                 f"ablated_weight={ablated_weight} >= 0")
@@ -326,17 +330,22 @@ class NetworkDistiller:
         student = self.make_student(model, name)  # a bad shape fails before the teacher's scoring
         log(f"distill-network: {name} -> {self.shape} ({student.n_parameters():,} parameters)")
         started = init_from_teacher(student.torch_module(), model.torch_module()) if self.init == "teacher" else {}
+        init_kind = self.init
+        if self.init == "teacher" and not started:  # e.g. a student wider than the teacher: nothing to project
+            log(f"distill-network: init = 'teacher' found no embedding table of {name!r} to project on the student's "
+                f"shape {self.shape}; the student starts from its own random initialisation")
+            init_kind = "random (no teacher table fits)"
         targets = teacher_targets(model, student, data, max_users=self.max_users, per_user=self.candidates_per_user,
                                   seed=self.settings.seed, ablated_share=self.ablated_share)
         info = train_listwise(student, targets, epochs=self.epochs, lr=self.lr, temperature=self.temperature,
                               pointwise_weight=self.pointwise_weight, users_per_batch=self.users_per_batch,
                               seed=self.settings.seed, threads=self.settings.threads, ablated_weight=self.ablated_weight,
                               what="distill-network")
-        info["init"] = {"kind": self.init, "variance_kept": started}
+        info["init"] = {"kind": init_kind, "variance_kept": started}
         if self.storage == "float16":  # measured as stored: the report scores the rounded weights
             info["storage"] = {"dtype": "float16", "values_rounded": round_to_half(student.torch_module(), "distill-network")}
         student.compression = {"method": "distill-network", "base_model": registered_name(model), "shape": self.shape,
-                               "init": self.init, "storage": self.storage}
+                               "init": init_kind, "storage": self.storage}
         report = build_report(model, {"student": student}, data, self.settings, method="distill-network", ctx=ctx,
                               extra={"student_shape": self.shape, "distillation": info,
                                      "roles": {"student": f"{registered_name(model)} of shape {self.shape}, "

@@ -172,7 +172,13 @@ def test_ablated_rows_teach_the_student_the_teachers_response_to_a_missing_featu
         student = transformer.clone_architecture(embedding_dim=4, layers=1, heads=1, hidden=[4], dropout=0.0)
         targets = teacher_targets(transformer, student, data, max_users=6, per_user=30, seed=0, ablated_share=0.5)
         assert targets.ablated_margins is not None and len(targets.ablated_margins) == round(0.5 * targets.rows)
+        cat = student.torch_module().cat_emb.weight
+        missing = torch.nonzero((cat.detach() == 0).all(dim=1)).reshape(-1)
+        assert len(missing) == len(student.encoder.categorical)  # each categorical's "missing" row starts at zero
         info = train_listwise(student, targets, epochs=10, lr=1e-2, seed=0, users_per_batch=1, ablated_weight=weight)
+        # the ablated rows look the missing rows up; they stay zero (the all-missing baseline of
+        # integrated gradients stays "no information", as the teacher's)
+        assert torch.equal(cat.detach()[missing], torch.zeros(len(missing), cat.shape[1]))
         with torch.no_grad():
             out = student.torch_module()(*targets.ablated_inputs).reshape(-1)
         return ((out - torch.as_tensor(targets.ablated_margins)) ** 2).mean().item(), info
