@@ -128,7 +128,7 @@ def run_variant(variant: str, data, seed: int, learned: dict | None = None) -> d
         bl.params.update(EXTRA[base])
         tb = time.perf_counter()
         bl.learn(data)
-        learned[base] = (bl.table, bl.structure, time.perf_counter() - tb)
+        learned[base] = (bl.table, bl.structure, time.perf_counter() - tb, bl.constraints)
         t0 = time.perf_counter()
     if variant.startswith("true-graph"):  # the true DAG: the error left to the estimator
         from whyrec.causal import CausalGraph, Edge
@@ -139,20 +139,19 @@ def run_variant(variant: str, data, seed: int, learned: dict | None = None) -> d
         base = SAME_SEARCH.get(variant, variant)
         if learned is not None and base in learned:
             from whyrec.causal import CausalGraph, Edge
-            table, structure, t_learn = learned[base]
+            table, structure, t_learn, constraints = learned[base]
             learner.table, learner._data_name, learner.structure = table, data.name, structure
             p = learner.params
             from whyrec_causalnex.structure import unstable_to_drop
             drop = set(unstable_to_drop(list(structure.edges), structure.stability, p["stability_threshold"],
-                                        set(learner.constraints.required) if getattr(learner, "constraints", None) else set(),
-                                        p["unstable_rule"])) if p["drop_unstable"] else set()
+                                        set(map(tuple, constraints.required)), p["unstable_rule"])) if p["drop_unstable"] else set()
             keep = {e: w for e, w in structure.edges.items() if e not in drop}
             graph = CausalGraph(nodes=list(table.names), edges=[Edge(a, b, w) for (a, b), w in keep.items()])
             t0 -= t_learn  # the search's time counts for this variant too
         else:
             graph = learner.learn(data)
             if learned is not None and not learner.params["drop_unstable"]:
-                learned[variant] = (learner.table, learner.structure, time.perf_counter() - t0)
+                learned[variant] = (learner.table, learner.structure, time.perf_counter() - t0, learner.constraints)
     else:
         table = learner._train_table(data)
         learner.table, learner._data_name = table, data.name

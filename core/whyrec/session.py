@@ -57,15 +57,16 @@ class ExplainSession:
         return self.run.load_data()
 
     def model_names(self) -> list[str]:
+        return list(self._names())
+
+    def _names(self) -> list[str]:
         if self._model_names is None:
             self._model_names = self.run.model_names()
-        return list(self._model_names)
+        return self._model_names
 
     def model_name(self, model: str | None = None) -> str:
         """The run's name for ``model`` (None: its first model); RunDirError naming the others."""
-        if self._model_names is None:
-            self._model_names = self.run.model_names()
-        names = self._model_names
+        names = self._names()
         if not names:
             raise RunDirError(f"{self.run.path}: the run has no fitted model; rerun a pipeline with a model stage")
         if model is None:

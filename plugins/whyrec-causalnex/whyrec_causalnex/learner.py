@@ -533,24 +533,13 @@ class CausalNexLearner:
         them; not required): (source, target, stability). An answer about ``var`` rests on them;
         with the "presence" rule they are pairs always joined but oriented both ways, which only
         domain knowledge (``required_edges``) settles."""
+        import networkx as nx
+
         thr = self.params["stability_threshold"]
         required = set(map(tuple, self.graph.constraints.get("required_edges", [])))
-        children: dict[str, list[str]] = {}
-        parents: dict[str, list[str]] = {}
-        for e in self.graph.edges:
-            children.setdefault(e.source, []).append(e.target)
-            parents.setdefault(e.target, []).append(e.source)
-
-        def reach(start: str, nxt: dict) -> set[str]:
-            seen, todo = {start}, [start]
-            while todo:
-                for m in nxt.get(todo.pop(), []):
-                    if m not in seen:
-                        seen.add(m)
-                        todo.append(m)
-            return seen
-
-        down, up = reach(var, children), reach(self.target, parents)
+        g = self.graph.to_networkx()
+        down = nx.descendants(g, var) | {var} if var in g else {var}
+        up = nx.ancestors(g, self.target) | {self.target} if self.target in g else {self.target}
         return [(e.source, e.target, float(e.stability)) for e in self.graph.edges
                 if e.stability is not None and e.stability < thr and (e.source, e.target) not in required
                 and e.source in down and e.target in up]

@@ -81,6 +81,7 @@ def teacher_targets(teacher: Any, student: Any, data: RecData, *, max_users: int
     ab_inputs: list[list] = []
     ab_margins = []
     seq = list(data.schema.of_kind("sequence"))
+    both = list(dict.fromkeys([*teacher.feature_names, *student.feature_names]))  # the columns an ablated row needs
     for s in progress(range(0, len(users), users_per_chunk), desc=f"teacher targets of {len(users)} users", unit="chunks"):
         pairs = sample_pairs(data, users[s:s + users_per_chunk], per_user, rng)
         X = data.features(pairs)
@@ -91,8 +92,7 @@ def teacher_targets(teacher: Any, student: Any, data: RecData, *, max_users: int
         groups.append(pairs[USER].to_numpy())
         n_ab = int(round(ablated_share * len(X)))
         if n_ab:
-            cols = list(dict.fromkeys([*teacher.feature_names, *student.feature_names]))
-            Xa = ablate_units(X.iloc[rng.choice(len(X), n_ab, replace=n_ab > len(X))][cols].reset_index(drop=True), seq, rng)
+            Xa = ablate_units(X.iloc[rng.choice(len(X), n_ab, replace=n_ab > len(X))][both].reset_index(drop=True), seq, rng)
             ab_margins.append(np.asarray(teacher.score_features(Xa[list(teacher.feature_names)]), dtype=np.float32))
             with torch.inference_mode():
                 ab_inputs.append([t.cpu() for t in student.torch_inputs(Xa[list(student.feature_names)])])
